@@ -1,0 +1,44 @@
+# Two commands do all set-up on a fresh machine:
+#   make run   - create .venv, install, start the dashboard on the shipped demo model
+#   make test  - create .venv, install (incl. Chromium for the browser tests), lint, run the whole suite
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+PORT   ?= 8501
+
+.PHONY: run test lint format bench chromium clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml | $(PY)
+	$(PY) -m pip install --upgrade-strategy only-if-needed -r requirements.txt -r requirements-dev.txt
+	$(PY) -m pip install --no-deps -e .
+	touch $@
+
+# The browser tests drive the system Chromium (/usr/bin/chromium) through Playwright.
+chromium:
+	@if [ -x /usr/bin/chromium ]; then echo "chromium: present"; else \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; fi
+
+run: $(STAMP)
+	$(VENV)/bin/streamlit run app.py --server.port $(PORT) --server.headless true
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test: $(STAMP) chromium lint
+	$(PY) -m pytest
+
+bench: $(STAMP)
+	$(PY) benchmarks/incremental_eval.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache tests/artifacts

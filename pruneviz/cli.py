@@ -1,0 +1,164 @@
+"""The ``pruneviz`` command line: everything the dashboard does, headless, for scripts and pipelines.
+
+Errors from any command are one line on stderr and exit status 2 (``--debug`` shows the traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+from pruneviz.checkpoint import save_checkpoint
+from pruneviz.errors import PrunevizError
+from pruneviz.models import ModelOptions
+from pruneviz.recipe import apply_recipe, load_recipe
+from pruneviz.session import PruneSession, open_session
+
+EXIT_ERROR = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors are one line (like every other pruneviz error)."""
+
+    def error(self, message: str):
+        raise PrunevizError(f"{self.prog}: {message} (see --help)")
+
+
+def _common(debug_only: bool = False) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    if debug_only:
+        return p
+    p.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when present, else cpu)")
+    return p
+
+
+def _model_args(p: argparse.ArgumentParser, required: bool = True) -> None:
+    p.add_argument(
+        "model",
+        nargs=None if required else "?",
+        help="model spec: demo:cnn|mlp|resnet, torchvision:NAME, file:PATH, python:MODULE:FUNCTION",
+    )
+    p.add_argument("--data", help="data spec: digits, synthetic:3x64x64:256, folder:PATH, ...")
+    p.add_argument("--limit", type=int, help="evaluate a fixed, seeded subset of N samples")
+    p.add_argument("--weights", help="weights: a state_dict path, DEFAULT (download) or none")
+    p.add_argument("--arch", help="architecture spec for a bare state_dict given as file:PATH")
+    p.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        help="allow loading pickled Python objects (runs code from the file; only for trusted files)",
+    )
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common()
+    parser = _Parser(prog="pruneviz", description=__doc__.splitlines()[0], parents=[common])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    info = sub.add_parser("info", parents=[common], help="list the prunable layers of a model")
+    _model_args(info)
+    info.set_defaults(run=cmd_info)
+
+    ev = sub.add_parser("evaluate", parents=[common], help="accuracy, parameters, MACs and size")
+    _model_args(ev, required=False)
+    ev.add_argument("--recipe", help="YAML/JSON recipe to apply before evaluating")
+    ev.add_argument("--save", help="write the pruned model to this file (loads back as file:PATH)")
+    ev.set_defaults(run=cmd_evaluate)
+
+    td = sub.add_parser("train-demo", parents=[_common(debug_only=True)], help="retrain the demo weights")
+    td.add_argument("--out", default=None, help="directory to write demo_NAME.pt into (default: assets/)")
+    td.add_argument("--models", default="cnn,mlp,resnet", help="comma-separated demo names")
+    td.add_argument("--epochs", type=int, default=30)
+    td.set_defaults(run=cmd_train_demo)
+    return parser
+
+
+def _session(args: argparse.Namespace, model: str | None = None, data: str | None = None) -> PruneSession:
+    spec = model or args.model
+    if not spec:
+        raise PrunevizError("name a model (e.g. demo:cnn) or give a recipe that names one")
+    options = ModelOptions(weights=args.weights, arch=args.arch, trust_pickle=args.trust_pickle)
+    return open_session(spec, data or args.data, options, limit=args.limit, device=args.device)
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    session = _session(args)
+    if args.json:
+        print(json.dumps([layer.as_dict() for layer in session.layers], indent=2))
+        return 0
+    rows = [
+        (x.name, x.type, "x".join(map(str, x.shape)), f"{x.params:,}", f"{100 * x.macs_share:.1f}%")
+        for x in session.layers
+    ]
+    _print_table(("layer", "type", "shape", "params", "MACs"), rows)
+    print(f"\n{len(rows)} prunable layers of {session.model.spec}, measured on {session.data.spec}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    recipe = load_recipe(args.recipe) if args.recipe else None
+    session = _session(args, args.model or (recipe and recipe.model), args.data or (recipe and recipe.data))
+    if recipe:
+        apply_recipe(session, recipe)
+    report = session.report()
+    if args.save:
+        _save(session, Path(args.save))
+    if args.json:
+        out = {"model": session.model.spec, "data": session.data.spec, "samples": len(session.data)}
+        print(json.dumps(out | report.as_dict(), indent=2))
+        return 0
+    print(f"model    {session.model.spec}")
+    print(f"data     {session.data.spec} ({len(session.data)} samples)")
+    top5 = f"   top-5 {100 * report.top5:.2f}%" if report.top5 is not None else ""
+    print(f"accuracy {100 * report.accuracy:.2f}%{top5}   loss {report.loss:.4f}")
+    print(f"params   {report.params_nonzero:,} non-zero of {report.params_total:,}")
+    print(f"MACs     {report.macs_effective:,} effective of {report.macs_dense:,} dense")
+    print(f"size     {report.size_bytes_sparse:,} B sparse, {report.size_bytes_dense:,} B dense fp32")
+    _print_table(("layer", "sparsity"), [(n, f"{100 * s:.1f}%") for n, s in report.layers.items()])
+    return 0
+
+
+def _save(session: PruneSession, path: Path) -> None:
+    arch = session.model.arch_spec
+    if arch is None:
+        raise PrunevizError(f"cannot save {session.model.spec}: pruneviz cannot rebuild its architecture")
+    save_checkpoint(path, session.working, arch, session.data.spec)
+    print(f"saved {path}", file=sys.stderr)
+
+
+def cmd_train_demo(args: argparse.Namespace) -> int:
+    from pruneviz.demo import ASSETS, train_demo
+
+    out = Path(args.out) if args.out else ASSETS
+    for name in args.models.split(","):
+        path = train_demo(name.strip(), out, epochs=args.epochs, log=lambda s: print(s, file=sys.stderr))
+        print(path)
+    return 0
+
+
+def _print_table(header: Sequence[str], rows: list[Sequence[str]]) -> None:
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
+    for row in (header, *rows):
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        args = build_parser().parse_args(argv)
+        return args.run(args)
+    except KeyboardInterrupt:
+        print("pruneviz: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # noqa: BLE001 - every failure becomes one line unless --debug
+        if debug:
+            traceback.print_exc()
+        message = str(err) if isinstance(err, PrunevizError) else f"{type(err).__name__}: {err}"
+        print(f"pruneviz: error: {' '.join(message.split())}", file=sys.stderr)
+        return EXIT_ERROR

@@ -1,0 +1,120 @@
+"""Masks: which weights to zero, from importance scores. Pure functions over tensors.
+
+A mask is a bool tensor shaped like the weight (True = keep). All rules prune the *lowest* scores and
+break ties deterministically: among equal scores, the lower flat index is pruned first.
+
+Sparsity is a fraction in [0, 1); on ``n`` weights exactly ``floor(sparsity * n)`` are zeroed, with the
+product taken in decimal (0.29 of 100 is 29, not the 28 float rounding would give).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from fractions import Fraction
+
+import torch
+
+from pruneviz.errors import PrunevizError
+
+
+def prune_count(sparsity: float, n: int) -> int:
+    """floor(sparsity * n), exact for the decimal the user typed."""
+    check_sparsity(sparsity)
+    return math.floor(Fraction(repr(float(sparsity))) * n)
+
+
+def check_sparsity(sparsity: float) -> None:
+    if not 0.0 <= sparsity < 1.0:
+        raise PrunevizError(f"sparsity must be a fraction in [0, 1), got {sparsity}")
+
+
+def _lowest(flat_scores: torch.Tensor, k: int) -> torch.Tensor:
+    """Indices of the k lowest scores; a stable sort makes lower indices lose ties."""
+    return torch.sort(flat_scores, stable=True).indices[:k]
+
+
+def unstructured_mask(scores: torch.Tensor, sparsity: float) -> torch.Tensor:
+    """Layer-wise top-k: keep all but the ``floor(sparsity * n)`` lowest-scoring weights."""
+    flat = scores.detach().flatten()
+    keep = torch.ones_like(flat, dtype=torch.bool)
+    keep[_lowest(flat, prune_count(sparsity, flat.numel()))] = False
+    return keep.view(scores.shape)
+
+
+def lamp_scores(weight: torch.Tensor) -> torch.Tensor:
+    """LAMP scores (Lee et al., 2021): w_u^2 / sum of w_v^2 over all v ranked at or above u.
+
+    They are scale-free per layer, so one global threshold yields a sensible per-layer allocation.
+    """
+    sq = weight.detach().flatten().double().pow(2)
+    order = torch.sort(sq, stable=True).indices
+    sorted_sq = sq[order]
+    suffix = sorted_sq.flip(0).cumsum(0).flip(0)
+    scores = torch.empty_like(sq)
+    scores[order] = sorted_sq / suffix.clamp_min(1e-300)
+    return scores.view(weight.shape)
+
+
+def global_masks(
+    scores: dict[str, torch.Tensor], sparsity: float, lamp: bool = False
+) -> dict[str, torch.Tensor]:
+    """One ranking across all given layers: zero the ``floor(sparsity * total)`` lowest scores overall.
+
+    With ``lamp``, ``scores`` must be the weights themselves and are turned into LAMP scores first.
+    Ties across layers go to the earlier layer (in ``scores`` order), then the lower index.
+    """
+    if not scores:
+        return {}
+    ranked = {n: lamp_scores(s) if lamp else s.detach() for n, s in scores.items()}
+    flat = torch.cat([s.flatten().double().cpu() for s in ranked.values()])
+    keep = torch.ones_like(flat, dtype=torch.bool)
+    keep[_lowest(flat, prune_count(sparsity, flat.numel()))] = False
+    masks, start = {}, 0
+    for name, s in scores.items():
+        masks[name] = keep[start : start + s.numel()].view(s.shape).to(s.device)
+        start += s.numel()
+    return masks
+
+
+_NM = re.compile(r"^(\d+):(\d+)$")
+
+
+def parse_nm(granularity: str) -> tuple[int, int] | None:
+    """``"2:4"`` -> (2, 4); None for other granularities."""
+    match = _NM.match(granularity)
+    if not match:
+        return None
+    n, m = int(match[1]), int(match[2])
+    if not 0 < n < m:
+        raise PrunevizError(f"N:M sparsity needs 0 < N < M, got {granularity}")
+    return n, m
+
+
+def nm_mask(scores: torch.Tensor, n: int, m: int) -> torch.Tensor:
+    """N:M semi-structured: in every group of ``m`` consecutive weights along the input dimension
+    (dim 1; for convs, input channels at each kernel position, as sparse tensor cores expect)
+    keep the ``n`` highest scores."""
+    if scores.dim() < 2 or scores.shape[1] % m:
+        raise PrunevizError(
+            f"{n}:{m} sparsity needs the input dimension to be a multiple of {m}; "
+            f"weight shape {tuple(scores.shape)}"
+        )
+    moved = scores.detach().movedim(1, -1)
+    groups = moved.reshape(-1, m)
+    keep = torch.ones_like(groups, dtype=torch.bool)
+    drop = torch.sort(groups, dim=1, stable=True).indices[:, : m - n]
+    keep.scatter_(1, drop, False)
+    return keep.view(moved.shape).movedim(-1, 1)
+
+
+def filter_mask(filter_scores: torch.Tensor, sparsity: float, weight_shape: torch.Size) -> torch.Tensor:
+    """Zero whole output filters: the ``floor(sparsity * out_channels)`` lowest-scoring ones."""
+    keep = torch.ones(weight_shape[0], dtype=torch.bool, device=filter_scores.device)
+    keep[_lowest(filter_scores.detach().flatten(), prune_count(sparsity, weight_shape[0]))] = False
+    return keep.view(-1, *([1] * (len(weight_shape) - 1))).expand(weight_shape).clone()
+
+
+def sparsity_of(mask: torch.Tensor) -> float:
+    """Fraction of zeros in ``mask`` (0..1)."""
+    return 1.0 - mask.float().mean().item()

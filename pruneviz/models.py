@@ -1,0 +1,236 @@
+"""Model specs: the strings that name a model everywhere (CLI, recipes, dashboard).
+
+``SCHEME:REST`` is looked up in :data:`MODEL_SCHEMES`:
+
+* ``demo:cnn|mlp|resnet`` — the shipped digits classifiers (weights under ``assets/``);
+* ``torchvision:NAME`` — any ``torchvision.models`` classifier, weights from ``--weights``
+  (a state_dict path, ``DEFAULT`` for torchvision's download, or ``none`` for random init);
+* ``file:PATH`` — a pruneviz checkpoint, a TorchScript file, an ``ExportedProgram`` (``.pt2``), a
+  state_dict for the architecture named by ``--arch``, or (only with ``--trust-pickle``) a pickled module;
+* ``python:module.sub:factory`` — the user's own function returning an ``nn.Module`` or a
+  ``(module, dataset)`` pair.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pickle
+import sys
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from pruneviz import demo
+from pruneviz.checkpoint import from_payload, is_checkpoint
+from pruneviz.errors import PrunevizError
+from pruneviz.registry import Registry
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """How to obtain weights: ``weights`` (path, ``DEFAULT`` or ``none``), ``arch`` for bare
+    state_dicts, and ``trust_pickle`` to allow unpickling arbitrary objects (runs code!)."""
+
+    weights: str | None = None
+    arch: str | None = None
+    trust_pickle: bool = False
+
+
+@dataclass
+class LoadedModel:
+    """A model ready for evaluation, with what pruneviz knows about its inputs.
+
+    ``input_shape`` is one sample's shape (C, H, W) or None when only the data can tell;
+    ``mean``/``std`` are the per-channel normalisation image datasets must apply before the model;
+    ``default_data`` is the data spec used when the user names none; ``dataset`` is what a
+    ``python:`` factory returned alongside its model.
+    """
+
+    module: nn.Module
+    spec: str
+    input_shape: tuple[int, ...] | None = None
+    num_classes: int | None = None
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    default_data: str | None = None
+    dataset: Any = None
+    arch_spec: str | None = None
+
+
+MODEL_SCHEMES: Registry[Callable[[str, ModelOptions], LoadedModel]] = Registry("model scheme")
+
+
+def load_model(spec: str, options: ModelOptions | None = None) -> LoadedModel:
+    """Build the model named by ``spec`` in eval mode on the CPU."""
+    options = options or ModelOptions()
+    scheme, sep, rest = spec.partition(":")
+    if not sep or not rest:
+        raise PrunevizError(
+            f"model spec '{spec}' must look like SCHEME:NAME, e.g. demo:cnn, torchvision:resnet18, "
+            "file:model.pt, python:mypkg.models:build"
+        )
+    loaded = MODEL_SCHEMES.get(scheme)(rest, options)
+    loaded.module.eval()
+    return loaded
+
+
+def _load_state_dict(module: nn.Module, state: dict, what: str) -> None:
+    """Load ``state`` strictly, turning shape/key mismatches into one readable line."""
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise PrunevizError(f"{what} is not a state_dict (a mapping of names to tensors)")
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        detail = " ".join(str(err).split())
+        raise PrunevizError(f"{what} does not fit this architecture: {detail[:300]}") from None
+
+
+def read_torch_file(path: Path, trust_pickle: bool) -> Any:
+    """``torch.load`` with ``weights_only=True`` unless the user explicitly trusts the file."""
+    if not path.is_file():
+        raise PrunevizError(f"model file not found: {path}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=not trust_pickle)
+    except pickle.UnpicklingError as err:
+        if "weights_only" in str(err) or "Unsupported global" in str(err):
+            raise PrunevizError(
+                f"{path} contains pickled Python objects, and loading it would run code from the "
+                "file; re-run with --trust-pickle only if you trust its source"
+            ) from None
+        raise PrunevizError(f"cannot read {path}: corrupt or not a PyTorch file ({err})") from None
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise PrunevizError(f"cannot read {path}: corrupt or not a PyTorch file ({first})") from None
+
+
+@MODEL_SCHEMES.register("demo")
+def _demo(name: str, options: ModelOptions) -> LoadedModel:
+    module = demo.DEMO_ARCHITECTURES.get(name)()
+    weights = options.weights or str(demo.weights_path(name))
+    if weights.lower() != "none":
+        payload = read_torch_file(Path(weights), trust_pickle=False)
+        state = from_payload(payload).state_dict if is_checkpoint(payload) else payload
+        _load_state_dict(module, state, f"weights {weights}")
+    return LoadedModel(
+        module,
+        f"demo:{name}",
+        input_shape=demo.INPUT_SHAPE,
+        num_classes=demo.NUM_CLASSES,
+        default_data="digits",
+        arch_spec=f"demo:{name}",
+    )
+
+
+@MODEL_SCHEMES.register("torchvision")
+def _torchvision(name: str, options: ModelOptions) -> LoadedModel:
+    import torchvision.models as tvm
+
+    if name not in tvm.list_models(module=tvm):
+        raise PrunevizError(
+            f"'{name}' is not a torchvision classification model (see torchvision.models.list_models())"
+        )
+    weights = options.weights or "none"
+    if weights == "DEFAULT":
+        module = tvm.get_model(name, weights="DEFAULT")  # downloads; needs internet
+    else:
+        with torch.random.fork_rng():  # the same random init every time, without touching global RNG
+            torch.manual_seed(0)
+            module = tvm.get_model(name, weights=None)
+        if weights.lower() != "none":
+            payload = read_torch_file(Path(weights), options.trust_pickle)
+            state = from_payload(payload).state_dict if is_checkpoint(payload) else payload
+            _load_state_dict(module, state, f"weights {weights}")
+    size = 299 if name == "inception_v3" else 224
+    return LoadedModel(
+        module,
+        f"torchvision:{name}",
+        input_shape=(3, size, size),
+        num_classes=1000,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        default_data=f"synthetic:3x{size}x{size}:64",
+        arch_spec=f"torchvision:{name}",
+    )
+
+
+@MODEL_SCHEMES.register("file")
+def _file(rest: str, options: ModelOptions) -> LoadedModel:
+    path = Path(rest)
+    spec = f"file:{rest}"
+    if not path.is_file():
+        raise PrunevizError(f"model file not found: {path}")
+    if path.suffix == ".pt2":
+        try:
+            program = torch.export.load(str(path))
+        except Exception as err:  # noqa: BLE001 - any failure here means an unreadable file
+            raise PrunevizError(f"cannot read exported program {path}: {err}") from None
+        return LoadedModel(program.module(), spec)
+    if zipfile.is_zipfile(path) and _is_torchscript(path):
+        try:
+            return LoadedModel(torch.jit.load(str(path), map_location="cpu"), spec)
+        except RuntimeError as err:
+            raise PrunevizError(f"cannot read TorchScript file {path}: {err}") from None
+    obj = read_torch_file(path, options.trust_pickle)
+    if is_checkpoint(obj):
+        ckpt = from_payload(obj)
+        base = load_model(ckpt.model_spec, replace(options, weights="none"))
+        _load_state_dict(base.module, ckpt.state_dict, f"checkpoint {path}")
+        return replace(base, spec=spec, default_data=ckpt.data_spec or base.default_data)
+    if isinstance(obj, nn.Module):
+        return LoadedModel(obj, spec)
+    if isinstance(obj, dict):
+        if not options.arch:
+            raise PrunevizError(
+                f"{path} holds a bare state_dict; name its architecture with --arch "
+                "(e.g. --arch torchvision:resnet18)"
+            )
+        base = load_model(options.arch, replace(options, weights="none", arch=None))
+        _load_state_dict(base.module, obj, f"state_dict {path}")
+        return replace(base, spec=spec)
+    raise PrunevizError(f"{path} holds a {type(obj).__name__}, not a model or state_dict")
+
+
+def _is_torchscript(path: Path) -> bool:
+    with zipfile.ZipFile(path) as zf:
+        return any(n.split("/", 1)[-1].startswith("code/") for n in zf.namelist())
+
+
+@MODEL_SCHEMES.register("python")
+def _python(rest: str, options: ModelOptions) -> LoadedModel:
+    module_name, sep, factory_name = rest.rpartition(":")
+    if not sep or not module_name:
+        raise PrunevizError(f"python model spec needs python:MODULE:FUNCTION, got 'python:{rest}'")
+    factory = import_callable(module_name, factory_name)
+    made = factory()
+    dataset = None
+    if isinstance(made, tuple) and len(made) == 2:
+        made, dataset = made
+    if not isinstance(made, nn.Module):
+        raise PrunevizError(
+            f"{module_name}:{factory_name}() returned {type(made).__name__}, not an nn.Module"
+        )
+    default = "model" if dataset is not None else None
+    spec = f"python:{rest}"
+    return LoadedModel(made, spec, default_data=default, dataset=dataset, arch_spec=spec)
+
+
+def import_callable(module_name: str, attr: str) -> Callable[..., Any]:
+    """Import ``module_name.attr`` (the current directory is importable, as users expect)."""
+    if "" not in sys.path and "." not in sys.path:
+        sys.path.insert(0, "")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise PrunevizError(f"cannot import module '{module_name}': {err}") from None
+    fn = getattr(module, attr, None)
+    if not callable(fn):
+        raise PrunevizError(f"module '{module_name}' has no function '{attr}'")
+    return fn

@@ -1,0 +1,167 @@
+"""Recipes: the per-layer pruning choices as a small YAML/JSON document, validated with clear errors.
+
+::
+
+    pruneviz: 1
+    model: demo:cnn                    # optional when the command names the model
+    data: digits                       # optional
+    default: {sparsity: 0.5, criterion: magnitude, granularity: unstructured}
+    pinned: [fc2]                      # left dense
+    layers:                            # per-layer overrides of ``default``, by qualified module name
+      conv1: {sparsity: 0.2}
+
+or, instead of ``default``/``layers``, one ranking across layers::
+
+    global: {sparsity: 0.6, criterion: magnitude, lamp: false}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pruneviz.errors import PrunevizError
+from pruneviz.importance import FILTER_CRITERIA, WEIGHT_CRITERIA
+from pruneviz.masks import check_sparsity
+from pruneviz.session import GlobalPlan, LayerPlan, PruneSession, check_granularity
+
+VERSION = 1
+TOP_KEYS = ("pruneviz", "model", "data", "default", "pinned", "layers", "global")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A parsed, validated recipe (layer names are checked against a model by :func:`resolve`)."""
+
+    model: str | None = None
+    data: str | None = None
+    default: LayerPlan | None = None
+    pinned: tuple[str, ...] = ()
+    layers: dict[str, LayerPlan] = field(default_factory=dict)
+    global_plan: GlobalPlan | None = None
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """Read and validate a recipe file (YAML, of which JSON is a subset)."""
+    path = Path(path)
+    if not path.is_file():
+        raise PrunevizError(f"recipe file not found: {path}")
+    try:
+        obj = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise PrunevizError(f"recipe {path} is not valid YAML/JSON: {' '.join(str(err).split())}") from None
+    return parse_recipe(obj, str(path))
+
+
+def parse_recipe(obj: Any, source: str = "recipe") -> Recipe:
+    """Validate a recipe document already parsed into Python objects."""
+    if not isinstance(obj, dict):
+        raise PrunevizError(f"{source}: a recipe must be a mapping with 'pruneviz: {VERSION}' at the top")
+    _no_unknown(obj, TOP_KEYS, source)
+    if obj.get("pruneviz") != VERSION:
+        raise PrunevizError(f"{source}: needs 'pruneviz: {VERSION}' (got {obj.get('pruneviz')!r})")
+    if "global" in obj and ("default" in obj or "layers" in obj):
+        raise PrunevizError(f"{source}: use either 'global' or 'default'/'layers', not both")
+    for key in ("model", "data"):
+        if key in obj and not isinstance(obj[key], str):
+            raise PrunevizError(f"{source}: '{key}' must be a spec string")
+    pinned = obj.get("pinned") or []
+    if not isinstance(pinned, list) or not all(isinstance(p, str) for p in pinned):
+        raise PrunevizError(f"{source}: 'pinned' must be a list of layer names")
+    if "global" in obj:
+        g = obj["global"]
+        _mapping(g, f"{source}: global")
+        _no_unknown(g, ("sparsity", "criterion", "lamp"), f"{source}: global")
+        plan = GlobalPlan(
+            sparsity=_sparsity(g.get("sparsity"), f"{source}: global"),
+            criterion=_criterion(g.get("criterion", "magnitude"), "unstructured", f"{source}: global"),
+            lamp=bool(g.get("lamp", False)),
+            pinned=tuple(pinned),
+        )
+        return Recipe(obj.get("model"), obj.get("data"), global_plan=plan, pinned=tuple(pinned))
+    default = _layer_plan(obj["default"], None, f"{source}: default") if "default" in obj else None
+    layers_obj = obj.get("layers") or {}
+    _mapping(layers_obj, f"{source}: layers")
+    layers = {}
+    for name, entry in layers_obj.items():
+        if name in pinned:
+            raise PrunevizError(f"{source}: layer '{name}' is both pinned and listed under layers")
+        layers[str(name)] = _layer_plan(entry, default, f"{source}: layers.{name}")
+    return Recipe(obj.get("model"), obj.get("data"), default, tuple(pinned), layers)
+
+
+def _layer_plan(entry: Any, base: LayerPlan | None, where: str) -> LayerPlan:
+    _mapping(entry, where)
+    _no_unknown(entry, [f.name for f in fields(LayerPlan)], where)
+    if base is None and "sparsity" not in entry:
+        raise PrunevizError(f"{where}: needs a 'sparsity'")
+    plan = replace(base or LayerPlan(0.0), **entry)
+    check_granularity(str(plan.granularity))
+    return LayerPlan(
+        sparsity=_sparsity(plan.sparsity, where),
+        criterion=_criterion(plan.criterion, plan.granularity, where),
+        granularity=str(plan.granularity),
+    )
+
+
+def _sparsity(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PrunevizError(f"{where}: 'sparsity' must be a number in [0, 1), got {value!r}")
+    try:
+        check_sparsity(float(value))
+    except PrunevizError as err:
+        raise PrunevizError(f"{where}: {err}") from None
+    return float(value)
+
+
+def _criterion(name: Any, granularity: str, where: str) -> str:
+    registry = FILTER_CRITERIA if granularity == "filter" else WEIGHT_CRITERIA
+    if not isinstance(name, str) or name not in registry:
+        raise PrunevizError(
+            f"{where}: unknown {registry.kind} {name!r} for granularity {granularity} "
+            f"(choose one of: {', '.join(registry.names())})"
+        )
+    return name
+
+
+def _mapping(obj: Any, where: str) -> None:
+    if not isinstance(obj, dict):
+        raise PrunevizError(f"{where}: must be a mapping, got {type(obj).__name__}")
+
+
+def _no_unknown(obj: dict, allowed, where: str) -> None:
+    unknown = [str(k) for k in obj if k not in allowed]
+    if unknown:
+        raise PrunevizError(f"{where}: unknown key '{unknown[0]}' (allowed: {', '.join(allowed)})")
+
+
+def resolve(recipe: Recipe, layer_names: list[str]) -> dict[str, LayerPlan] | GlobalPlan:
+    """Turn the recipe into a plan for a concrete model, checking every named layer exists."""
+    known = set(layer_names)
+    for name in (*recipe.pinned, *recipe.layers):
+        if name not in known:
+            raise PrunevizError(f"recipe names unknown layer '{name}' (see `pruneviz info` for the layers)")
+    if recipe.global_plan is not None:
+        return recipe.global_plan
+    plans = {}
+    for name in layer_names:
+        if name in recipe.layers:
+            plans[name] = recipe.layers[name]
+        elif recipe.default is not None and name not in recipe.pinned:
+            plans[name] = recipe.default
+        else:
+            plans[name] = LayerPlan(0.0)
+    return plans
+
+
+def apply_recipe(session: PruneSession, recipe: Recipe) -> None:
+    """Apply ``recipe`` to the session's working copy (replacing any masks it had)."""
+    plan = resolve(recipe, session.layer_names)
+    session.reset()
+    if isinstance(plan, GlobalPlan):
+        session.apply_global(plan)
+    else:
+        session.apply_layer_plans(plan)

@@ -1,0 +1,246 @@
+"""The one explicit state object: a baseline model, its masked working copy, and their evaluation.
+
+A :class:`PruneSession` owns a *working copy* of the loaded model; masks are applied to that copy as
+``weight = baseline_weight * mask`` so they can be changed or undone freely, and the loaded baseline
+is never mutated. Every dashboard user and every CLI command gets its own session.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass, field
+
+import torch
+
+from pruneviz import masks as M
+from pruneviz.data import DataSet, load_data
+from pruneviz.errors import PrunevizError
+from pruneviz.evaluate import Evaluator
+from pruneviz.importance import FILTER_CRITERIA, WEIGHT_CRITERIA, Calibration, Scores
+from pruneviz.layers import discover_layers, module_macs, prunable_modules
+from pruneviz.metrics import classification_metrics, effective_macs, param_counts, size_bytes
+from pruneviz.models import LoadedModel, ModelOptions, load_model
+
+GRANULARITIES = ("unstructured", "filter", "2:4", "4:8")
+CALIBRATION_SAMPLES = 256
+
+
+@dataclass(frozen=True)
+class LayerPlan:
+    """How to prune one layer: a sparsity fraction in [0, 1), a criterion name and a granularity
+    (``unstructured``, ``filter`` or ``N:M``; N:M fixes the sparsity at 1 - N/M)."""
+
+    sparsity: float
+    criterion: str = "magnitude"
+    granularity: str = "unstructured"
+
+
+@dataclass(frozen=True)
+class GlobalPlan:
+    """One unstructured ranking across all unpinned layers (optionally LAMP-normalised)."""
+
+    sparsity: float
+    criterion: str = "magnitude"
+    lamp: bool = False
+    pinned: tuple[str, ...] = ()
+
+
+@dataclass
+class Report:
+    """Evaluation of the working copy. Fractions are 0..1; sizes are bytes; MACs per sample."""
+
+    accuracy: float
+    loss: float
+    top5: float | None
+    params_total: int
+    params_nonzero: int
+    macs_dense: int
+    macs_effective: int
+    size_bytes_dense: int
+    size_bytes_sparse: int
+    layers: dict[str, float]
+    per_class_accuracy: list[float | None] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def check_granularity(granularity: str) -> None:
+    if granularity not in GRANULARITIES and M.parse_nm(granularity) is None:
+        raise PrunevizError(
+            f"unknown granularity '{granularity}' (choose one of: {', '.join(GRANULARITIES)})"
+        )
+
+
+class PruneSession:
+    """Baseline + masked working copy + incremental evaluator, for one user."""
+
+    def __init__(
+        self,
+        model: LoadedModel,
+        data: DataSet,
+        device: str | torch.device = "cpu",
+        extra_layers: tuple[str, ...] = (),
+    ) -> None:
+        self.model = model
+        self.data = data
+        self.device = torch.device(device)
+        self.working = copy.deepcopy(model.module).to(self.device).eval()
+        self.modules = prunable_modules(self.working, extra_layers)
+        self.dense_weights = {n: m.weight.detach().clone() for n, m in self.modules.items()}
+        self.layers = discover_layers(self.working, data.sample_shape, extra_layers)
+        self.macs_dense = module_macs(self.working, data.x[:1])[0]
+        self.masks: dict[str, torch.Tensor] = {}
+        self.evaluator = Evaluator(self.working, data.x, self.modules)
+        self._changed: set[str] = set()
+        self._scores: dict[tuple[str, str], Scores] = {}
+        self._calibration: Calibration | None = None
+
+    @property
+    def layer_names(self) -> list[str]:
+        return list(self.modules)
+
+    def check_layer(self, name: str) -> None:
+        if name not in self.modules:
+            raise PrunevizError(f"unknown layer '{name}' (see `pruneviz info` for the prunable layers)")
+
+    # --- importance -------------------------------------------------------------------------------
+
+    def calibration(self) -> Calibration:
+        """Calibration over the dense baseline (a copy, so gradients never touch the working model)."""
+        if self._calibration is None:
+            reference = copy.deepcopy(self.model.module).to(self.device).eval()
+            n = min(CALIBRATION_SAMPLES, len(self.data))
+            self._calibration = Calibration(reference, self.data.x[:n], self.data.y[:n])
+        return self._calibration
+
+    def scores(self, criterion: str, granularity: str = "unstructured") -> Scores:
+        """Importance of every weight (or, for ``filter``, every output channel) of the dense model."""
+        registry = FILTER_CRITERIA if granularity == "filter" else WEIGHT_CRITERIA
+        key = (registry.kind, criterion)
+        if key not in self._scores:
+            calib = self.calibration()
+            modules = prunable_modules(calib.model, tuple(self.modules))
+            modules = {n: modules[n] for n in self.modules}
+            self._scores[key] = registry.get(criterion)(modules, calib)
+        return self._scores[key]
+
+    # --- masks --------------------------------------------------------------------------------------
+
+    def mask_for(self, name: str, plan: LayerPlan) -> torch.Tensor:
+        """The mask ``plan`` gives layer ``name`` (pure; nothing is applied)."""
+        self.check_layer(name)
+        check_granularity(plan.granularity)
+        shape = self.dense_weights[name].shape
+        if plan.granularity == "filter":
+            return M.filter_mask(self.scores(plan.criterion, "filter")[name], plan.sparsity, shape)
+        scores = self.scores(plan.criterion)[name]
+        nm = M.parse_nm(plan.granularity)
+        if nm is not None:
+            return M.nm_mask(scores, *nm)
+        return M.unstructured_mask(scores, plan.sparsity)
+
+    def set_mask(self, name: str, mask: torch.Tensor | None) -> None:
+        """Apply ``mask`` (True = keep) to layer ``name``'s working weight; None restores it dense."""
+        self.check_layer(name)
+        dense = self.dense_weights[name]
+        with torch.no_grad():
+            if mask is None:
+                self.masks.pop(name, None)
+                self.modules[name].weight.copy_(dense)
+            else:
+                mask = mask.to(dense.device)
+                self.masks[name] = mask
+                self.modules[name].weight.copy_(dense * mask)
+        self._changed.add(name)
+
+    def apply_layer_plans(self, plans: dict[str, LayerPlan]) -> None:
+        """Set every named layer's mask from its plan; layers not named are left as they are."""
+        for name, plan in plans.items():
+            self.prune_layer(name, plan)
+
+    def prune_layer(self, name: str, plan: LayerPlan) -> None:
+        """Mask layer ``name`` as ``plan`` says (sparsity 0 unstructured/filter restores it dense)."""
+        dense = plan.sparsity == 0 and M.parse_nm(plan.granularity) is None
+        self.set_mask(name, None if dense else self.mask_for(name, plan))
+
+    def apply_global(self, plan: GlobalPlan) -> None:
+        """One ranking across all unpinned layers; pinned layers stay dense."""
+        for name in plan.pinned:
+            self.check_layer(name)
+        ranked = [n for n in self.modules if n not in plan.pinned]
+        if plan.lamp:
+            scores = {n: self.dense_weights[n] for n in ranked}
+        else:
+            all_scores = self.scores(plan.criterion)
+            scores = {n: all_scores[n] for n in ranked}
+        for name, mask in M.global_masks(scores, plan.sparsity, lamp=plan.lamp).items():
+            self.set_mask(name, mask)
+        for name in plan.pinned:
+            self.set_mask(name, None)
+
+    def reset(self) -> None:
+        for name in list(self.masks):
+            self.set_mask(name, None)
+
+    # --- evaluation ---------------------------------------------------------------------------------
+
+    def logits(self) -> torch.Tensor:
+        """Logits of the working copy; only layers changed since the last call are recomputed."""
+        changed, self._changed = self._changed, set()
+        return self.evaluator.update(changed)
+
+    def layer_sparsity(self) -> dict[str, float]:
+        """Fraction of zero weights per prunable layer, as it stands in the working copy."""
+        return {
+            n: 1.0 - int(torch.count_nonzero(m.weight.detach())) / m.weight.numel()
+            for n, m in self.modules.items()
+        }
+
+    def report(self) -> Report:
+        """Evaluate the working copy: accuracy, loss, parameters, MACs and size."""
+        cls = classification_metrics(self.logits(), self.data.y)
+        total, nonzero = param_counts(self.working)
+        dense_bytes, sparse_bytes = size_bytes(self.working)
+        sparsity = self.layer_sparsity()
+        density = {n: 1.0 - s for n, s in sparsity.items()}
+        return Report(
+            accuracy=cls["accuracy"],
+            loss=cls["loss"],
+            top5=cls.get("top5"),
+            params_total=total,
+            params_nonzero=nonzero,
+            macs_dense=self.macs_dense,
+            macs_effective=effective_macs(self.macs_dense, self.layers, density),
+            size_bytes_dense=dense_bytes,
+            size_bytes_sparse=sparse_bytes,
+            layers=sparsity,
+            per_class_accuracy=cls["per_class_accuracy"],
+        )
+
+
+def resolve_device(requested: str | None) -> torch.device:
+    """CUDA when present, else CPU; an explicit ``requested`` device wins and is checked."""
+    if requested is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(requested)
+    except RuntimeError:
+        raise PrunevizError(f"unknown device '{requested}' (use cpu, cuda or cuda:N)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise PrunevizError(f"device '{requested}' requested but CUDA is not available here")
+    return device
+
+
+def open_session(
+    model_spec: str,
+    data_spec: str | None = None,
+    options: ModelOptions | None = None,
+    limit: int | None = None,
+    device: str | None = None,
+) -> PruneSession:
+    """Load a model and its data and start a session: what the CLI and the dashboard both do first."""
+    dev = resolve_device(device)
+    model = load_model(model_spec, options)
+    data = load_data(data_spec, model, limit=limit, device=dev)
+    return PruneSession(model, data, dev)
