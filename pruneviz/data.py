@@ -70,9 +70,9 @@ def load_data(
             keep = torch.randperm(len(x), generator=torch.Generator().manual_seed(SEED))[:limit]
             keep = keep.sort().values
             x, y = x[keep], (None if y is None else y[keep])
+    check_compatible(model, x, spec)
     if y is None:
         y = predict_labels(model.module, x)
-    check_compatible(model, x, spec)
     num_classes = model.num_classes or int(y.max()) + 1
     return DataSet(x.to(device), y.long().to(device), spec, num_classes)
 

@@ -7,6 +7,7 @@ Two registries, because the two granularities rank different things:
   structured removal.
 
 Every criterion is a function ``(modules, calibration) -> {layer name: scores}``; higher means keep.
+A criterion that cannot score a layer (``bn_scale`` without a BatchNorm) leaves it out.
 Data-driven criteria share one :class:`Calibration`, which computes gradients once and caches them.
 """
 
@@ -70,7 +71,8 @@ class Calibration:
         return self._grads
 
     def channel_attributions(self, modules: dict[str, nn.Module]) -> Scores:
-        """Per-output-channel mean |gradient x activation| (Captum ``LayerGradientXActivation``)."""
+        """Per-output-channel |gradient x activation| (Captum ``LayerGradientXActivation``), summed
+        over positions and averaged over calibration samples."""
         from captum.attr import LayerGradientXActivation
 
         names = list(modules)
@@ -175,14 +177,10 @@ def _filter_activation(modules: dict[str, nn.Module], calib: Calibration) -> Sco
 
 @FILTER_CRITERIA.register("bn_scale")
 def _bn_scale(modules: dict[str, nn.Module], calib: Calibration) -> Scores:
-    """|gamma| of the BatchNorm right after each conv (network slimming, Liu et al. 2017)."""
+    """|gamma| of the BatchNorm right after each conv (network slimming, Liu et al. 2017); layers
+    without one get no score."""
     following = batchnorm_after(calib.model)
-    out = {}
-    for name in modules:
-        if name not in following:
-            raise PrunevizError(f"bn_scale needs a BatchNorm right after '{name}', and there is none")
-        out[name] = following[name].weight.detach().abs()
-    return out
+    return {n: following[n].weight.detach().abs() for n in modules if n in following}
 
 
 def batchnorm_after(model: nn.Module) -> dict[str, nn.Module]:

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import pickle
 import sys
@@ -78,8 +79,15 @@ def load_model(spec: str, options: ModelOptions | None = None) -> LoadedModel:
             "file:model.pt, python:mypkg.models:build"
         )
     loaded = MODEL_SCHEMES.get(scheme)(rest, options)
-    loaded.module.eval()
+    eval_mode(loaded.module)
     return loaded
+
+
+def eval_mode(module: nn.Module) -> nn.Module:
+    """``module.eval()``, tolerating an ExportedProgram's module (fixed in the mode it was exported in)."""
+    with contextlib.suppress(NotImplementedError):
+        module.eval()
+    return module
 
 
 def _load_state_dict(module: nn.Module, state: dict, what: str) -> None:

@@ -19,7 +19,7 @@ from pruneviz.evaluate import Evaluator
 from pruneviz.importance import FILTER_CRITERIA, WEIGHT_CRITERIA, Calibration, Scores
 from pruneviz.layers import discover_layers, module_macs, prunable_modules
 from pruneviz.metrics import classification_metrics, effective_macs, param_counts, size_bytes
-from pruneviz.models import LoadedModel, ModelOptions, load_model
+from pruneviz.models import LoadedModel, ModelOptions, eval_mode, load_model
 
 GRANULARITIES = ("unstructured", "filter", "2:4", "4:8")
 CALIBRATION_SAMPLES = 256
@@ -85,7 +85,7 @@ class PruneSession:
         self.model = model
         self.data = data
         self.device = torch.device(device)
-        self.working = copy.deepcopy(model.module).to(self.device).eval()
+        self.working = eval_mode(copy.deepcopy(model.module).to(self.device))
         self.modules = prunable_modules(self.working, extra_layers)
         self.dense_weights = {n: m.weight.detach().clone() for n, m in self.modules.items()}
         self.layers = discover_layers(self.working, data.sample_shape, extra_layers)
@@ -109,7 +109,7 @@ class PruneSession:
     def calibration(self) -> Calibration:
         """Calibration over the dense baseline (a copy, so gradients never touch the working model)."""
         if self._calibration is None:
-            reference = copy.deepcopy(self.model.module).to(self.device).eval()
+            reference = eval_mode(copy.deepcopy(self.model.module).to(self.device))
             n = min(CALIBRATION_SAMPLES, len(self.data))
             self._calibration = Calibration(reference, self.data.x[:n], self.data.y[:n])
         return self._calibration
@@ -132,9 +132,12 @@ class PruneSession:
         self.check_layer(name)
         check_granularity(plan.granularity)
         shape = self.dense_weights[name].shape
-        if plan.granularity == "filter":
-            return M.filter_mask(self.scores(plan.criterion, "filter")[name], plan.sparsity, shape)
-        scores = self.scores(plan.criterion)[name]
+        kind = "filter" if plan.granularity == "filter" else "unstructured"
+        scores = self.scores(plan.criterion, kind).get(name)
+        if scores is None:
+            raise PrunevizError(f"criterion '{plan.criterion}' cannot score layer '{name}'")
+        if kind == "filter":
+            return M.filter_mask(scores, plan.sparsity, shape)
         nm = M.parse_nm(plan.granularity)
         if nm is not None:
             return M.nm_mask(scores, *nm)

@@ -1,0 +1,25 @@
+"""Shared fixtures: real demo models and the digits validation set (shipped, no downloads)."""
+
+import pytest
+import torch
+
+from pruneviz.data import load_data
+from pruneviz.models import load_model
+from pruneviz.session import PruneSession
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _two_threads():
+    torch.set_num_threads(2)
+
+
+@pytest.fixture
+def cnn_session() -> PruneSession:
+    model = load_model("demo:cnn")
+    return PruneSession(model, load_data(None, model))
+
+
+@pytest.fixture
+def resnet_session() -> PruneSession:
+    model = load_model("demo:resnet")
+    return PruneSession(model, load_data(None, model, limit=128))
