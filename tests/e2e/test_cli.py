@@ -1,0 +1,162 @@
+"""The pruneviz command line, end to end, as a script or pipeline would run it."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+PRUNEVIZ = shutil.which("pruneviz", path=str(Path(sys.executable).parent)) or "pruneviz"
+
+
+def run(*args, cwd=None, ok=True):
+    proc = subprocess.run([PRUNEVIZ, *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+    if ok:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def test_info_table_and_json():
+    table = run("info", "demo:cnn").stdout
+    assert "conv2" in table and "Conv2d" in table and "4,608" in table
+    layers = json.loads(run("info", "demo:resnet", "--json").stdout)
+    assert layers[0] == {
+        "name": "conv1",
+        "type": "Conv2d",
+        "shape": [16, 1, 3, 3],
+        "params": 144,
+        "macs": layers[0]["macs"],
+        "macs_share": layers[0]["macs_share"],
+    }
+    assert "layer2.shortcut.0" in [x["name"] for x in layers]
+
+
+def test_evaluate_json_contract():
+    out = json.loads(run("evaluate", "demo:cnn", "--json").stdout)
+    for key in (
+        "accuracy", "loss", "params_total", "params_nonzero", "macs_dense", "macs_effective",
+        "size_bytes_dense", "size_bytes_sparse", "layers",
+    ):  # fmt: skip
+        assert key in out, key
+    assert out["accuracy"] >= 0.95 and out["samples"] == 360
+    assert out["params_total"] == out["params_nonzero"] and set(out["layers"]) == {
+        "conv1",
+        "conv2",
+        "fc1",
+        "fc2",
+    }
+
+
+def test_evaluate_with_recipe_limit_and_save_then_reload(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        "pruneviz: 1\nmodel: demo:cnn\n"
+        "default: {sparsity: 0.5, criterion: magnitude, granularity: unstructured}\n"
+        "pinned: [fc2]\nlayers:\n  conv1: {sparsity: 0.2}\n"
+    )
+    saved = tmp_path / "pruned.pt"
+    out = json.loads(run("evaluate", "--recipe", str(recipe), "--save", str(saved), "--json").stdout)
+    # floor(0.2 * 144) = 28 of conv1's weights are zeroed
+    assert out["layers"] == {"conv1": 28 / 144, "conv2": 0.5, "fc1": 0.5, "fc2": 0.0}
+    assert out["macs_effective"] < out["macs_dense"]
+    reloaded = json.loads(run("evaluate", f"file:{saved}", "--json").stdout)  # no more flags needed
+    assert reloaded["data"] == "digits" and reloaded["accuracy"] == out["accuracy"]
+    assert reloaded["layers"] == out["layers"]
+    limited = json.loads(run("evaluate", f"file:{saved}", "--limit", "100", "--json").stdout)
+    assert limited["samples"] == 100
+
+
+def test_python_dash_m_is_the_same_command():
+    proc = subprocess.run(
+        [sys.executable, "-m", "pruneviz", "info", "demo:mlp", "--json"], capture_output=True, text=True
+    )
+    assert proc.returncode == 0 and [x["name"] for x in json.loads(proc.stdout)] == ["fc1", "fc2", "fc3"]
+
+
+def test_torchvision_model_on_synthetic_data():
+    out = json.loads(
+        run("evaluate", "torchvision:resnet18", "--data", "synthetic:3x64x64:16", "--json").stdout
+    )
+    assert out["accuracy"] == 1.0  # labels are the unpruned model's own predictions
+    assert out["params_total"] == 11689512
+
+
+def test_user_python_factory(tmp_path):
+    (tmp_path / "mine.py").write_text(
+        "import torch\n"
+        "def build():\n"
+        "    torch.manual_seed(0)\n"
+        "    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(8, 4)), torch.randn(20, 8)\n"
+    )
+    out = json.loads(run("evaluate", "python:mine:build", "--json", cwd=tmp_path).stdout)
+    assert out["data"] == "model" and out["accuracy"] == 1.0 and out["samples"] == 20
+
+
+def test_train_demo_writes_loadable_weights(tmp_path):
+    proc = run("train-demo", "--models", "mlp", "--epochs", "1", "--out", str(tmp_path))
+    assert "epoch 1/1" in proc.stderr
+    out = json.loads(run("evaluate", f"file:{tmp_path / 'demo_mlp.pt'}", "--json").stdout)
+    assert out["model"].startswith("file:") and 0.0 <= out["accuracy"] <= 1.0
+
+
+def _corrupt(tmp_path):
+    path = tmp_path / "corrupt.pt"
+    path.write_bytes(b"PK\x03\x04garbage" * 50)
+    return f"file:{path}"
+
+
+def _wrong_arch(tmp_path):
+    from pruneviz.demo import DemoMLP
+
+    path = tmp_path / "mlp_sd.pt"
+    torch.save(DemoMLP().state_dict(), path)
+    return f"file:{path}"
+
+
+def _pickled(tmp_path):
+    path = tmp_path / "pickled.pt"
+    torch.save(torch.nn.Linear(2, 2), path)
+    return f"file:{path}"
+
+
+@pytest.mark.parametrize(
+    ("make_args", "message"),
+    [
+        (lambda t: ["evaluate", f"file:{t / 'missing.pt'}"], "not found"),
+        (lambda t: ["evaluate", _corrupt(t)], "corrupt"),
+        (lambda t: ["evaluate", _wrong_arch(t), "--arch", "demo:cnn"], "does not fit"),
+        (lambda t: ["evaluate", _pickled(t)], "--trust-pickle"),
+        (lambda t: ["evaluate", "demo:cnn", "--data", "synthetic:3x32x32:8"], "channel"),
+        (lambda t: ["evaluate", "demo:cnn", "--data", "synthetic:1x20x20:8"], "cannot take samples"),
+        (lambda t: ["evaluate", "demo:nope"], "unknown demo model 'nope'"),
+        (lambda t: ["evaluate", "demo:cnn", "--limit", "0"], "positive"),
+        (lambda t: ["evaluate", "demo:cnn", "--device", "cuda:7"], "CUDA is not available"),
+        (lambda t: ["evaluate", "demo:cnn", "--recipe", str(t / "none.yaml")], "recipe file not found"),
+        (lambda t: ["info"], "arguments are required"),
+        (lambda t: ["frobnicate"], "invalid choice"),
+    ],
+)
+def test_bad_input_is_one_line_on_stderr_with_exit_2(tmp_path, make_args, message):
+    if "cuda" in str(make_args(tmp_path)) and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    proc = run(*make_args(tmp_path), ok=False)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("pruneviz: error:"), proc.stderr
+    assert message in lines[0]
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+
+
+def test_bad_recipe_names_the_problem(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("pruneviz: 1\nlayers:\n  conv7: {sparsity: 0.3}\n")
+    proc = run("evaluate", "demo:cnn", "--recipe", str(recipe), ok=False)
+    assert proc.returncode == 2 and "unknown layer 'conv7'" in proc.stderr
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    proc = run("evaluate", f"file:{tmp_path / 'missing.pt'}", "--debug", ok=False)
+    assert proc.returncode == 2 and "Traceback" in proc.stderr
