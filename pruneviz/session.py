@@ -196,7 +196,7 @@ class PruneSession:
     def layer_sparsity(self) -> dict[str, float]:
         """Fraction of zero weights per prunable layer, as it stands in the working copy."""
         return {
-            n: 1.0 - int(torch.count_nonzero(m.weight.detach())) / m.weight.numel()
+            n: (m.weight.numel() - int(torch.count_nonzero(m.weight.detach()))) / m.weight.numel()
             for n, m in self.modules.items()
         }
 
