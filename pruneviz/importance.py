@@ -45,6 +45,7 @@ class Calibration:
     y: torch.Tensor
     batch_size: int = 64
     seed: int = 0
+    progress: Callable[[float, str], None] | None = field(default=None, repr=False)
     _grads: tuple[Scores, Scores] | None = field(default=None, repr=False)
 
     def gradients(self, modules: dict[str, nn.Module]) -> tuple[Scores, Scores]:
@@ -55,7 +56,8 @@ class Calibration:
             total_abs = [torch.zeros_like(w) for w in weights]
             batches = list(zip(self.x.split(self.batch_size), self.y.split(self.batch_size)))
             with torch.enable_grad():
-                for xb, yb in batches:
+                for i, (xb, yb) in enumerate(batches):
+                    self._report(i / len(batches), f"gradients: batch {i + 1} of {len(batches)}")
                     loss = F.cross_entropy(self.model(xb), yb)
                     grads = torch.autograd.grad(loss, weights, allow_unused=True)
                     for t, ta, g in zip(total, total_abs, grads):
@@ -70,6 +72,10 @@ class Calibration:
             )
         return self._grads
 
+    def _report(self, fraction: float, message: str) -> None:
+        if self.progress is not None:
+            self.progress(fraction, message)
+
     def channel_attributions(self, modules: dict[str, nn.Module]) -> Scores:
         """Per-output-channel |gradient x activation| (Captum ``LayerGradientXActivation``), summed
         over positions and averaged over calibration samples."""
@@ -78,8 +84,10 @@ class Calibration:
         names = list(modules)
         attr = LayerGradientXActivation(self.model, [modules[n] for n in names])
         sums = {n: None for n in names}
+        batches = list(zip(self.x.split(self.batch_size), self.y.split(self.batch_size)))
         with torch.enable_grad():
-            for xb, yb in zip(self.x.split(self.batch_size), self.y.split(self.batch_size)):
+            for i, (xb, yb) in enumerate(batches):
+                self._report(i / len(batches), f"Captum attribution: batch {i + 1} of {len(batches)}")
                 outs = attr.attribute(xb, target=yb)
                 outs = outs if isinstance(outs, list) else [outs]
                 for n, a in zip(names, outs):

@@ -91,11 +91,16 @@ def parse_nm(granularity: str) -> tuple[int, int] | None:
     return n, m
 
 
+def nm_eligible(shape: tuple[int, ...], m: int) -> bool:
+    """Whether a weight of ``shape`` can take N:M sparsity (input dimension a multiple of ``m``)."""
+    return len(shape) >= 2 and shape[1] % m == 0
+
+
 def nm_mask(scores: torch.Tensor, n: int, m: int) -> torch.Tensor:
     """N:M semi-structured: in every group of ``m`` consecutive weights along the input dimension
     (dim 1; for convs, input channels at each kernel position, as sparse tensor cores expect)
     keep the ``n`` highest scores."""
-    if scores.dim() < 2 or scores.shape[1] % m:
+    if not nm_eligible(tuple(scores.shape), m):
         raise PrunevizError(
             f"{n}:{m} sparsity needs the input dimension to be a multiple of {m}; "
             f"weight shape {tuple(scores.shape)}"
@@ -117,4 +122,4 @@ def filter_mask(filter_scores: torch.Tensor, sparsity: float, weight_shape: torc
 
 def sparsity_of(mask: torch.Tensor) -> float:
     """Fraction of zeros in ``mask`` (0..1)."""
-    return 1.0 - mask.float().mean().item()
+    return (mask.numel() - int(mask.count_nonzero())) / mask.numel()

@@ -8,6 +8,7 @@ is never mutated. Every dashboard user and every CLI command gets its own sessio
 from __future__ import annotations
 
 import copy
+import threading
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -92,7 +93,9 @@ class PruneSession:
         self.macs_dense = module_macs(self.working, data.x[:1])[0]
         self.masks: dict[str, torch.Tensor] = {}
         self.evaluator = Evaluator(self.working, data.x, self.modules)
+        self.plans: dict[str, LayerPlan] = {}  # the plan behind each layer's current mask, when known
         self._changed: set[str] = set()
+        self._lock = threading.Lock()  # scores may be computed by a background job and the UI at once
         self._scores: dict[tuple[str, str], Scores] = {}
         self._calibration: Calibration | None = None
 
@@ -118,12 +121,18 @@ class PruneSession:
         """Importance of every weight (or, for ``filter``, every output channel) of the dense model."""
         registry = FILTER_CRITERIA if granularity == "filter" else WEIGHT_CRITERIA
         key = (registry.kind, criterion)
-        if key not in self._scores:
-            calib = self.calibration()
-            modules = prunable_modules(calib.model, tuple(self.modules))
-            modules = {n: modules[n] for n in self.modules}
-            self._scores[key] = registry.get(criterion)(modules, calib)
-        return self._scores[key]
+        with self._lock:
+            if key not in self._scores:
+                calib = self.calibration()
+                modules = prunable_modules(calib.model, tuple(self.modules))
+                modules = {n: modules[n] for n in self.modules}
+                self._scores[key] = registry.get(criterion)(modules, calib)
+            return self._scores[key]
+
+    def has_scores(self, criterion: str, granularity: str = "unstructured") -> bool:
+        """Whether :meth:`scores` would answer without computing (gradients can take a while)."""
+        kind = (FILTER_CRITERIA if granularity == "filter" else WEIGHT_CRITERIA).kind
+        return (kind, criterion) in self._scores
 
     # --- masks --------------------------------------------------------------------------------------
 
@@ -147,6 +156,7 @@ class PruneSession:
         """Apply ``mask`` (True = keep) to layer ``name``'s working weight; None restores it dense."""
         self.check_layer(name)
         dense = self.dense_weights[name]
+        self.plans.pop(name, None)
         with torch.no_grad():
             if mask is None:
                 self.masks.pop(name, None)
@@ -157,15 +167,19 @@ class PruneSession:
                 self.modules[name].weight.copy_(dense * mask)
         self._changed.add(name)
 
-    def apply_layer_plans(self, plans: dict[str, LayerPlan]) -> None:
-        """Set every named layer's mask from its plan; layers not named are left as they are."""
-        for name, plan in plans.items():
-            self.prune_layer(name, plan)
+    def apply_layer_plans(self, plans: dict[str, LayerPlan]) -> list[str]:
+        """Set each named layer's mask from its plan, skipping layers already masked by that very plan
+        (so a slider move re-masks one layer, not all). Returns the layers that changed."""
+        changed = [name for name, plan in plans.items() if self.plans.get(name) != plan]
+        for name in changed:
+            self.prune_layer(name, plans[name])
+        return changed
 
     def prune_layer(self, name: str, plan: LayerPlan) -> None:
         """Mask layer ``name`` as ``plan`` says (sparsity 0 unstructured/filter restores it dense)."""
         dense = plan.sparsity == 0 and M.parse_nm(plan.granularity) is None
         self.set_mask(name, None if dense else self.mask_for(name, plan))
+        self.plans[name] = plan
 
     def apply_global(self, plan: GlobalPlan) -> None:
         """One ranking across all unpinned layers; pinned layers stay dense."""

@@ -59,3 +59,18 @@ def test_global_plan_keeps_pinned_layers_dense(cnn_session):
     assert sparsity["fc2"] == 0.0
     pruned = sum(sparsity[n] * cnn_session.modules[n].weight.numel() for n in sparsity)
     assert round(pruned) == int(0.7 * (144 + 4608 + 32768))
+
+
+def test_apply_layer_plans_remasks_only_changed_layers(cnn_session):
+    plans = {n: LayerPlan(0.5) for n in cnn_session.layer_names}
+    assert cnn_session.apply_layer_plans(plans) == cnn_session.layer_names
+    cnn_session.logits()
+    plans["fc1"] = LayerPlan(0.7)
+    assert cnn_session.apply_layer_plans(plans) == ["fc1"]
+    assert cnn_session.layer_sparsity()["fc1"] == (32768 * 7 // 10) / 32768
+
+
+def test_scores_are_cached_and_reported(cnn_session):
+    assert not cnn_session.has_scores("taylor")
+    first = cnn_session.scores("taylor")
+    assert cnn_session.has_scores("taylor") and cnn_session.scores("taylor") is first

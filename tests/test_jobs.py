@@ -1,0 +1,25 @@
+from pruneviz.errors import PrunevizError
+from pruneviz.jobs import Job
+
+
+def test_job_reports_progress_and_result():
+    seen = []
+
+    def work(progress):
+        for i in range(3):
+            progress(i / 3, f"step {i}")
+            seen.append(i)
+        return sum(seen)
+
+    job = Job("sum", work)
+    assert job.wait(10) and job.done
+    assert job.result == 3 and job.error is None and job.fraction == 1.0
+
+
+def test_job_errors_are_captured_not_raised():
+    def fail(progress):
+        raise PrunevizError("no such layer")
+
+    job = Job("fail", fail)
+    job.wait(10)
+    assert job.error == "no such layer" and job.result is None
