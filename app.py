@@ -1,22 +1,37 @@
-"""pruneviz dashboard entry point: ``streamlit run app.py`` (or ``make run``)."""
+"""pruneviz dashboard entry point: ``streamlit run app.py`` (or ``make run``).
+
+Pages live in ``pages/`` (Streamlit's multipage convention); numbers leave room for the Sensitivity,
+Recovery and Export pages between Prune and Learn.
+"""
 
 import streamlit as st
 
-from pruneviz.session import open_session
+from pruneviz.humanize import count, percent, size
+from pruneviz.ui.state import page_header
 
-st.set_page_config(page_title="pruneviz", layout="wide")
-st.title("pruneviz")
-st.caption("See, choose and export how to prune a PyTorch model, layer by layer.")
+ws = page_header("pruneviz", "See, choose and export how to prune a PyTorch model, layer by layer.")
+session, base = ws.session, ws.baseline
+now = session.report()
 
-
-@st.cache_resource(show_spinner="Loading the demo model…")
-def _demo_report():
-    return open_session("demo:cnn").report()
-
-
-report = _demo_report()
 cols = st.columns(4)
-cols[0].metric("Accuracy", f"{100 * report.accuracy:.2f}%")
-cols[1].metric("Parameters", f"{report.params_total:,}")
-cols[2].metric("MACs", f"{report.macs_dense:,}")
-cols[3].metric("Size", f"{report.size_bytes_dense / 1024:.1f} KiB")
+cols[0].metric("Accuracy", percent(now.accuracy), f"{100 * (now.accuracy - base.accuracy):+.1f} pt")
+cols[1].metric(
+    "Non-zero parameters", count(now.params_nonzero), f"of {count(now.params_total)}", delta_color="off"
+)
+cols[2].metric("Effective MACs", count(now.macs_effective), f"of {count(now.macs_dense)}", delta_color="off")
+cols[3].metric(
+    "Sparse size", size(now.size_bytes_sparse), f"of {size(now.size_bytes_dense)}", delta_color="off"
+)
+
+st.markdown(
+    """
+1. **Model & data** — load a demo, torchvision or your own model and a validation set.
+2. **Importance** — heatmaps of weight and gradient importance, per-filter scores, weight histograms.
+3. **Prune** — per-layer sparsity sliders and presets; accuracy, parameters, MACs and size update live.
+4. **Learn** — the techniques in a few sentences each, with live examples and exercises.
+"""
+)
+st.page_link("pages/1_Model_and_data.py", label="Model & data", icon="📦")
+st.page_link("pages/2_Importance.py", label="Importance", icon="🔥")
+st.page_link("pages/3_Prune.py", label="Prune", icon="✂️")
+st.page_link("pages/9_Learn.py", label="Learn", icon="🎓")

@@ -52,6 +52,13 @@ def _model_args(p: argparse.ArgumentParser, required: bool = True) -> None:
         action="store_true",
         help="allow loading pickled Python objects (runs code from the file; only for trusted files)",
     )
+    p.add_argument(
+        "--extra-layer",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also treat this module (any module with a weight) as prunable; repeatable",
+    )
     p.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
 
 
@@ -83,7 +90,9 @@ def _session(args: argparse.Namespace, model: str | None = None, data: str | Non
     if not spec:
         raise PrunevizError("name a model (e.g. demo:cnn) or give a recipe that names one")
     options = ModelOptions(weights=args.weights, arch=args.arch, trust_pickle=args.trust_pickle)
-    return open_session(spec, data or args.data, options, limit=args.limit, device=args.device)
+    return open_session(
+        spec, data or args.data, options, args.limit, args.device, extra_layers=tuple(args.extra_layer)
+    )
 
 
 def cmd_info(args: argparse.Namespace) -> int:

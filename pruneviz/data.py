@@ -70,10 +70,14 @@ def load_data(
             keep = torch.randperm(len(x), generator=torch.Generator().manual_seed(SEED))[:limit]
             keep = keep.sort().values
             x, y = x[keep], (None if y is None else y[keep])
-    check_compatible(model, x, spec)
+    outputs = check_compatible(model, x, spec)
     if y is None:
         y = predict_labels(model.module, x)
-    num_classes = model.num_classes or int(y.max()) + 1
+    if int(y.max()) >= outputs:
+        raise PrunevizError(
+            f"data {spec} has labels up to {int(y.max())} but {model.spec} predicts only {outputs} classes"
+        )
+    num_classes = model.num_classes or outputs
     return DataSet(x.to(device), y.long().to(device), spec, num_classes)
 
 
@@ -98,8 +102,8 @@ def predict_labels(module: torch.nn.Module, x: torch.Tensor, batch_size: int = 2
         ) from None
 
 
-def check_compatible(model: LoadedModel, x: torch.Tensor, spec: str) -> None:
-    """Fail with one readable line when the data cannot feed the model."""
+def check_compatible(model: LoadedModel, x: torch.Tensor, spec: str) -> int:
+    """Fail with one readable line when the data cannot feed the model; returns its number of outputs."""
     expected = model.input_shape
     if expected is not None and len(expected) == x.dim() - 1 and expected[0] != x.shape[1]:
         raise PrunevizError(
@@ -108,12 +112,15 @@ def check_compatible(model: LoadedModel, x: torch.Tensor, spec: str) -> None:
         )
     try:
         with torch.inference_mode():
-            model.module(x[:2])
+            out = model.module(x[:2])
     except (RuntimeError, ValueError, IndexError, TypeError) as err:
         raise PrunevizError(
             f"model {model.spec} cannot take samples of shape {tuple(x.shape[1:])} from {spec}: "
             f"{_first_line(err)}"
         ) from None
+    if not isinstance(out, torch.Tensor) or out.dim() != 2:
+        raise PrunevizError(f"model {model.spec} must return (batch, classes) logits for classification")
+    return out.shape[1]
 
 
 def _first_line(err: Exception) -> str:

@@ -255,9 +255,10 @@ def open_session(
     options: ModelOptions | None = None,
     limit: int | None = None,
     device: str | None = None,
+    extra_layers: tuple[str, ...] = (),
 ) -> PruneSession:
     """Load a model and its data and start a session: what the CLI and the dashboard both do first."""
     dev = resolve_device(device)
     model = load_model(model_spec, options)
     data = load_data(data_spec, model, limit=limit, device=dev)
-    return PruneSession(model, data, dev)
+    return PruneSession(model, data, dev, extra_layers)

@@ -82,3 +82,12 @@ def test_python_data_function(cnn, tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     data = load_data("python:mydata:val", cnn)
     assert len(data) == 12 and data.y.tolist()[:3] == [0, 1, 2]
+
+
+def test_labels_beyond_the_models_classes_are_rejected(cnn, tmp_path, monkeypatch):
+    (tmp_path / "manyclasses.py").write_text(
+        "import torch\ndef val():\n    return torch.rand(4, 1, 8, 8), torch.tensor([0, 3, 12, 1])\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(PrunevizError, match="labels up to 12"):
+        load_data("python:manyclasses:val", cnn)

@@ -160,3 +160,10 @@ def test_bad_recipe_names_the_problem(tmp_path):
 def test_debug_shows_the_traceback(tmp_path):
     proc = run("evaluate", f"file:{tmp_path / 'missing.pt'}", "--debug", ok=False)
     assert proc.returncode == 2 and "Traceback" in proc.stderr
+
+
+def test_extra_layer_makes_a_named_module_prunable():
+    names = [
+        x["name"] for x in json.loads(run("info", "demo:resnet", "--extra-layer", "bn1", "--json").stdout)
+    ]
+    assert "bn1" in names and names[0] == "conv1"

@@ -1,0 +1,95 @@
+"""Pick the model and validation data; see its prunable layers and baseline metrics."""
+
+import pandas as pd
+import streamlit as st
+import torchvision.models as tvm
+
+from pruneviz.demo import DEMO_ARCHITECTURES
+from pruneviz.humanize import count, percent, size
+from pruneviz.ui.state import Choice, page_header, replace_workspace, save_upload
+
+ws = page_header("Model & data", "Choose what to prune and what to measure it on.")
+
+SOURCES = ["Demo model", "torchvision", "Upload a file", "Python factory"]
+source = st.radio("Model source", SOURCES, horizontal=True, key="md_source")
+
+with st.form("model_form"):
+    weights = arch = None
+    trust = False
+    if source == "Demo model":
+        name = st.selectbox("Demo model", DEMO_ARCHITECTURES.names(), help="Trained on scikit-learn digits")
+        spec = f"demo:{name}"
+    elif source == "torchvision":
+        name = st.selectbox(
+            "Architecture", tvm.list_models(module=tvm), index=tvm.list_models(module=tvm).index("resnet18")
+        )
+        spec = f"torchvision:{name}"
+        kind = st.radio(
+            "Weights", ["random (seeded)", "DEFAULT (download)", "upload a state_dict"], horizontal=True
+        )
+        upload = st.file_uploader("state_dict file", type=["pt", "pth", "bin"])
+        if kind.startswith("DEFAULT"):
+            weights = "DEFAULT"
+        elif kind.startswith("upload") and upload is not None:
+            weights = save_upload(upload)
+    elif source == "Upload a file":
+        upload = st.file_uploader(
+            "TorchScript, .pt2 ExportedProgram, pruneviz checkpoint or state_dict",
+            type=["pt", "pth", "pt2", "ts"],
+        )
+        arch = st.text_input("Architecture for a bare state_dict", placeholder="torchvision:resnet18") or None
+        trust = st.checkbox("Trust this file's pickled objects (runs code from the file)", value=False)
+        spec = f"file:{save_upload(upload)}" if upload is not None else None
+    else:
+        spec = "python:" + st.text_input(
+            "Factory",
+            placeholder="mypackage.models:build",
+            help="A function returning an nn.Module, or (module, dataset)",
+        )
+    data = st.text_input(
+        "Validation data",
+        placeholder="default for this model (digits for demo models)",
+        help="digits, synthetic:3x64x64:256, folder:PATH, torchvision:CIFAR10:ROOT, python:module:fn",
+    )
+    limit = st.number_input(
+        "Live subset size (0 = all samples)",
+        min_value=0,
+        value=0,
+        step=64,
+        help="A fixed, seeded subset keeps live re-evaluation fast",
+    )
+    submitted = st.form_submit_button("Load", type="primary")
+
+if submitted:
+    if not spec or spec == "python:":
+        st.error("Choose a model first (a file to upload, or a python factory name).", icon="⚠️")
+    else:
+        choice = Choice(
+            model=spec, data=data, limit=int(limit) or None, weights=weights, arch=arch, trust_pickle=trust
+        )
+        if replace_workspace(choice):
+            st.success(f"Loaded {spec}")
+            ws = st.session_state["pruneviz_workspace"]
+
+session, base = ws.session, ws.baseline
+st.subheader(f"Baseline of `{session.model.spec}` on `{session.data.spec}`")
+cols = st.columns(5)
+cols[0].metric("Accuracy", percent(base.accuracy))
+cols[1].metric("Top-5", percent(base.top5) if base.top5 is not None else "–")
+cols[2].metric("Parameters", count(base.params_total))
+cols[3].metric("MACs / sample", count(base.macs_dense))
+cols[4].metric("Size (fp32)", size(base.size_bytes_dense))
+
+st.subheader(f"{len(session.layers)} prunable layers")
+table = pd.DataFrame(
+    {
+        "layer": [x.name for x in session.layers],
+        "type": [x.type for x in session.layers],
+        "shape": ["×".join(map(str, x.shape)) for x in session.layers],
+        "params": [x.params for x in session.layers],
+        "MACs share (%)": [round(100 * x.macs_share, 1) for x in session.layers],
+    }
+)
+st.dataframe(table, hide_index=True, width="stretch")
+if not session.evaluator.incremental:
+    st.info(f"Live re-evaluation uses full forwards for this model: {session.evaluator.fallback_reason}.")

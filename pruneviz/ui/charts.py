@@ -1,0 +1,123 @@
+"""Plotly figures for the dashboard. Pure functions: data in, ``go.Figure`` out (no Streamlit here)."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import torch
+
+from pruneviz.heatmap import Grid
+from pruneviz.history import History
+from pruneviz.humanize import count
+from pruneviz.layers import LayerInfo
+from pruneviz.ui import theme
+
+_LAYOUT = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "legend": {"orientation": "h", "y": -0.2}}
+
+
+def _fig(title: str, height: int = 320) -> go.Figure:
+    fig = go.Figure()
+    fig.update_layout(title=title, height=height, **_LAYOUT)
+    return fig
+
+
+def layer_overview(
+    layers: list[LayerInfo], sparsity: dict[str, float], selected: str | None = None
+) -> go.Figure:
+    """Kept vs pruned weights per layer (stacked bars); click a bar to select its layer."""
+    names = [x.name for x in layers]
+    kept = [round(x.params * (1 - sparsity.get(x.name, 0.0))) for x in layers]
+    pruned = [x.params - k for x, k in zip(layers, kept)]
+    fig = _fig("Weights per layer (click a bar to inspect it)")
+    outline = [3 if n == selected else 0 for n in names]
+    fig.add_bar(x=names, y=kept, name="kept", marker={"color": theme.KEPT, "line": {"width": outline}})
+    fig.add_bar(x=names, y=pruned, name="pruned", marker={"color": theme.PRUNED})
+    fig.update_layout(barmode="stack", yaxis_title="weights", clickmode="event+select")
+    return fig
+
+
+def sparsity_bars(layers: list[LayerInfo], sparsity: dict[str, float]) -> go.Figure:
+    """Per-layer sparsity (0..100%) as horizontal kept/pruned bars."""
+    names = [x.name for x in layers][::-1]
+    pruned = [100 * sparsity.get(n, 0.0) for n in names]
+    fig = _fig("Sparsity per layer", height=max(220, 28 * len(names) + 80))
+    fig.add_bar(y=names, x=[100 - p for p in pruned], name="kept", orientation="h", marker_color=theme.KEPT)
+    fig.add_bar(y=names, x=pruned, name="pruned", orientation="h", marker_color=theme.PRUNED)
+    fig.update_layout(barmode="stack", xaxis={"title": "% of weights", "range": [0, 100]})
+    return fig
+
+
+def heatmap(grid: Grid, title: str) -> go.Figure:
+    """A weight-shaped importance grid (rows = out channels)."""
+    fig = _fig(title + (f" — {grid.note}" if grid.note else ""), height=360)
+    fig.add_heatmap(z=grid.values.numpy(), colorscale=theme.IMPORTANCE_SCALE, colorbar={"thickness": 12})
+    fig.update_layout(xaxis_title=grid.cols, yaxis_title=grid.rows, yaxis_autorange="reversed")
+    return fig
+
+
+def filter_bars(scores: dict[str, torch.Tensor]) -> go.Figure:
+    """Per-filter importance under several criteria, each scaled to its maximum (0..1) to compare ranks."""
+    fig = _fig("Per-filter importance (each criterion scaled to its maximum)")
+    for name, s in scores.items():
+        s = s.detach().float().cpu()
+        top = s.max().item() or 1.0
+        fig.add_bar(
+            x=list(range(len(s))),
+            y=(s / top).tolist(),
+            name=name,
+            marker_color=theme.CRITERIA_COLOURS.get(name),
+        )
+    fig.update_layout(barmode="group", xaxis_title="output channel", yaxis_title="relative importance")
+    return fig
+
+
+def weight_histogram(dense: torch.Tensor, mask: torch.Tensor | None) -> go.Figure:
+    """Distribution of the layer's weights, kept and pruned stacked, with the magnitude threshold line."""
+    w = dense.detach().flatten().float().cpu()
+    keep = torch.ones_like(w, dtype=torch.bool) if mask is None else mask.flatten().cpu()
+    fig = _fig("Weight distribution")
+    bins = {"start": w.min().item(), "end": w.max().item(), "size": (w.max() - w.min()).item() / 60 or 1.0}
+    fig.add_histogram(x=w[keep].numpy(), name="kept", marker_color=theme.KEPT, xbins=bins)
+    fig.add_histogram(x=w[~keep].numpy(), name="pruned", marker_color=theme.PRUNED, xbins=bins)
+    fig.update_layout(barmode="stack", xaxis_title="weight value", yaxis_title="count")
+    if not keep.all():
+        threshold = w[~keep].abs().max().item()
+        for x in (-threshold, threshold):
+            fig.add_vline(x=x, line_dash="dash", line_color=theme.PRUNED)
+        fig.add_annotation(x=threshold, y=1, yref="paper", text=f"|w| ≤ {threshold:.3g}", showarrow=False)
+    return fig
+
+
+def pareto_scatter(history: History, params_total: int, current: int | None = None) -> go.Figure:
+    """Accuracy vs remaining parameters for every configuration tried; the Pareto front is highlighted."""
+    trials = history.trials
+    front = set(history.pareto())
+    fig = _fig("Every configuration tried (click a point to restore it)", height=360)
+    x = [100 * t.params_nonzero / params_total for t in trials]
+    y = [100 * t.accuracy for t in trials]
+    text = [
+        f"#{i + 1} {t.criterion}/{t.granularity}<br>{count(t.params_nonzero)} params"
+        for i, t in enumerate(trials)
+    ]
+    colours = [theme.PARETO if i in front else theme.BASELINE for i in range(len(trials))]
+    sizes = [14 if i == current else 9 for i in range(len(trials))]
+    fig.add_scatter(
+        x=x, y=y, mode="markers", text=text, hovertemplate="%{text}<br>%{y:.1f}% accuracy<extra></extra>",
+        marker={"color": colours, "size": sizes, "line": {"width": 1, "color": "white"}}, name="tried",
+    )  # fmt: skip
+    order = sorted(front, key=lambda i: x[i])
+    fig.add_scatter(
+        x=[x[i] for i in order], y=[y[i] for i in order], mode="lines",
+        line={"color": theme.PARETO, "dash": "dot"}, name="Pareto front", hoverinfo="skip",
+    )  # fmt: skip
+    fig.update_layout(xaxis_title="parameters remaining (% of original)", yaxis_title="accuracy (%)")
+    return fig
+
+
+def per_class_delta(baseline: list[float | None], current: list[float | None]) -> go.Figure:
+    """Change in per-class accuracy vs the unpruned model, in percentage points."""
+    classes = [str(c) for c, (b, n) in enumerate(zip(baseline, current)) if b is not None and n is not None]
+    deltas = [100 * (n - b) for b, n in zip(baseline, current) if b is not None and n is not None]
+    fig = _fig("Per-class accuracy change (points)", height=260)
+    fig.add_bar(x=classes, y=deltas, marker_color=[theme.PRUNED if d < 0 else theme.KEPT for d in deltas])
+    fig.update_layout(xaxis_title="class", yaxis_title="Δ accuracy (pt)", xaxis_type="category")
+    return fig

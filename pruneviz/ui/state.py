@@ -1,0 +1,121 @@
+"""Per-browser-session state for the dashboard, over one shared read-only baseline per model.
+
+Workshop rule: many sessions share one cached :class:`LoadedModel` and :class:`DataSet` (read-only);
+each session gets its own :class:`PruneSession` (its own working copy, masks and evaluator), so two
+people pruning differently never see each other's numbers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import streamlit as st
+
+from pruneviz.data import DataSet, load_data
+from pruneviz.errors import PrunevizError
+from pruneviz.history import History
+from pruneviz.humanize import percent
+from pruneviz.jobs import Job
+from pruneviz.models import LoadedModel, ModelOptions, load_model
+from pruneviz.session import PruneSession, Report, resolve_device
+
+DEFAULT_MODEL = "demo:cnn"
+UPLOADS = Path(tempfile.gettempdir()) / "pruneviz-uploads"
+KEY = "pruneviz_workspace"
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What the user picked on the Model & data page (hashable: it keys the shared model cache)."""
+
+    model: str = DEFAULT_MODEL
+    data: str | None = None
+    limit: int | None = None
+    weights: str | None = None
+    arch: str | None = None
+    trust_pickle: bool = False
+
+
+@dataclass
+class Workspace:
+    """Everything one browser session owns: its session (working copy), baseline metrics, history, jobs."""
+
+    choice: Choice
+    session: PruneSession
+    baseline: Report
+    history: History = field(default_factory=History)
+    jobs: dict[str, Job] = field(default_factory=dict)
+
+
+@st.cache_resource(max_entries=16, show_spinner="Loading model and data…")
+def shared_baseline(choice: Choice) -> tuple[LoadedModel, DataSet]:
+    """Load once per distinct choice for the whole server; callers must treat it as read-only."""
+    options = ModelOptions(weights=choice.weights, arch=choice.arch, trust_pickle=choice.trust_pickle)
+    model = load_model(choice.model, options)
+    data = load_data(choice.data, model, limit=choice.limit, device=resolve_device(None))
+    return model, data
+
+
+def open_workspace(choice: Choice) -> Workspace:
+    """A fresh workspace for ``choice``: its own working copy over the shared baseline."""
+    model, data = shared_baseline(choice)
+    session = PruneSession(model, data, data.x.device)
+    return Workspace(choice, session, session.report())
+
+
+def workspace() -> Workspace:
+    """This browser session's workspace; a page opened directly starts on the default demo model."""
+    if KEY not in st.session_state:
+        with errors_shown():
+            st.session_state[KEY] = open_workspace(Choice())
+        if KEY not in st.session_state:
+            st.stop()
+    return st.session_state[KEY]
+
+
+def replace_workspace(choice: Choice) -> bool:
+    """Switch to ``choice``; on failure show the error and keep the current workspace intact."""
+    with errors_shown():
+        st.session_state[KEY] = open_workspace(choice)
+        for key in [k for k in st.session_state if str(k).startswith("prune_")]:
+            del st.session_state[key]  # sliders of the old model must not leak into the new one
+        return True
+    return False
+
+
+@contextmanager
+def errors_shown() -> Iterator[None]:
+    """Show a :class:`PrunevizError` as a readable message instead of crashing the page."""
+    try:
+        yield
+    except PrunevizError as err:
+        st.error(str(err), icon="⚠️")
+
+
+def save_upload(uploaded) -> str:
+    """Store an uploaded file under a name derived from its content (same file, same cache entry)."""
+    data = uploaded.getvalue()
+    UPLOADS.mkdir(parents=True, exist_ok=True)
+    suffix = Path(uploaded.name).suffix or ".pt"
+    path = UPLOADS / f"{hashlib.sha256(data).hexdigest()[:20]}{suffix}"
+    if not path.exists():
+        path.write_bytes(data)
+    return str(path)
+
+
+def page_header(title: str, caption: str) -> Workspace:
+    """Common page start: config, title, and the current model in the sidebar."""
+    st.set_page_config(page_title=f"pruneviz · {title}", page_icon="✂️", layout="wide")
+    st.title(title)
+    st.caption(caption)
+    ws = workspace()
+    with st.sidebar:
+        st.markdown(f"**Model** `{ws.session.model.spec}`  \n**Data** `{ws.session.data.spec}` "
+                    f"({len(ws.session.data)} samples)")  # fmt: skip
+        st.markdown(f"Baseline accuracy **{percent(ws.baseline.accuracy)}**")
+    return ws
