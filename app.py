@@ -31,7 +31,3 @@ st.markdown(
 4. **Learn** — the techniques in a few sentences each, with live examples and exercises.
 """
 )
-st.page_link("pages/1_Model_and_data.py", label="Model & data", icon="📦")
-st.page_link("pages/2_Importance.py", label="Importance", icon="🔥")
-st.page_link("pages/3_Prune.py", label="Prune", icon="✂️")
-st.page_link("pages/9_Learn.py", label="Learn", icon="🎓")

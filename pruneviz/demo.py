@@ -103,6 +103,14 @@ class DemoResNet(nn.Module):
         return self.fc(self.flatten(self.pool(x)))
 
 
+def initial_model(name: str, seed: int = 0) -> nn.Module:
+    """Demo model ``name`` at its seeded initialisation: the starting point of the shipped weights
+    (and the point a lottery ticket rewinds to)."""
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return DEMO_ARCHITECTURES.get(name)()
+
+
 def train_demo(
     name: str,
     out_dir: Path = ASSETS,
@@ -122,8 +130,7 @@ def train_demo(
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
     try:
-        torch.manual_seed(seed)
-        model = DEMO_ARCHITECTURES.get(name)()
+        model = initial_model(name, seed)
         (x_train, y_train), (x_val, y_val) = digits_split()
         opt = torch.optim.Adam(model.parameters(), lr=3e-3, weight_decay=1e-4)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)

@@ -83,6 +83,10 @@ class Evaluator:
             for a in n.all_input_nodes:
                 self._last_use[a] = n
 
+    def invalidate(self) -> None:
+        """Forget cached activations (any weight may have changed); the next update runs in full."""
+        self._logits = None
+
     def full(self) -> torch.Tensor:
         """Logits from a full forward over every batch (refreshes the incremental cache)."""
         with torch.inference_mode():

@@ -13,6 +13,7 @@ Data-driven criteria share one :class:`Calibration`, which computes gradients on
 
 from __future__ import annotations
 
+import threading
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -47,9 +48,15 @@ class Calibration:
     seed: int = 0
     progress: Callable[[float, str], None] | None = field(default=None, repr=False)
     _grads: tuple[Scores, Scores] | None = field(default=None, repr=False)
+    # One pass at a time over the model: Captum hooks and autograd passes from two threads would mix.
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def gradients(self, modules: dict[str, nn.Module]) -> tuple[Scores, Scores]:
         """(mean of dL/dw, mean of |dL/dw|) over calibration batches, for every weight in ``modules``."""
+        with self._lock:
+            return self._gradients(modules)
+
+    def _gradients(self, modules: dict[str, nn.Module]) -> tuple[Scores, Scores]:
         if self._grads is None or not set(modules) <= set(self._grads[0]):
             weights = [m.weight for m in modules.values()]
             total = [torch.zeros_like(w) for w in weights]
@@ -79,6 +86,10 @@ class Calibration:
     def channel_attributions(self, modules: dict[str, nn.Module]) -> Scores:
         """Per-output-channel |gradient x activation| (Captum ``LayerGradientXActivation``), summed
         over positions and averaged over calibration samples."""
+        with self._lock:
+            return self._channel_attributions(modules)
+
+    def _channel_attributions(self, modules: dict[str, nn.Module]) -> Scores:
         from captum.attr import LayerGradientXActivation
 
         names = list(modules)

@@ -18,6 +18,7 @@ from pruneviz.data import DataSet, load_data
 from pruneviz.errors import PrunevizError
 from pruneviz.evaluate import Evaluator
 from pruneviz.importance import FILTER_CRITERIA, WEIGHT_CRITERIA, Calibration, Scores
+from pruneviz.jobs import Progress
 from pruneviz.layers import discover_layers, module_macs, prunable_modules
 from pruneviz.metrics import classification_metrics, effective_macs, param_counts, size_bytes
 from pruneviz.models import LoadedModel, ModelOptions, eval_mode, load_model
@@ -95,7 +96,9 @@ class PruneSession:
         self.evaluator = Evaluator(self.working, data.x, self.modules)
         self.plans: dict[str, LayerPlan] = {}  # the plan behind each layer's current mask, when known
         self._changed: set[str] = set()
-        self._lock = threading.Lock()  # scores may be computed by a background job and the UI at once
+        # scores may be computed by a background job and the UI at once
+        self._lock = threading.Lock()
+        self._key_locks: dict[tuple[str, str], threading.Lock] = {}
         self._scores: dict[tuple[str, str], Scores] = {}
         self._calibration: Calibration | None = None
 
@@ -111,19 +114,29 @@ class PruneSession:
 
     def calibration(self) -> Calibration:
         """Calibration over the dense baseline (a copy, so gradients never touch the working model)."""
+        with self._lock:
+            return self._calibration_locked()
+
+    def _calibration_locked(self) -> Calibration:
         if self._calibration is None:
             reference = eval_mode(copy.deepcopy(self.model.module).to(self.device))
             n = min(CALIBRATION_SAMPLES, len(self.data))
             self._calibration = Calibration(reference, self.data.x[:n], self.data.y[:n])
         return self._calibration
 
-    def scores(self, criterion: str, granularity: str = "unstructured") -> Scores:
-        """Importance of every weight (or, for ``filter``, every output channel) of the dense model."""
+    def scores(
+        self, criterion: str, granularity: str = "unstructured", progress: Progress | None = None
+    ) -> Scores:
+        """Importance of every weight (or, for ``filter``, every output channel) of the dense model;
+        computed once and cached. ``progress(fraction, message)`` hears about data-driven passes."""
         registry = FILTER_CRITERIA if granularity == "filter" else WEIGHT_CRITERIA
         key = (registry.kind, criterion)
         with self._lock:
+            key_lock = self._key_locks.setdefault(key, threading.Lock())
+        with key_lock:  # cheap criteria answer while a slow one is computed in a background job
             if key not in self._scores:
                 calib = self.calibration()
+                calib.progress = progress
                 modules = prunable_modules(calib.model, tuple(self.modules))
                 modules = {n: modules[n] for n in self.modules}
                 self._scores[key] = registry.get(criterion)(modules, calib)
@@ -195,6 +208,15 @@ class PruneSession:
             self.set_mask(name, mask)
         for name in plan.pinned:
             self.set_mask(name, None)
+
+    def adopt_weights(self) -> None:
+        """Take the working copy's current weights (e.g. after training) as the new dense weights.
+
+        Masks stay recorded; everything is re-evaluated in full next time.
+        """
+        self.dense_weights = {n: m.weight.detach().clone() for n, m in self.modules.items()}
+        self.evaluator.invalidate()
+        self._changed.clear()
 
     def reset(self) -> None:
         for name in list(self.masks):

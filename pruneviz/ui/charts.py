@@ -23,15 +23,20 @@ def _fig(title: str, height: int = 320) -> go.Figure:
 def layer_overview(
     layers: list[LayerInfo], sparsity: dict[str, float], selected: str | None = None
 ) -> go.Figure:
-    """Kept vs pruned weights per layer (stacked bars); click a bar to select its layer."""
-    names = [x.name for x in layers]
-    kept = [round(x.params * (1 - sparsity.get(x.name, 0.0))) for x in layers]
-    pruned = [x.params - k for x, k in zip(layers, kept)]
-    fig = _fig("Weights per layer (click a bar to inspect it)")
-    outline = [3 if n == selected else 0 for n in names]
-    fig.add_bar(x=names, y=kept, name="kept", marker={"color": theme.KEPT, "line": {"width": outline}})
-    fig.add_bar(x=names, y=pruned, name="pruned", marker={"color": theme.PRUNED})
-    fig.update_layout(barmode="stack", yaxis_title="weights", clickmode="event+select")
+    """Kept vs pruned share of each layer's weights (stacked to 100%, so small layers stay clickable)."""
+    labels = [f"{x.name}<br>{count(x.params)}" for x in layers]
+    pruned = [100 * sparsity.get(x.name, 0.0) for x in layers]
+    fig = _fig("Layers: kept vs pruned weights (click a bar to inspect it)", height=300)
+    outline = [3 if x.name == selected else 0 for x in layers]
+    common = {"x": labels, "customdata": [x.name for x in layers]}
+    fig.add_bar(
+        y=[100 - p for p in pruned],
+        name="kept",
+        marker={"color": theme.KEPT, "line": {"width": outline}},
+        **common,
+    )
+    fig.add_bar(y=pruned, name="pruned", marker={"color": theme.PRUNED}, **common)
+    fig.update_layout(barmode="stack", yaxis={"title": "% of the layer's weights", "range": [0, 100]})
     return fig
 
 
@@ -101,14 +106,23 @@ def pareto_scatter(history: History, params_total: int, current: int | None = No
     colours = [theme.PARETO if i in front else theme.BASELINE for i in range(len(trials))]
     sizes = [14 if i == current else 9 for i in range(len(trials))]
     fig.add_scatter(
-        x=x, y=y, mode="markers", text=text, hovertemplate="%{text}<br>%{y:.1f}% accuracy<extra></extra>",
-        marker={"color": colours, "size": sizes, "line": {"width": 1, "color": "white"}}, name="tried",
-    )  # fmt: skip
+        x=x,
+        y=y,
+        mode="markers",
+        text=text,
+        hovertemplate="%{text}<br>%{y:.1f}% accuracy<extra></extra>",
+        marker={"color": colours, "size": sizes, "line": {"width": 1, "color": "white"}},
+        name="tried",
+    )
     order = sorted(front, key=lambda i: x[i])
     fig.add_scatter(
-        x=[x[i] for i in order], y=[y[i] for i in order], mode="lines",
-        line={"color": theme.PARETO, "dash": "dot"}, name="Pareto front", hoverinfo="skip",
-    )  # fmt: skip
+        x=[x[i] for i in order],
+        y=[y[i] for i in order],
+        mode="lines",
+        line={"color": theme.PARETO, "dash": "dot"},
+        name="Pareto front",
+        hoverinfo="skip",
+    )
     fig.update_layout(xaxis_title="parameters remaining (% of original)", yaxis_title="accuracy (%)")
     return fig
 

@@ -27,6 +27,14 @@ from pruneviz.session import PruneSession, Report, resolve_device
 DEFAULT_MODEL = "demo:cnn"
 UPLOADS = Path(tempfile.gettempdir()) / "pruneviz-uploads"
 KEY = "pruneviz_workspace"
+# Sidebar navigation; page files keep numbers with gaps for pages still to come.
+NAVIGATION = [
+    ("app.py", "Overview", ":material/home:"),
+    ("pages/1_Model_and_data.py", "Model & data", ":material/inventory_2:"),
+    ("pages/2_Importance.py", "Importance", ":material/local_fire_department:"),
+    ("pages/3_Prune.py", "Prune", ":material/content_cut:"),
+    ("pages/9_Learn.py", "Learn", ":material/school:"),
+]
 
 
 @dataclass(frozen=True)
@@ -113,9 +121,15 @@ def page_header(title: str, caption: str) -> Workspace:
     st.set_page_config(page_title=f"pruneviz · {title}", page_icon="✂️", layout="wide")
     st.title(title)
     st.caption(caption)
+    with st.sidebar:
+        for path, label, icon in NAVIGATION:
+            st.page_link(path, label=label, icon=icon)
+        st.divider()
     ws = workspace()
     with st.sidebar:
-        st.markdown(f"**Model** `{ws.session.model.spec}`  \n**Data** `{ws.session.data.spec}` "
-                    f"({len(ws.session.data)} samples)")  # fmt: skip
+        st.markdown(
+            f"**Model** `{ws.session.model.spec}`  \n**Data** `{ws.session.data.spec}` "
+            f"({len(ws.session.data)} samples)"
+        )
         st.markdown(f"Baseline accuracy **{percent(ws.baseline.accuracy)}**")
     return ws

@@ -1,0 +1,89 @@
+"""Which weights matter: weight and gradient importance heatmaps, per-filter scores, weight histogram."""
+
+import streamlit as st
+
+from pruneviz.heatmap import weight_grid
+from pruneviz.jobs import Job
+from pruneviz.ui import charts
+from pruneviz.ui.state import page_header
+
+ws = page_header("Importance", "Bright cells matter more. Click a bar to inspect a layer.")
+session = ws.session
+names = session.layer_names
+# data-driven scores, computed together by one background job on the session's own baseline copy
+NEEDED = [
+    ("gradient", "unstructured"),
+    ("taylor", "unstructured"),
+    ("taylor", "filter"),
+    ("activation", "filter"),
+]
+JOB = "importance"
+
+if st.session_state.get("imp_layer") not in names:
+    st.session_state.imp_layer = names[0]
+
+
+def select_clicked_layer() -> None:
+    points = st.session_state.imp_overview.selection.points
+    if points and points[0].get("customdata") in names:
+        st.session_state.imp_layer = points[0]["customdata"]
+
+
+st.plotly_chart(
+    charts.layer_overview(session.layers, session.layer_sparsity(), st.session_state.imp_layer),
+    key="imp_overview",
+    on_select=select_clicked_layer,
+    selection_mode="points",
+)
+layer = st.selectbox("Layer", names, key="imp_layer")
+
+
+def compute_all(progress) -> None:
+    for i, (criterion, granularity) in enumerate(NEEDED):
+        session.scores(criterion, granularity, progress=lambda f, m, i=i: progress((i + f) / len(NEEDED), m))
+
+
+ready = all(session.has_scores(c, g) for c, g in NEEDED)
+job = ws.jobs.get(JOB)
+if not ready and job is None:
+    job = ws.jobs[JOB] = Job(JOB, compute_all)
+
+
+@st.fragment(run_every=0.5)
+def job_progress() -> None:
+    """Poll the background job; the rest of the page stays usable meanwhile."""
+    if job.done:
+        st.rerun()
+    st.progress(job.fraction, text=f"Computing gradient importance in the background: {job.message}")
+
+
+if job is not None and job.error:
+    st.error(f"Gradient importance failed: {job.error}", icon="⚠️")
+    if st.button("Try again"):
+        del ws.jobs[JOB]
+        st.rerun()
+elif not ready:
+    job_progress()
+
+weight_scores = session.scores("magnitude")[layer]
+tabs = st.tabs(["Weight |w|", "Gradient |∂L/∂w|", "Taylor |w·∂L/∂w|"])
+with tabs[0]:
+    st.plotly_chart(charts.heatmap(weight_grid(weight_scores), f"{layer}: weight magnitude"))
+for tab, criterion in zip(tabs[1:], ["gradient", "taylor"]):
+    with tab:
+        if session.has_scores(criterion):
+            grid = weight_grid(session.scores(criterion)[layer])
+            st.plotly_chart(charts.heatmap(grid, f"{layer}: {criterion} importance"))
+        else:
+            st.info("Gradients are being computed (see the progress bar above).")
+
+left, right = st.columns(2)
+with left:
+    filters = {c: session.scores(c, "filter")[layer] for c in ("l1", "l2")}
+    for c in ("taylor", "activation"):
+        if session.has_scores(c, "filter"):
+            filters[c] = session.scores(c, "filter")[layer]
+    st.plotly_chart(charts.filter_bars(filters))
+with right:
+    st.plotly_chart(charts.weight_histogram(session.dense_weights[layer], session.masks.get(layer)))
+    st.caption("Weights the current mask prunes are coral; the dashed lines mark the largest pruned |w|.")

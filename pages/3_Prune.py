@@ -1,0 +1,134 @@
+"""Per-layer sparsity sliders and presets; accuracy, parameters, MACs and size re-evaluated live."""
+
+import streamlit as st
+
+from pruneviz import allocate
+from pruneviz.importance import FILTER_CRITERIA, WEIGHT_CRITERIA
+from pruneviz.masks import nm_eligible, parse_nm
+from pruneviz.session import LayerPlan
+from pruneviz.ui import charts
+from pruneviz.ui.state import errors_shown, page_header
+from pruneviz.ui.widgets import ensure_scores, metrics_row
+
+ws = page_header(
+    "Prune", "Drag a slider: only that layer is re-masked and only what depends on it is re-run."
+)
+session = ws.session
+names = session.layer_names
+shapes = {x.name: x.shape for x in session.layers}
+GRANULARITIES = ["unstructured", "filter", "2:4", "4:8"]
+PRESETS = ["uniform", "global threshold", "deeper layers more"]
+
+
+def key(name: str) -> str:
+    return f"prune_layer_{name}"
+
+
+def eligible(name: str, granularity: str) -> bool:
+    nm = parse_nm(granularity)
+    return nm is None or nm_eligible(shapes[name], nm[1])
+
+
+st.session_state.setdefault("prune_criterion", "magnitude")
+st.session_state.setdefault("prune_granularity", "unstructured")
+st.session_state.setdefault("prune_global", 0)
+st.session_state.setdefault("prune_preset", PRESETS[0])
+for n in names:
+    st.session_state.setdefault(key(n), 0)
+
+
+def criteria_for(granularity: str) -> list[str]:
+    return (FILTER_CRITERIA if granularity == "filter" else WEIGHT_CRITERIA).names()
+
+
+def on_granularity() -> None:
+    """Keep the criterion valid for the new granularity (l1 for filters, magnitude for weights)."""
+    options = criteria_for(st.session_state.prune_granularity)
+    if st.session_state.prune_criterion not in options:
+        st.session_state.prune_criterion = "l1" if "l1" in options else "magnitude"
+
+
+def allocate_sliders() -> None:
+    """Spread the global slider over the layers with the chosen preset."""
+    target = st.session_state.prune_global / 100
+    preset = st.session_state.prune_preset
+    if preset == "uniform":
+        fractions = allocate.uniform(names, target)
+    elif preset == "deeper layers more":
+        fractions = allocate.ramp(names, target)
+    else:
+        granularity = st.session_state.prune_granularity
+        kind = "filter" if granularity == "filter" else "unstructured"
+        scores = session.scores(st.session_state.prune_criterion, kind)
+        fractions = allocate.global_threshold({n: scores[n] for n in names if n in scores}, target)
+    for n, f in fractions.items():
+        st.session_state[key(n)] = min(99, round(100 * f))
+
+
+def reset() -> None:
+    st.session_state.prune_global = 0
+    for n in names:
+        st.session_state[key(n)] = 0
+
+
+def restore_trial() -> None:
+    """A click on the scatter restores that configuration's sliders, criterion and granularity."""
+    points = st.session_state.prune_pareto.selection.points
+    if not points or points[0].get("curve_number", 0) != 0:
+        return
+    trial = ws.history.trials[points[0]["point_index"]]
+    st.session_state.prune_granularity = trial.granularity
+    st.session_state.prune_criterion = trial.criterion
+    for n, f in trial.config.items():
+        st.session_state[key(n)] = round(100 * f)
+
+
+@st.fragment
+def pruning_panel() -> None:
+    left, right = st.columns([2, 3], gap="large")
+    with left:
+        c1, c2 = st.columns(2)
+        granularity = c1.selectbox(
+            "Granularity", GRANULARITIES, key="prune_granularity", on_change=on_granularity
+        )
+        criterion = c2.selectbox("Criterion", criteria_for(granularity), key="prune_criterion")
+        if st.session_state.prune_preset == "global threshold" or criterion != "magnitude":
+            ensure_scores(session, criterion, "filter" if granularity == "filter" else "unstructured")
+        st.radio("Preset", PRESETS, key="prune_preset", horizontal=True, on_change=allocate_sliders)
+        st.slider("Global sparsity (%)", 0, 99, key="prune_global", on_change=allocate_sliders)
+        st.button("Reset to dense", on_click=reset, icon=":material/restart_alt:")
+        nm = parse_nm(granularity)
+        if nm:
+            fixed = 1 - nm[0] / nm[1]
+            st.caption(
+                f"{granularity}: a layer above 0% keeps {nm[0]} of every {nm[1]} weights ({fixed:.0%})."
+            )
+        st.markdown("**Per-layer sparsity (%)**")
+        for n in names:
+            ok = eligible(n, granularity)
+            why = None if ok else f"{granularity} needs the input dimension to be a multiple of {nm[1]}"
+            st.slider(n, 0, 99, key=key(n), disabled=not ok, help=why)
+    plans = {
+        n: LayerPlan(st.session_state[key(n)] / 100, criterion, granularity)
+        if eligible(n, granularity)
+        else LayerPlan(0.0)
+        for n in names
+    }
+    with errors_shown():
+        session.apply_layer_plans(plans)
+    now = session.report()
+    config = {n: p.sparsity for n, p in plans.items()}
+    current = ws.history.add(config, criterion, granularity, now.accuracy, now.params_nonzero)
+    with right:
+        metrics_row(now, ws.baseline)
+        st.plotly_chart(
+            charts.pareto_scatter(ws.history, now.params_total, current),
+            key="prune_pareto",
+            on_select=restore_trial,
+            selection_mode="points",
+        )
+        st.plotly_chart(charts.per_class_delta(ws.baseline.per_class_accuracy, now.per_class_accuracy))
+        st.plotly_chart(charts.sparsity_bars(session.layers, now.layers))
+
+
+pruning_panel()

@@ -1,0 +1,45 @@
+"""Small Streamlit widgets shared by several pages."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from pruneviz.humanize import count, percent, points, size
+from pruneviz.session import PruneSession, Report
+from pruneviz.ui.state import errors_shown
+
+
+def ensure_scores(session: PruneSession, criterion: str, granularity: str = "unstructured") -> bool:
+    """Compute (once) the scores of ``criterion``, with a progress bar; False if it failed (shown)."""
+    if session.has_scores(criterion, granularity):
+        return True
+    bar = st.progress(0.0, text=f"Computing {criterion} importance…")
+    with errors_shown():
+        session.scores(criterion, granularity, progress=lambda f, m: bar.progress(f, text=m))
+        bar.empty()
+        return True
+    bar.empty()
+    return False
+
+
+def metrics_row(now: Report, base: Report) -> None:
+    """Accuracy (with change vs baseline), loss, parameters, MACs and size side by side."""
+    top, bottom = st.columns(3), st.columns(3)
+    top[0].metric("Accuracy", percent(now.accuracy), points(now.accuracy - base.accuracy))
+    top[1].metric("Loss", f"{now.loss:.3f}", f"{now.loss - base.loss:+.3f}", delta_color="inverse")
+    top[2].metric(
+        "Non-zero params",
+        count(now.params_nonzero),
+        f"{percent(now.params_nonzero / now.params_total)} of {count(now.params_total)}",
+        delta_color="off",
+    )
+    bottom[0].metric(
+        "Effective MACs",
+        count(now.macs_effective),
+        f"{percent(now.macs_effective / now.macs_dense)} of {count(now.macs_dense)}",
+        delta_color="off",
+    )
+    bottom[1].metric(
+        "Sparse size", size(now.size_bytes_sparse), f"dense {size(now.size_bytes_dense)}", delta_color="off"
+    )
+    bottom[2].metric("Top-5", percent(now.top5) if now.top5 is not None else "–")
