@@ -17,17 +17,25 @@ with st.form("model_form"):
     weights = arch = None
     trust = False
     if source == "Demo model":
-        name = st.selectbox("Demo model", DEMO_ARCHITECTURES.names(), help="Trained on scikit-learn digits")
+        name = st.selectbox(
+            "Demo model", DEMO_ARCHITECTURES.names(), key="md_demo", help="Trained on scikit-learn digits"
+        )
         spec = f"demo:{name}"
     elif source == "torchvision":
         name = st.selectbox(
-            "Architecture", tvm.list_models(module=tvm), index=tvm.list_models(module=tvm).index("resnet18")
+            "Architecture",
+            tvm.list_models(module=tvm),
+            index=tvm.list_models(module=tvm).index("resnet18"),
+            key="md_tv_arch",
         )
         spec = f"torchvision:{name}"
         kind = st.radio(
-            "Weights", ["random (seeded)", "DEFAULT (download)", "upload a state_dict"], horizontal=True
+            "Weights",
+            ["random (seeded)", "DEFAULT (download)", "upload a state_dict"],
+            horizontal=True,
+            key="md_tv_weights",
         )
-        upload = st.file_uploader("state_dict file", type=["pt", "pth", "bin"])
+        upload = st.file_uploader("state_dict file", type=["pt", "pth", "bin"], key="md_tv_upload")
         if kind.startswith("DEFAULT"):
             weights = "DEFAULT"
         elif kind.startswith("upload") and upload is not None:
@@ -36,29 +44,40 @@ with st.form("model_form"):
         upload = st.file_uploader(
             "TorchScript, .pt2 ExportedProgram, pruneviz checkpoint or state_dict",
             type=["pt", "pth", "pt2", "ts"],
+            key="md_upload",
         )
-        arch = st.text_input("Architecture for a bare state_dict", placeholder="torchvision:resnet18") or None
-        trust = st.checkbox("Trust this file's pickled objects (runs code from the file)", value=False)
+        arch = (
+            st.text_input(
+                "Architecture for a bare state_dict", placeholder="torchvision:resnet18", key="md_arch"
+            )
+            or None
+        )
+        trust = st.checkbox(
+            "Trust this file's pickled objects (runs code from the file)", value=False, key="md_trust"
+        )
         spec = f"file:{save_upload(upload)}" if upload is not None else None
     else:
         spec = "python:" + st.text_input(
             "Factory",
             placeholder="mypackage.models:build",
             help="A function returning an nn.Module, or (module, dataset)",
+            key="md_python",
         )
     data = st.text_input(
         "Validation data",
+        key="md_data",
         placeholder="default for this model (digits for demo models)",
         help="digits, synthetic:3x64x64:256, folder:PATH, torchvision:CIFAR10:ROOT, python:module:fn",
     )
     limit = st.number_input(
         "Live subset size (0 = all samples)",
+        key="md_limit",
         min_value=0,
         value=0,
         step=64,
         help="A fixed, seeded subset keeps live re-evaluation fast",
     )
-    submitted = st.form_submit_button("Load", type="primary")
+    submitted = st.form_submit_button("Load", type="primary", key="md_load")
 
 if submitted:
     if not spec or spec == "python:":

@@ -96,7 +96,7 @@ def pruning_panel() -> None:
             ensure_scores(session, criterion, "filter" if granularity == "filter" else "unstructured")
         st.radio("Preset", PRESETS, key="prune_preset", horizontal=True, on_change=allocate_sliders)
         st.slider("Global sparsity (%)", 0, 99, key="prune_global", on_change=allocate_sliders)
-        st.button("Reset to dense", on_click=reset, icon=":material/restart_alt:")
+        st.button("Reset to dense", on_click=reset, icon=":material/restart_alt:", key="prune_reset")
         nm = parse_nm(granularity)
         if nm:
             fixed = 1 - nm[0] / nm[1]

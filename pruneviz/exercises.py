@@ -61,6 +61,9 @@ def _check_80(session: PruneSession, baseline: Report, answer: str | None) -> Ve
     return Verdict(ok, f"{percent(sparsity)} of prunable weights are zero; accuracy {points(delta)}.")
 
 
+NM_ALLOWED_LOSS = 0.06  # 2:4 without retraining costs the demo CNN about 5 points at best
+
+
 def _check_nm(session: PruneSession, baseline: Report, answer: str | None) -> Verdict:
     bad = []
     for x in session.layers:
@@ -72,7 +75,10 @@ def _check_nm(session: PruneSession, baseline: Report, answer: str | None) -> Ve
     delta = session.report().accuracy - baseline.accuracy
     if bad:
         return Verdict(False, f"Not 2:4 yet: {', '.join(bad)}.")
-    return Verdict(delta > -0.02, f"Every eligible layer is 2:4; accuracy {points(delta)} (needs > -2 pt).")
+    ok = delta > -NM_ALLOWED_LOSS
+    return Verdict(
+        ok, f"Every eligible layer is 2:4; accuracy {points(delta)} (allowed: -{NM_ALLOWED_LOSS:.0%})."
+    )
 
 
 def _check_filters(session: PruneSession, baseline: Report, answer: str | None) -> Verdict:
@@ -105,8 +111,8 @@ EXERCISES = [
     ),
     Exercise(
         "Ready for sparse tensor cores",
-        "Give every layer whose input dimension is a multiple of 4 a 2:4 pattern, within 2 points of the "
-        "baseline.",
+        "Give every layer whose input dimension is a multiple of 4 a 2:4 pattern, losing at most 6 "
+        "accuracy points (no retraining yet). Which criterion loses least?",
         _check_nm,
     ),
     Exercise(

@@ -108,12 +108,12 @@ def read_torch_file(path: Path, trust_pickle: bool) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=not trust_pickle)
     except pickle.UnpicklingError as err:
-        if "weights_only" in str(err) or "Unsupported global" in str(err):
+        if "Unsupported global" in str(err):
             raise PrunevizError(
-                f"{path} contains pickled Python objects, and loading it would run code from the "
-                "file; re-run with --trust-pickle only if you trust its source"
+                f"{path} contains pickled Python objects, and loading it would run code from the file; "
+                "allow it (--trust-pickle, or 'Trust' in the dashboard) only if you trust its source"
             ) from None
-        raise PrunevizError(f"cannot read {path}: corrupt or not a PyTorch file ({err})") from None
+        raise PrunevizError(f"cannot read {path}: corrupt or not a PyTorch file") from None
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise PrunevizError(f"cannot read {path}: corrupt or not a PyTorch file ({first})") from None

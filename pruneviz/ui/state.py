@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import streamlit as st
+from streamlit.errors import StreamlitPageNotFoundError
 
 from pruneviz.data import DataSet, load_data
 from pruneviz.errors import PrunevizError
@@ -122,8 +123,11 @@ def page_header(title: str, caption: str) -> Workspace:
     st.title(title)
     st.caption(caption)
     with st.sidebar:
-        for path, label, icon in NAVIGATION:
-            st.page_link(path, label=label, icon=icon)
+        try:
+            for path, label, icon in NAVIGATION:
+                st.page_link(path, label=label, icon=icon)
+        except StreamlitPageNotFoundError:
+            pass  # a page run on its own (AppTest.from_file on the page) has no other pages to link
         st.divider()
     ws = workspace()
     with st.sidebar:

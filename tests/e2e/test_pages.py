@@ -1,0 +1,152 @@
+"""Every dashboard page through streamlit.testing.v1.AppTest, as a user would drive it."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from pruneviz.checkpoint import save_checkpoint
+from pruneviz.demo import DemoCNN
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGES = [
+    "app.py",
+    "pages/1_Model_and_data.py",
+    "pages/2_Importance.py",
+    "pages/3_Prune.py",
+    "pages/9_Learn.py",
+]
+WORKSPACE = "pruneviz_workspace"
+
+
+def open_page(page: str) -> AppTest:
+    at = AppTest.from_file(str(ROOT / page), default_timeout=120)
+    return at.run()
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_opened_directly_loads_the_default_demo(page):
+    at = open_page(page)
+    assert not at.exception, at.exception
+    assert not at.error
+    assert at.session_state[WORKSPACE].session.model.spec == "demo:cnn"
+
+
+def test_prune_sliders_change_the_metrics():
+    at = open_page("pages/3_Prune.py")
+    assert metric(at, "Accuracy") == "98.3%" and metric(at, "Non-zero params") == "38.3 k"
+    at.slider(key="prune_layer_fc1").set_value(90).run()
+    assert metric(at, "Non-zero params") == "8.8 k"  # 38,282 - floor(0.9 * 32,768)
+    at.slider(key="prune_layer_conv2").set_value(95).run()
+    assert metric(at, "Accuracy") != "98.3%"
+    session = at.session_state[WORKSPACE].session
+    assert session.layer_sparsity()["fc1"] == 29491 / 32768
+    assert len(at.session_state[WORKSPACE].history.trials) == 3
+
+
+def test_prune_presets_and_reset():
+    at = open_page("pages/3_Prune.py")
+    at.slider(key="prune_global").set_value(60).run()
+    layers = ["conv1", "conv2", "fc1", "fc2"]
+    assert [at.slider(key=f"prune_layer_{n}").value for n in layers] == [60, 60, 60, 60]
+    at.radio(key="prune_preset").set_value("deeper layers more").run()
+    ramp = [at.slider(key=f"prune_layer_{n}").value for n in layers]
+    assert ramp == sorted(ramp) and ramp[0] < ramp[-1]
+    at.radio(key="prune_preset").set_value("global threshold").run()
+    alloc = {n: at.slider(key=f"prune_layer_{n}").value for n in layers}
+    assert alloc["fc1"] > alloc["conv1"]  # one magnitude threshold takes most from the big layer
+    at.button(key="prune_reset").click().run()
+    assert [at.slider(key=f"prune_layer_{n}").value for n in layers] == [0, 0, 0, 0]
+    assert metric(at, "Accuracy") == "98.3%"
+
+
+def test_prune_two_four_disables_layers_that_cannot_take_it():
+    at = open_page("pages/3_Prune.py")
+    at.selectbox(key="prune_granularity").set_value("2:4").run()
+    assert at.slider(key="prune_layer_conv1").disabled  # one input channel
+    at.slider(key="prune_layer_fc1").set_value(10).run()
+    assert at.session_state[WORKSPACE].session.layer_sparsity()["fc1"] == 0.5
+
+
+def test_prune_filter_granularity_switches_to_filter_criteria():
+    at = open_page("pages/3_Prune.py")
+    at.selectbox(key="prune_granularity").set_value("filter").run()
+    assert at.selectbox(key="prune_criterion").value == "l1"
+    at.slider(key="prune_layer_conv2").set_value(50).run()
+    w = at.session_state[WORKSPACE].session.modules["conv2"].weight
+    assert int((w.flatten(1).abs().sum(1) == 0).sum()) == 16
+
+
+def test_two_sessions_never_see_each_others_numbers():
+    a, b = open_page("pages/3_Prune.py"), open_page("pages/3_Prune.py")
+    a.slider(key="prune_layer_fc1").set_value(99).run()
+    b.slider(key="prune_layer_conv2").set_value(50).run()
+    sa, sb = a.session_state[WORKSPACE].session, b.session_state[WORKSPACE].session
+    assert sa.model is sb.model  # one shared, cached baseline...
+    assert sa.working is not sb.working  # ...and a working copy each
+    assert sa.layer_sparsity()["conv2"] == 0.0 and sb.layer_sparsity()["fc1"] == 0.0
+    assert metric(a, "Non-zero params") != metric(b, "Non-zero params")
+    base = sa.model.module.state_dict()
+    assert all(bool(v.count_nonzero() == v.numel()) for k, v in base.items() if k.endswith("weight"))
+
+
+def test_model_page_loads_another_demo():
+    at = open_page("pages/1_Model_and_data.py")
+    at.selectbox(key="md_demo").set_value("resnet")  # form widgets commit with the submit button
+    at.button(key="md_load").click().run()
+    assert not at.exception and at.session_state[WORKSPACE].session.model.spec == "demo:resnet"
+    assert "layer2.shortcut.0" in at.dataframe[0].value["layer"].tolist()
+
+
+def test_model_page_bad_input_shows_error_and_keeps_the_session():
+    at = open_page("app.py")
+    at.switch_page("pages/3_Prune.py").run()
+    at.slider(key="prune_layer_fc1").set_value(50).run()
+    at.switch_page("pages/1_Model_and_data.py").run()
+    at.radio(key="md_source").set_value("Python factory").run()
+    at.text_input(key="md_python").input("no_such_module_xyz:build")
+    at.button(key="md_load").click().run()
+    assert not at.exception
+    assert any("cannot import module 'no_such_module_xyz'" in e.value for e in at.error)
+    session = at.session_state[WORKSPACE].session
+    assert session.model.spec == "demo:cnn" and session.layer_sparsity()["fc1"] == 0.5
+
+
+def test_model_page_upload_checkpoint_and_corrupt_file(tmp_path):
+    at = open_page("pages/1_Model_and_data.py")
+    at.radio(key="md_source").set_value("Upload a file").run()
+    at.file_uploader(key="md_upload").upload("junk.pt", b"definitely not a checkpoint")
+    at.button(key="md_load").click().run()
+    assert any("corrupt" in e.value for e in at.error)
+    assert at.session_state[WORKSPACE].session.model.spec == "demo:cnn"
+    torch.manual_seed(0)
+    path = save_checkpoint(tmp_path / "mine.pt", DemoCNN(), "demo:cnn", "digits")
+    at.file_uploader(key="md_upload").clear().upload("mine.pt", path.read_bytes())
+    at.button(key="md_load").click().run()
+    assert not at.error
+    assert at.session_state[WORKSPACE].session.model.spec.startswith("file:")
+    assert metric(at, "Accuracy") != "98.3%"  # untrained weights
+
+
+def test_importance_page_computes_gradients_in_the_background():
+    at = open_page("pages/2_Importance.py")
+    ws = at.session_state[WORKSPACE]
+    assert ws.jobs["importance"].wait(120) and ws.jobs["importance"].error is None
+    at.selectbox(key="imp_layer").set_value("conv2").run()
+    assert not at.exception
+    titles = [c.proto.spec for c in at.get("plotly_chart")]
+    assert any("conv2: taylor importance" in t for t in titles)
+    assert any("conv2: weight magnitude" in t for t in titles)
+
+
+def test_learn_page_runs_an_example_and_checks_an_exercise():
+    at = open_page("pages/9_Learn.py")
+    at.button(key="learn_run_0").click().run()
+    assert "accuracy" in at.dataframe[0].value.columns
+    at.button(key="learn_check_1").click().run()
+    assert any("of prunable weights are zero" in w.value for w in at.warning)  # dense: not passed
