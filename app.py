@@ -16,11 +16,25 @@ now = session.report()
 cols = st.columns(4)
 cols[0].metric("Accuracy", percent(now.accuracy), f"{100 * (now.accuracy - base.accuracy):+.1f} pt")
 cols[1].metric(
-    "Non-zero parameters", count(now.params_nonzero), f"of {count(now.params_total)}", delta_color="off"
+    "Non-zero parameters",
+    count(now.params_nonzero),
+    f"of {count(now.params_total)}",
+    delta_color="off",
+    delta_arrow="off",
 )
-cols[2].metric("Effective MACs", count(now.macs_effective), f"of {count(now.macs_dense)}", delta_color="off")
+cols[2].metric(
+    "Effective MACs",
+    count(now.macs_effective),
+    f"of {count(now.macs_dense)}",
+    delta_color="off",
+    delta_arrow="off",
+)
 cols[3].metric(
-    "Sparse size", size(now.size_bytes_sparse), f"of {size(now.size_bytes_dense)}", delta_color="off"
+    "Sparse size",
+    size(now.size_bytes_sparse),
+    f"of {size(now.size_bytes_dense)}",
+    delta_color="off",
+    delta_arrow="off",
 )
 
 st.markdown(

@@ -127,8 +127,10 @@ def pruning_panel() -> None:
             on_select=restore_trial,
             selection_mode="points",
         )
-        st.plotly_chart(charts.per_class_delta(ws.baseline.per_class_accuracy, now.per_class_accuracy))
-        st.plotly_chart(charts.sparsity_bars(session.layers, now.layers))
+        st.plotly_chart(
+            charts.per_class_delta(ws.baseline.per_class_accuracy, now.per_class_accuracy),
+            key="prune_per_class",
+        )
 
 
 pruning_panel()

@@ -32,14 +32,20 @@ def metrics_row(now: Report, base: Report) -> None:
         count(now.params_nonzero),
         f"{percent(now.params_nonzero / now.params_total)} of {count(now.params_total)}",
         delta_color="off",
+        delta_arrow="off",
     )
     bottom[0].metric(
         "Effective MACs",
         count(now.macs_effective),
         f"{percent(now.macs_effective / now.macs_dense)} of {count(now.macs_dense)}",
         delta_color="off",
+        delta_arrow="off",
     )
     bottom[1].metric(
-        "Sparse size", size(now.size_bytes_sparse), f"dense {size(now.size_bytes_dense)}", delta_color="off"
+        "Sparse size",
+        size(now.size_bytes_sparse),
+        f"dense {size(now.size_bytes_dense)}",
+        delta_color="off",
+        delta_arrow="off",
     )
     bottom[2].metric("Top-5", percent(now.top5) if now.top5 is not None else "–")

@@ -62,3 +62,36 @@ def chromium_page(width: int = 1500, height: int = 1000):
             yield browser.new_page(viewport={"width": width, "height": height})
         finally:
             browser.close()
+
+
+def metric_value(page, label: str) -> str:
+    """The value text of the ``st.metric`` labelled ``label``."""
+    metric = page.locator('[data-testid="stMetric"]').filter(has_text=label).first
+    return metric.locator('[data-testid="stMetricValue"]').inner_text().strip()
+
+
+def slider_thumb(page, label: str):
+    """The draggable thumb of the ``st.slider`` labelled ``label`` (focusable, arrow keys move it)."""
+    return page.locator('[data-testid="stSlider"]').filter(has_text=label).first.get_by_role("slider")
+
+
+def wait_until_changed(page, label: str, old: str, timeout_ms: float = 30_000) -> str:
+    """Wait (polling every animation frame) until metric ``label`` no longer shows ``old``."""
+    page.wait_for_function(
+        """([label, old]) => {
+            const m = [...document.querySelectorAll('[data-testid="stMetric"]')]
+                .find(e => e.innerText.includes(label));
+            const v = m && m.querySelector('[data-testid="stMetricValue"]');
+            return v && v.innerText.trim() !== old;
+        }""",
+        arg=[label, old],
+        timeout=timeout_ms,
+    )
+    return metric_value(page, label)
+
+
+def open_page(page, url: str, path: str, ready_text: str) -> None:
+    """Navigate and wait until the page's content (``ready_text``) is rendered and runs are idle."""
+    page.goto(f"{url}/{path}")
+    page.get_by_text(ready_text).first.wait_for(timeout=120_000)
+    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=120_000)

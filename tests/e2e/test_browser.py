@@ -1,0 +1,70 @@
+"""The dashboard in a real headless Chromium: what only a browser shows.
+
+Screenshots of every page land in tests/artifacts/ (git-ignored) for a human to look at.
+"""
+
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.browser import (
+    ROOT,
+    chromium_page,
+    dashboard,
+    metric_value,
+    open_page,
+    slider_thumb,
+    wait_until_changed,
+)
+
+pytestmark = pytest.mark.browser
+ARTIFACTS = ROOT / "tests" / "artifacts"
+PAGES = [("", "Overview"), ("Model_and_data", "prunable layers"), ("Importance", "Per-filter importance"),
+         ("Prune", "Per-layer sparsity"), ("Learn", "Exercises")]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def server():
+    with dashboard() as url:
+        yield url
+
+
+@pytest.fixture
+def page():
+    with chromium_page(1400, 1800) as p:
+        yield p
+
+
+def test_every_page_renders_without_error(server, page):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for path, ready in PAGES:
+        open_page(page, server, path, ready)
+        assert page.locator('[data-testid="stException"]').count() == 0, path
+        page.screenshot(path=str(ARTIFACTS / f"{path or 'Overview'}.png"), full_page=True)
+        assert Path(ARTIFACTS / f"{path or 'Overview'}.png").stat().st_size > 10_000
+
+
+def test_moving_a_slider_updates_accuracy_and_parameters(server, page):
+    open_page(page, server, "Prune", "Per-layer sparsity")
+    accuracy, params = metric_value(page, "Accuracy"), metric_value(page, "Non-zero params")
+    assert (accuracy, params) == ("98.3%", "38.3 k")
+    thumb = slider_thumb(page, "fc1")
+    thumb.focus()
+    page.keyboard.press("End")  # fc1 to 99%
+    params_after = wait_until_changed(page, "Non-zero params", params)
+    assert params_after == "5.8 k"  # 38,282 - floor(0.99 * 32,768) = 5,842
+    assert thumb.input_value() == "99"
+    accuracy_fc1 = metric_value(page, "Accuracy")
+    slider_thumb(page, "conv2").focus()
+    page.keyboard.press("End")  # conv2 to 99% as well
+    assert wait_until_changed(page, "Non-zero params", params_after) == "1.3 k"  # 5,842 - 4,561
+    assert float(metric_value(page, "Accuracy").rstrip("%")) < float(accuracy_fc1.rstrip("%"))
+    page.screenshot(path=str(ARTIFACTS / "Prune_after_sliders.png"), full_page=True)
+
+
+def test_clicking_a_layer_bar_selects_it(server, page):
+    open_page(page, server, "Importance", "Per-filter importance")
+    chart = page.locator('[data-testid="stPlotlyChart"]').first
+    box = chart.locator("g.trace.bars path").nth(2).bounding_box()  # the third layer: fc1
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)  # through plotly's drag layer
+    page.get_by_text("fc1: weight magnitude").wait_for(timeout=30_000)
