@@ -40,6 +40,7 @@ def test_every_page_renders_without_error(server, page):
     for path, ready in PAGES:
         open_page(page, server, path, ready)
         assert page.locator('[data-testid="stException"]').count() == 0, path
+        page.wait_for_timeout(2000)  # let canvases (tables, charts) finish drawing for the screenshot
         page.screenshot(path=str(ARTIFACTS / f"{path or 'Overview'}.png"), full_page=True)
         assert Path(ARTIFACTS / f"{path or 'Overview'}.png").stat().st_size > 10_000
 
