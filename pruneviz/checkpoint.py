@@ -25,6 +25,10 @@ class Checkpoint:
     data_spec: str | None
     state_dict: dict[str, torch.Tensor]
     info: dict[str, str] = field(default_factory=dict)
+    # Structurally pruned models: the Torch-Pruning history that turns a fresh ``model_spec`` into this
+    # architecture, and the sample shape it was traced with (see pruneviz.structured).
+    structure: list | None = None
+    input_shape: tuple[int, ...] | None = None
 
 
 def save_checkpoint(
@@ -33,6 +37,8 @@ def save_checkpoint(
     model_spec: str,
     data_spec: str | None,
     info: dict[str, str] | None = None,
+    structure: list | None = None,
+    input_shape: tuple[int, ...] | None = None,
 ) -> Path:
     """Write ``module``'s weights with the specs that rebuild it; returns the path written."""
     path = Path(path)
@@ -46,6 +52,9 @@ def save_checkpoint(
         "state_dict": state,
         "info": dict(info or {}),
     }
+    if structure is not None:
+        payload["structure"] = [[name, bool(out), [int(i) for i in idxs]] for name, out, idxs in structure]
+        payload["input_shape"] = [int(d) for d in input_shape or ()]
     torch.save(payload, path)
     return path
 
@@ -61,4 +70,6 @@ def from_payload(obj: dict) -> Checkpoint:
         data_spec=obj["data_spec"] or None,
         state_dict=obj["state_dict"],
         info=obj.get("info", {}),
+        structure=obj.get("structure"),
+        input_shape=tuple(obj["input_shape"]) if obj.get("input_shape") else None,
     )

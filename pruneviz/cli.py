@@ -12,11 +12,17 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
+from torch import nn
+
 from pruneviz.checkpoint import save_checkpoint
 from pruneviz.errors import PrunevizError
+from pruneviz.export import EXPORTERS, ExportMeta, export_model
+from pruneviz.latency import measure_latency
+from pruneviz.layers import module_macs, prunable_modules
+from pruneviz.metrics import param_counts
 from pruneviz.models import ModelOptions
-from pruneviz.recipe import apply_recipe, load_recipe
-from pruneviz.session import PruneSession, open_session
+from pruneviz.recipe import Recipe, apply_recipe, load_recipe, resolve, structured_plan
+from pruneviz.session import GlobalPlan, PruneSession, open_session
 
 EXIT_ERROR = 2
 
@@ -77,6 +83,22 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--save", help="write the pruned model to this file (loads back as file:PATH)")
     ev.set_defaults(run=cmd_evaluate)
 
+    ap = sub.add_parser("apply", parents=[common], help="remove filters for real and save the smaller model")
+    _model_args(ap, required=False)
+    ap.add_argument(
+        "--recipe", required=True, help="recipe with granularity: filter layers (or a filter global)"
+    )
+    ap.add_argument("--out", required=True, help="file to write the shrunk model to")
+    ap.add_argument("--format", default="state_dict", choices=EXPORTERS.names(), help="default: state_dict")
+    ap.set_defaults(run=cmd_apply)
+
+    la = sub.add_parser("latency", parents=[common], help="measured latency of the dense and pruned model")
+    _model_args(la, required=False)
+    la.add_argument("--recipe", help="recipe to apply (filter layers are removed, others masked)")
+    la.add_argument("--batch-sizes", default="1,64", help="comma-separated batch sizes (default 1,64)")
+    la.add_argument("--repeats", type=int, default=10, help="timed runs per measurement (median)")
+    la.set_defaults(run=cmd_latency)
+
     td = sub.add_parser("train-demo", parents=[_common(debug_only=True)], help="retrain the demo weights")
     td.add_argument("--out", default=None, help="directory to write demo_NAME.pt into (default: assets/)")
     td.add_argument("--models", default="cnn,mlp,resnet", help="comma-separated demo names")
@@ -110,8 +132,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    recipe = load_recipe(args.recipe) if args.recipe else None
-    session = _session(args, args.model or (recipe and recipe.model), args.data or (recipe and recipe.data))
+    session, recipe = _recipe_session(args)
     if recipe:
         apply_recipe(session, recipe)
     report = session.report()
@@ -130,6 +151,131 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(f"size     {report.size_bytes_sparse:,} B sparse, {report.size_bytes_dense:,} B dense fp32")
     _print_table(("layer", "sparsity"), [(n, f"{100 * s:.1f}%") for n, s in report.layers.items()])
     return 0
+
+
+def _recipe_session(args: argparse.Namespace) -> tuple[PruneSession, Recipe | None]:
+    recipe = load_recipe(args.recipe) if args.recipe else None
+    model = args.model or (recipe and recipe.model)
+    data = args.data or (recipe and recipe.data)
+    return _session(args, model, data), recipe
+
+
+def _structured(session: PruneSession, recipe: Recipe) -> nn.Module:
+    """Preview the recipe's filter removal on the session and return the shrunk model."""
+    session.preview_removal(session.plan_removal(structured_plan(recipe, session.layer_names)))
+    return session.shrunk()
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    session, recipe = _recipe_session(args)
+    dense = session.report()
+    small = _structured(session, recipe)
+    preview = session.report()
+    params_pred, macs_pred = session.predicted_counts()
+    params_small, _ = param_counts(small)
+    macs_small, _ = module_macs(small, session.data.x[:1])
+    meta = ExportMeta(
+        session.model.arch_spec,
+        session.data.spec,
+        session.data.sample_shape,
+        structure=[*(session.model.structure or []), *session.removal.history],
+    )
+    export_model(small.cpu(), args.out, args.format, meta)
+    summary = {
+        "out": args.out,
+        "format": args.format,
+        "accuracy_dense": dense.accuracy,
+        "accuracy_pruned": preview.accuracy,
+        "params_dense": dense.params_total,
+        "params_pruned": params_small,
+        "params_predicted": params_pred,
+        "macs_dense": dense.macs_dense,
+        "macs_pruned": macs_small,
+        "macs_predicted": macs_pred,
+        "skipped_groups": session.removal.skipped,
+        "layers": _shape_changes(session.working, small),
+    }
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    print(f"wrote {args.out} ({args.format})")
+    print(f"params   {dense.params_total:,} -> {params_small:,} ({params_small / dense.params_total:.1%})")
+    print(f"MACs     {dense.macs_dense:,} -> {macs_small:,} ({macs_small / dense.macs_dense:.1%})")
+    print(f"accuracy {100 * dense.accuracy:.2f}% -> {100 * preview.accuracy:.2f}% (before any fine-tuning)")
+    rows = [(n, "x".join(map(str, a)), "x".join(map(str, b))) for n, (a, b) in summary["layers"].items()]
+    _print_table(("layer", "before", "after"), rows)
+    for note in session.removal.skipped:
+        print(f"kept intact: {note}", file=sys.stderr)
+    return 0
+
+
+def _shape_changes(before: nn.Module, after: nn.Module) -> dict[str, tuple[list[int], list[int]]]:
+    """Weight shapes that changed, by layer: (before, after)."""
+    old = {n: list(m.weight.shape) for n, m in prunable_modules(before).items()}
+    new = {n: list(m.weight.shape) for n, m in prunable_modules(after).items()}
+    return {n: (old[n], new[n]) for n in old if n in new and old[n] != new[n]}
+
+
+def cmd_latency(args: argparse.Namespace) -> int:
+    session, recipe = _recipe_session(args)
+    dense = session.report()
+    batches = [int(b) for b in args.batch_sizes.split(",")]
+    if recipe is None:
+        pruned_model, kind = session.working, "dense"
+        params_pruned, macs_pruned = dense.params_total, dense.macs_dense
+    elif _has_filter_removal(recipe, session):
+        pruned_model, kind = _structured(session, recipe), "structured"
+        params_pruned, _ = param_counts(pruned_model)
+        macs_pruned, _ = module_macs(pruned_model, session.data.x[:1])
+    else:
+        apply_recipe(session, recipe)
+        now = session.report()
+        pruned_model, kind = session.working, "unstructured"
+        params_pruned, macs_pruned = now.params_nonzero, now.macs_effective
+    dense_model = session.calibration().model
+    shape, device = session.data.sample_shape, session.device
+    timings = {
+        b: {
+            "dense": measure_latency(dense_model, shape, b, device, repeats=args.repeats),
+            "pruned": measure_latency(pruned_model, shape, b, device, repeats=args.repeats),
+        }
+        for b in batches
+    }
+    ref = max(batches) if 64 not in batches else 64
+    out = {
+        "model": session.model.spec,
+        "kind": kind,
+        "device": str(device),
+        "params_dense": dense.params_total,
+        "params_pruned": params_pruned,
+        "macs_dense": dense.macs_dense,
+        "macs_pruned": macs_pruned,
+        "latency_ms_dense": timings[ref]["dense"],
+        "latency_ms_pruned": timings[ref]["pruned"],
+        "batch_size": ref,
+        "latency_ms": {str(b): t for b, t in timings.items()},
+    }
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return 0
+    sample = "x".join(map(str, shape))
+    print(f"{session.model.spec} ({kind}) on {device}, sample {sample}, median of {args.repeats}")
+    print(f"params {dense.params_total:,} -> {params_pruned:,}")
+    ratio = dense.macs_dense / max(macs_pruned, 1)
+    print(f"MACs   {dense.macs_dense:,} -> {macs_pruned:,} (x{ratio:.2f} fewer)")
+    rows = [
+        (str(b), f"{t['dense']:.2f}", f"{t['pruned']:.2f}", f"x{t['dense'] / t['pruned']:.2f}")
+        for b, t in timings.items()
+    ]
+    _print_table(("batch", "dense ms", "pruned ms", "speed-up"), rows)
+    return 0
+
+
+def _has_filter_removal(recipe: Recipe, session: PruneSession) -> bool:
+    plan = resolve(recipe, session.layer_names)
+    if isinstance(plan, GlobalPlan):
+        return plan.granularity == "filter"
+    return any(p.granularity == "filter" and p.sparsity > 0 for p in plan.values())
 
 
 def _save(session: PruneSession, path: Path) -> None:

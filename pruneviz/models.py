@@ -14,9 +14,12 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import importlib
+import json
 import pickle
 import sys
+import warnings
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -64,6 +67,7 @@ class LoadedModel:
     default_data: str | None = None
     dataset: Any = None
     arch_spec: str | None = None
+    structure: list | None = None  # Torch-Pruning history applied on top of arch_spec, if shrunk
 
 
 MODEL_SCHEMES: Registry[Callable[[str, ModelOptions], LoadedModel]] = Registry("model scheme")
@@ -81,6 +85,14 @@ def load_model(spec: str, options: ModelOptions | None = None) -> LoadedModel:
     loaded = MODEL_SCHEMES.get(scheme)(rest, options)
     eval_mode(loaded.module)
     return loaded
+
+
+def clone_module(module: nn.Module, device: torch.device | str = "cpu") -> nn.Module:
+    """A deep copy on ``device`` (TorchScript modules warn about non-leaf ``.grad`` while being moved;
+    harmless)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The .grad attribute of a Tensor that is not a leaf")
+        return copy.deepcopy(module).to(device)
 
 
 def eval_mode(module: nn.Module) -> nn.Module:
@@ -181,17 +193,39 @@ def _file(rest: str, options: ModelOptions) -> LoadedModel:
         except Exception as err:  # noqa: BLE001 - any failure here means an unreadable file
             raise PrunevizError(f"cannot read exported program {path}: {err}") from None
         return LoadedModel(program.module(), spec)
+    if path.suffix == ".onnx":
+        from pruneviz.export import OnnxModule, read_meta_onnx
+
+        module = OnnxModule(path)
+        return LoadedModel(module, spec, default_data=read_meta_onnx(path).get("data_spec"))
     if zipfile.is_zipfile(path) and _is_torchscript(path):
+        from pruneviz.export import META_FILE
+
+        extra = {META_FILE: ""}
         try:
-            return LoadedModel(torch.jit.load(str(path), map_location="cpu"), spec)
+            with warnings.catch_warnings():  # TorchScript is deprecated upstream but users still have files
+                warnings.simplefilter("ignore", FutureWarning)
+                module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
         except RuntimeError as err:
             raise PrunevizError(f"cannot read TorchScript file {path}: {err}") from None
+        meta = json.loads(extra[META_FILE] or "{}")
+        return LoadedModel(module, spec, default_data=meta.get("data_spec"))
     obj = read_torch_file(path, options.trust_pickle)
     if is_checkpoint(obj):
         ckpt = from_payload(obj)
         base = load_model(ckpt.model_spec, replace(options, weights="none"))
+        if ckpt.structure:
+            from pruneviz.structured import shrink
+
+            example = torch.zeros((1, *ckpt.input_shape))
+            base = replace(
+                base, module=shrink(base.module, example, ckpt.structure), structure=ckpt.structure
+            )
         _load_state_dict(base.module, ckpt.state_dict, f"checkpoint {path}")
         return replace(base, spec=spec, default_data=ckpt.data_spec or base.default_data)
+    if isinstance(obj, dict) and obj.get("format") == "pruneviz-full":  # only reachable with trust
+        meta = json.loads(obj.get("meta") or "{}")
+        return LoadedModel(obj["module"], spec, default_data=meta.get("data_spec"))
     if isinstance(obj, nn.Module):
         return LoadedModel(obj, spec)
     if isinstance(obj, dict):

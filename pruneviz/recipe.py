@@ -27,9 +27,10 @@ from pruneviz.errors import PrunevizError
 from pruneviz.importance import FILTER_CRITERIA, WEIGHT_CRITERIA
 from pruneviz.masks import check_sparsity
 from pruneviz.session import GlobalPlan, LayerPlan, PruneSession, check_granularity
+from pruneviz.structured import StructuredPlan
 
 VERSION = 1
-TOP_KEYS = ("pruneviz", "model", "data", "default", "pinned", "layers", "global")
+TOP_KEYS = ("pruneviz", "model", "data", "default", "pinned", "layers", "global", "round_to")
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class Recipe:
     pinned: tuple[str, ...] = ()
     layers: dict[str, LayerPlan] = field(default_factory=dict)
     global_plan: GlobalPlan | None = None
+    round_to: int | None = None  # structured removal: keep channel counts multiples of this
 
 
 def load_recipe(path: str | Path) -> Recipe:
@@ -68,20 +70,32 @@ def parse_recipe(obj: Any, source: str = "recipe") -> Recipe:
     for key in ("model", "data"):
         if key in obj and not isinstance(obj[key], str):
             raise PrunevizError(f"{source}: '{key}' must be a spec string")
+    round_to = obj.get("round_to")
+    if round_to is not None and (isinstance(round_to, bool) or not isinstance(round_to, int) or round_to < 1):
+        raise PrunevizError(f"{source}: 'round_to' must be a positive integer, got {round_to!r}")
     pinned = obj.get("pinned") or []
     if not isinstance(pinned, list) or not all(isinstance(p, str) for p in pinned):
         raise PrunevizError(f"{source}: 'pinned' must be a list of layer names")
     if "global" in obj:
         g = obj["global"]
         _mapping(g, f"{source}: global")
-        _no_unknown(g, ("sparsity", "criterion", "lamp"), f"{source}: global")
+        _no_unknown(g, ("sparsity", "criterion", "lamp", "granularity"), f"{source}: global")
+        granularity = g.get("granularity", "unstructured")
+        if granularity not in ("unstructured", "filter"):
+            raise PrunevizError(
+                f"{source}: global granularity must be unstructured or filter, got {granularity!r}"
+            )
+        default_criterion = "l1" if granularity == "filter" else "magnitude"
         plan = GlobalPlan(
             sparsity=_sparsity(g.get("sparsity"), f"{source}: global"),
-            criterion=_criterion(g.get("criterion", "magnitude"), "unstructured", f"{source}: global"),
+            criterion=_criterion(g.get("criterion", default_criterion), granularity, f"{source}: global"),
             lamp=bool(g.get("lamp", False)),
             pinned=tuple(pinned),
+            granularity=granularity,
         )
-        return Recipe(obj.get("model"), obj.get("data"), global_plan=plan, pinned=tuple(pinned))
+        return Recipe(
+            obj.get("model"), obj.get("data"), global_plan=plan, pinned=tuple(pinned), round_to=round_to
+        )
     default = _layer_plan(obj["default"], None, f"{source}: default") if "default" in obj else None
     layers_obj = obj.get("layers") or {}
     _mapping(layers_obj, f"{source}: layers")
@@ -90,7 +104,7 @@ def parse_recipe(obj: Any, source: str = "recipe") -> Recipe:
         if name in pinned:
             raise PrunevizError(f"{source}: layer '{name}' is both pinned and listed under layers")
         layers[str(name)] = _layer_plan(entry, default, f"{source}: layers.{name}")
-    return Recipe(obj.get("model"), obj.get("data"), default, tuple(pinned), layers)
+    return Recipe(obj.get("model"), obj.get("data"), default, tuple(pinned), layers, round_to=round_to)
 
 
 def _layer_plan(entry: Any, base: LayerPlan | None, where: str) -> LayerPlan:
@@ -165,3 +179,40 @@ def apply_recipe(session: PruneSession, recipe: Recipe) -> None:
         session.apply_global(plan)
     else:
         session.apply_layer_plans(plan)
+
+
+def structured_plan(recipe: Recipe, layer_names: list[str]) -> StructuredPlan:
+    """The filter-removal part of a recipe, for Torch-Pruning (``granularity: filter`` only).
+
+    Layers with other granularities must be dense: ``apply`` removes filters; masks are ``evaluate``'s.
+    """
+    plan = resolve(recipe, layer_names)
+    if isinstance(plan, GlobalPlan):
+        if plan.granularity != "filter":
+            raise PrunevizError(
+                "structural removal needs granularity: filter (this global plan is unstructured)"
+            )
+        return StructuredPlan(
+            global_ratio=plan.sparsity, criterion=plan.criterion, round_to=recipe.round_to, pinned=plan.pinned
+        )
+    filters = {n: p for n, p in plan.items() if p.granularity == "filter" and p.sparsity > 0}
+    others = [
+        n
+        for n, p in plan.items()
+        if p.granularity != "filter" and (p.sparsity > 0 or p.granularity != "unstructured")
+    ]
+    if others:
+        kind = plan[others[0]].granularity
+        raise PrunevizError(
+            f"structural removal takes granularity: filter only; '{others[0]}' is {kind} "
+            "(use `pruneviz evaluate --save` for masks)"
+        )
+    criteria = {p.criterion for p in filters.values()}
+    if len(criteria) > 1:
+        raise PrunevizError(f"structural removal uses one criterion for all layers, got {sorted(criteria)}")
+    return StructuredPlan(
+        ratios={n: p.sparsity for n, p in filters.items()},
+        criterion=criteria.pop() if criteria else "l1",
+        round_to=recipe.round_to,
+        pinned=recipe.pinned,
+    )

@@ -7,11 +7,11 @@ is never mutated. Every dashboard user and every CLI command gets its own sessio
 
 from __future__ import annotations
 
-import copy
 import threading
 from dataclasses import asdict, dataclass, field
 
 import torch
+from torch import nn
 
 from pruneviz import masks as M
 from pruneviz.data import DataSet, load_data
@@ -21,7 +21,8 @@ from pruneviz.importance import FILTER_CRITERIA, WEIGHT_CRITERIA, Calibration, S
 from pruneviz.jobs import Progress
 from pruneviz.layers import discover_layers, module_macs, prunable_modules
 from pruneviz.metrics import classification_metrics, effective_macs, param_counts, size_bytes
-from pruneviz.models import LoadedModel, ModelOptions, eval_mode, load_model
+from pruneviz.models import LoadedModel, ModelOptions, clone_module, eval_mode, load_model
+from pruneviz.structured import Removal, StructuredPlan, plan_removal, predicted_counts, preview, shrink
 
 GRANULARITIES = ("unstructured", "filter", "2:4", "4:8")
 CALIBRATION_SAMPLES = 256
@@ -45,6 +46,7 @@ class GlobalPlan:
     criterion: str = "magnitude"
     lamp: bool = False
     pinned: tuple[str, ...] = ()
+    granularity: str = "unstructured"  # or "filter": one ranking of whole filters across layers
 
 
 @dataclass
@@ -87,7 +89,7 @@ class PruneSession:
         self.model = model
         self.data = data
         self.device = torch.device(device)
-        self.working = eval_mode(copy.deepcopy(model.module).to(self.device))
+        self.working = eval_mode(clone_module(model.module, self.device))
         self.modules = prunable_modules(self.working, extra_layers)
         self.dense_weights = {n: m.weight.detach().clone() for n, m in self.modules.items()}
         self.layers = discover_layers(self.working, data.sample_shape, extra_layers)
@@ -101,6 +103,8 @@ class PruneSession:
         self._key_locks: dict[tuple[str, str], threading.Lock] = {}
         self._scores: dict[tuple[str, str], Scores] = {}
         self._calibration: Calibration | None = None
+        self.removal: Removal | None = None  # the structured removal being previewed, if any
+        self._structural_backup: dict[str, torch.Tensor] = {}
 
     @property
     def layer_names(self) -> list[str]:
@@ -119,7 +123,7 @@ class PruneSession:
 
     def _calibration_locked(self) -> Calibration:
         if self._calibration is None:
-            reference = eval_mode(copy.deepcopy(self.model.module).to(self.device))
+            reference = eval_mode(clone_module(self.model.module, self.device))
             n = min(CALIBRATION_SAMPLES, len(self.data))
             self._calibration = Calibration(reference, self.data.x[:n], self.data.y[:n])
         return self._calibration
@@ -199,6 +203,13 @@ class PruneSession:
         for name in plan.pinned:
             self.check_layer(name)
         ranked = [n for n in self.modules if n not in plan.pinned]
+        if plan.granularity == "filter":
+            all_scores = self.scores(plan.criterion, "filter")
+            scores = {n: all_scores[n] for n in ranked if n in all_scores}
+            for name, keep in M.global_masks(scores, plan.sparsity).items():
+                shape = self.dense_weights[name].shape
+                self.set_mask(name, keep.view(-1, *([1] * (len(shape) - 1))).expand(shape).clone())
+            return
         if plan.lamp:
             scores = {n: self.dense_weights[n] for n in ranked}
         else:
@@ -219,8 +230,52 @@ class PruneSession:
         self._changed.clear()
 
     def reset(self) -> None:
+        """Back to the dense model: masks removed, structurally previewed parameters restored."""
+        params = dict(self.working.named_parameters())
+        with torch.no_grad():
+            for name, dense in self._structural_backup.items():
+                params[name].copy_(dense)
+        if self._structural_backup:
+            self.evaluator.invalidate()
+        self._structural_backup.clear()
+        self.removal = None
         for name in list(self.masks):
             self.set_mask(name, None)
+
+    # --- structured removal -------------------------------------------------------------------------
+
+    def plan_removal(self, plan: StructuredPlan) -> Removal:
+        """Which filters Torch-Pruning would remove under ``plan`` (computed on a dense copy)."""
+        calib = self.calibration()
+        return plan_removal(calib.model, self.data.x[:1], plan, (calib.x, calib.y))
+
+    def preview_removal(self, removal: Removal) -> None:
+        """Zero exactly what ``removal`` deletes (coupled BatchNorm and biases included) on the working
+        copy: the logits equal the shrunk model's, live and undoable."""
+        self.reset()
+        params = dict(self.working.named_parameters())
+        for name in removal.removed:
+            self._structural_backup[name] = params[name].detach().clone()
+        preview(self.working, removal)
+        for layer in self.modules:
+            removed = removal.removed.get(f"{layer}.weight")
+            if removed is not None:
+                self.masks[layer] = ~removed.to(self.device)
+        self.removal = removal
+        self.evaluator.invalidate()
+
+    def shrunk(self) -> nn.Module:
+        """The physically smaller model for the previewed removal (a new module each call)."""
+        if self.removal is None:
+            raise PrunevizError("nothing to remove: preview a structured plan first")
+        return shrink(self.calibration().model, self.data.x[:1], self.removal.history)
+
+    def predicted_counts(self) -> tuple[int, int]:
+        """(parameters, MACs per sample) the shrunk model will have, from the preview alone."""
+        total, _ = param_counts(self.working)
+        if self.removal is None:
+            return total, self.macs_dense
+        return predicted_counts(total, self.macs_dense, self.layers, self.removal)
 
     # --- evaluation ---------------------------------------------------------------------------------
 
