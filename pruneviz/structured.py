@@ -109,20 +109,30 @@ def plan_removal(
             raise PrunevizError(f"unknown layer '{name}' (see `pruneviz info` for the layers)")
     if plan.criterion == "taylor":
         _accumulate_gradients(work, calibration)
-    pruner = tp.pruner.BasePruner(
-        work,
-        example,
-        importance=STRUCTURED_CRITERIA.get(plan.criterion)(),
-        global_pruning=plan.global_ratio is not None,
-        pruning_ratio=plan.global_ratio or 0.0,
-        pruning_ratio_dict={modules[n]: r for n, r in plan.ratios.items() if n not in pinned} or None,
-        ignored_layers=[modules[n] for n in pinned],
-        round_to=plan.round_to,
-    )
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Unwrapped parameters detected")
+            pruner = tp.pruner.BasePruner(
+                work,
+                example,
+                importance=STRUCTURED_CRITERIA.get(plan.criterion)(),
+                global_pruning=plan.global_ratio is not None,
+                pruning_ratio=plan.global_ratio or 0.0,
+                pruning_ratio_dict={modules[n]: r for n, r in plan.ratios.items() if n not in pinned} or None,
+                ignored_layers=[modules[n] for n in pinned],
+                round_to=plan.round_to,
+            )
+            groups = list(pruner.step(interactive=True))
+    except PrunevizError:
+        raise
+    except Exception as err:  # noqa: BLE001 - Torch-Pruning raises many types
+        raise PrunevizError(
+            f"Torch-Pruning cannot plan this model: {type(err).__name__}: {_first_line(err)}"
+        ) from None
     names = {m: n for n, m in work.named_modules()}
     history: History = []
     skipped: list[str] = []
-    for group in pruner.step(interactive=True):
+    for group in groups:
         root = names[group[0].dep.target.module]
         blocker = next(
             (names[dep.target.module] for dep, _ in group if isinstance(dep.target.module, _UNPREVIEWABLE)),
@@ -206,16 +216,54 @@ def preview(model: nn.Module, removal: Removal) -> None:
 
 
 def shrink(model: nn.Module, example: torch.Tensor, history: History) -> nn.Module:
-    """A physically smaller copy of ``model`` with the history's channels removed."""
-    work = copy.deepcopy(model).eval()
-    dg = _dependency_graph(work, example)
+    """A physically smaller copy of ``model`` with the history's channels removed.
+
+    The result is run once on ``example``; if Torch-Pruning produced a model that no longer runs, the
+    error names the first layer whose removal breaks it (so the user can pin it).
+    """
+    work = _replay(model, example, history)
     try:
-        dg.load_pruning_history([list(h) for h in history])
-    except Exception as err:  # noqa: BLE001
+        with torch.no_grad():
+            work(example)
+    except Exception as err:  # noqa: BLE001 - any failure means the surgery was wrong
+        culprit = _first_breaking(model, example, history)
         raise PrunevizError(
-            f"Torch-Pruning could not remove the channels: {type(err).__name__}: {err}"
+            f"Torch-Pruning cannot remove channels of '{culprit}' in this model: the result fails "
+            f"({_first_line(err)}); pin that layer"
         ) from None
     return work
+
+
+def _replay(model: nn.Module, example: torch.Tensor, history: History) -> nn.Module:
+    work = copy.deepcopy(model).eval()
+    dg = _dependency_graph(work, example)
+    modules = dict(work.named_modules())
+    for root, is_out, idxs in history:
+        try:
+            pruner = dg.get_pruner_of_module(modules[root])
+            fn = pruner.prune_out_channels if is_out else pruner.prune_in_channels
+            dg.get_pruning_group(modules[root], fn, list(idxs)).prune(record_history=False)
+        except Exception as err:  # noqa: BLE001 - Torch-Pruning raises many types
+            raise PrunevizError(
+                f"Torch-Pruning cannot remove channels of '{root}': {_first_line(err)}"
+            ) from None
+    return work
+
+
+def _first_breaking(model: nn.Module, example: torch.Tensor, history: History) -> str:
+    """The root layer of the first history entry after which the model stops running."""
+    for k in range(1, len(history) + 1):
+        try:
+            with torch.no_grad():
+                _replay(model, example, history[:k])(example)
+        except Exception:  # noqa: BLE001
+            return history[k - 1][0]
+    return history[-1][0]
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 def predicted_counts(

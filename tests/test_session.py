@@ -74,3 +74,24 @@ def test_scores_are_cached_and_reported(cnn_session):
     assert not cnn_session.has_scores("taylor")
     first = cnn_session.scores("taylor")
     assert cnn_session.has_scores("taylor") and cnn_session.scores("taylor") is first
+
+
+def test_structured_preview_matches_shrunk_model_and_resets(resnet_session):
+    from pruneviz.structured import StructuredPlan
+
+    dense = resnet_session.report()
+    removal = resnet_session.plan_removal(StructuredPlan(global_ratio=0.5, criterion="bn_scale"))
+    resnet_session.preview_removal(removal)
+    preview = resnet_session.report()
+    small = resnet_session.shrunk()
+    with torch.no_grad():
+        assert torch.allclose(small(resnet_session.data.x), resnet_session.logits(), atol=1e-5)
+    params, _ = resnet_session.predicted_counts()
+    assert params == sum(p.numel() for p in small.parameters()) < dense.params_total
+    assert preview.layers["layer1.conv1"] > 0 and preview.accuracy != dense.accuracy
+    resnet_session.reset()
+    assert resnet_session.report().accuracy == dense.accuracy
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(resnet_session.working.parameters(), resnet_session.model.module.parameters())
+    )

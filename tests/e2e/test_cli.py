@@ -167,3 +167,59 @@ def test_extra_layer_makes_a_named_module_prunable():
         x["name"] for x in json.loads(run("info", "demo:resnet", "--extra-layer", "bn1", "--json").stdout)
     ]
     assert "bn1" in names and names[0] == "conv1"
+
+
+FILTER_RECIPE = """\
+pruneviz: 1
+model: demo:resnet
+round_to: 2
+global: {sparsity: 0.5, granularity: filter, criterion: l1}
+"""
+
+
+@pytest.mark.parametrize("fmt", ["state_dict", "torchscript", "onnx", "full"])
+def test_apply_removes_filters_and_the_file_evaluates(tmp_path, fmt):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(FILTER_RECIPE)
+    out = tmp_path / ("small.onnx" if fmt == "onnx" else "small.pt")
+    summary = json.loads(
+        run("apply", "--recipe", str(recipe), "--out", str(out), "--format", fmt, "--json").stdout
+    )
+    assert summary["params_pruned"] == summary["params_predicted"] < summary["params_dense"]
+    assert summary["macs_pruned"] == summary["macs_predicted"] < summary["macs_dense"]
+    assert all(after[0] % 2 == 0 for _, after in summary["layers"].values() if after[0] != 10)
+    extra = ["--trust-pickle"] if fmt == "full" else []
+    reloaded = json.loads(run("evaluate", f"file:{out}", "--json", *extra).stdout)
+    assert reloaded["data"] == "digits"
+    assert reloaded["accuracy"] == pytest.approx(summary["accuracy_pruned"], abs=1e-6)
+
+
+def test_apply_rejects_unstructured_recipes(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("pruneviz: 1\ndefault: {sparsity: 0.5}\n")
+    proc = run("apply", "demo:cnn", "--recipe", str(recipe), "--out", str(tmp_path / "x.pt"), ok=False)
+    assert proc.returncode == 2 and "granularity: filter" in proc.stderr
+
+
+def test_latency_json_for_structured_and_unstructured(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(FILTER_RECIPE)
+    out = json.loads(run("latency", "--recipe", str(recipe), "--repeats", "3", "--json").stdout)
+    for key in (
+        "params_dense",
+        "params_pruned",
+        "macs_dense",
+        "macs_pruned",
+        "latency_ms_dense",
+        "latency_ms_pruned",
+    ):
+        assert key in out
+    assert (
+        out["kind"] == "structured" and out["params_pruned"] < out["params_dense"] and out["batch_size"] == 64
+    )
+    assert set(out["latency_ms"]) == {"1", "64"}
+    recipe.write_text("pruneviz: 1\nmodel: demo:cnn\ndefault: {sparsity: 0.9}\n")
+    out = json.loads(
+        run("latency", "--recipe", str(recipe), "--repeats", "3", "--batch-sizes", "8", "--json").stdout
+    )
+    assert out["kind"] == "unstructured" and out["macs_pruned"] < out["macs_dense"] and out["batch_size"] == 8
