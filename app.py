@@ -42,6 +42,7 @@ st.markdown(
 1. **Model & data** — load a demo, torchvision or your own model and a validation set.
 2. **Importance** — heatmaps of weight and gradient importance, per-filter scores, weight histograms.
 3. **Prune** — per-layer sparsity sliders and presets; accuracy, parameters, MACs and size update live.
-4. **Learn** — the techniques in a few sentences each, with live examples and exercises.
+4. **Structured** — remove whole filters for real, see what shrinks with them, measure the speed-up.
+5. **Learn** — the techniques in a few sentences each, with live examples and exercises.
 """
 )

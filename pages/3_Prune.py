@@ -89,13 +89,33 @@ def pruning_panel() -> None:
     with left:
         c1, c2 = st.columns(2)
         granularity = c1.selectbox(
-            "Granularity", GRANULARITIES, key="prune_granularity", on_change=on_granularity
+            "Granularity",
+            GRANULARITIES,
+            key="prune_granularity",
+            on_change=on_granularity,
+            persist_state="session",
         )
-        criterion = c2.selectbox("Criterion", criteria_for(granularity), key="prune_criterion")
+        criterion = c2.selectbox(
+            "Criterion", criteria_for(granularity), key="prune_criterion", persist_state="session"
+        )
         if st.session_state.prune_preset == "global threshold" or criterion != "magnitude":
             ensure_scores(session, criterion, "filter" if granularity == "filter" else "unstructured")
-        st.radio("Preset", PRESETS, key="prune_preset", horizontal=True, on_change=allocate_sliders)
-        st.slider("Global sparsity (%)", 0, 99, key="prune_global", on_change=allocate_sliders)
+        st.radio(
+            "Preset",
+            PRESETS,
+            key="prune_preset",
+            horizontal=True,
+            on_change=allocate_sliders,
+            persist_state="session",
+        )
+        st.slider(
+            "Global sparsity (%)",
+            0,
+            99,
+            key="prune_global",
+            on_change=allocate_sliders,
+            persist_state="session",
+        )
         st.button("Reset to dense", on_click=reset, icon=":material/restart_alt:", key="prune_reset")
         nm = parse_nm(granularity)
         if nm:
@@ -107,7 +127,7 @@ def pruning_panel() -> None:
         for n in names:
             ok = eligible(n, granularity)
             why = None if ok else f"{granularity} needs the input dimension to be a multiple of {nm[1]}"
-            st.slider(n, 0, 99, key=key(n), disabled=not ok, help=why)
+            st.slider(n, 0, 99, key=key(n), disabled=not ok, help=why, persist_state="session")
     plans = {
         n: LayerPlan(st.session_state[key(n)] / 100, criterion, granularity)
         if eligible(n, granularity)
@@ -115,6 +135,8 @@ def pruning_panel() -> None:
         for n in names
     }
     with errors_shown():
+        if session.removal is not None:  # coming back from a structured preview: start from dense
+            session.reset()
         session.apply_layer_plans(plans)
     now = session.report()
     config = {n: p.sparsity for n, p in plans.items()}

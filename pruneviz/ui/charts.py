@@ -135,3 +135,22 @@ def per_class_delta(baseline: list[float | None], current: list[float | None]) -
     fig.add_bar(x=classes, y=deltas, marker_color=[theme.PRUNED if d < 0 else theme.KEPT for d in deltas])
     fig.update_layout(xaxis_title="class", yaxis_title="Δ accuracy (pt)", xaxis_type="category")
     return fig
+
+
+def speedup_bars(macs_ratio: dict[str, float], latency_ratio: dict[str, dict[int, float]]) -> go.Figure:
+    """For each pruning kind: the speed-up MACs promise vs the latency speed-up measured (x dense)."""
+    kinds = list(macs_ratio)
+    fig = _fig("Promised vs measured speed-up (× faster than dense)", height=340)
+    fig.add_bar(x=kinds, y=[macs_ratio[k] for k in kinds], name="MACs ratio", marker_color=theme.BASELINE)
+    batches = sorted({b for per in latency_ratio.values() for b in per})
+    colours = [theme.KEPT, theme.ACCENT, theme.PARETO]
+    for colour, batch in zip(colours, batches):
+        fig.add_bar(
+            x=kinds,
+            y=[latency_ratio[k][batch] for k in kinds],
+            name=f"latency ratio, batch {batch}",
+            marker_color=colour,
+        )
+    fig.add_hline(y=1.0, line_dash="dot", line_color=theme.PRUNED)
+    fig.update_layout(barmode="group", yaxis_title="× dense")
+    return fig

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
+from torch import nn
 
 from pruneviz.data import DataSet, load_data
 from pruneviz.errors import PrunevizError
@@ -24,6 +25,7 @@ from pruneviz.humanize import percent
 from pruneviz.jobs import Job
 from pruneviz.models import LoadedModel, ModelOptions, load_model
 from pruneviz.session import PruneSession, Report, resolve_device
+from pruneviz.structured import Removal
 
 DEFAULT_MODEL = "demo:cnn"
 UPLOADS = Path(tempfile.gettempdir()) / "pruneviz-uploads"
@@ -34,6 +36,7 @@ NAVIGATION = [
     ("pages/1_Model_and_data.py", "Model & data", ":material/inventory_2:"),
     ("pages/2_Importance.py", "Importance", ":material/local_fire_department:"),
     ("pages/3_Prune.py", "Prune", ":material/content_cut:"),
+    ("pages/4_Structured.py", "Structured", ":material/view_column:"),
     ("pages/9_Learn.py", "Learn", ":material/school:"),
 ]
 
@@ -59,6 +62,8 @@ class Workspace:
     baseline: Report
     history: History = field(default_factory=History)
     jobs: dict[str, Job] = field(default_factory=dict)
+    removals: dict[str, Removal] = field(default_factory=dict)  # structured plans already computed
+    shrunk: nn.Module | None = None  # the last model built on the Structured page
 
 
 @st.cache_resource(max_entries=16, show_spinner="Loading model and data…")

@@ -19,8 +19,14 @@ from tests.e2e.browser import (
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = ROOT / "tests" / "artifacts"
-PAGES = [("", "Overview"), ("Model_and_data", "prunable layers"), ("Importance", "Per-filter importance"),
-         ("Prune", "Per-layer sparsity"), ("Learn", "Exercises")]  # fmt: skip
+PAGES = [
+    ("", "Overview"),
+    ("Model_and_data", "prunable layers"),
+    ("Importance", "Per-filter importance"),
+    ("Prune", "Per-layer sparsity"),
+    ("Structured", "What shrinks together"),
+    ("Learn", "Exercises"),
+]
 
 
 @pytest.fixture(scope="module")

@@ -150,3 +150,43 @@ def test_learn_page_runs_an_example_and_checks_an_exercise():
     assert "accuracy" in at.dataframe[0].value.columns
     at.button(key="learn_check_1").click().run()
     assert any("of prunable weights are zero" in w.value for w in at.warning)  # dense: not passed
+
+
+def test_structured_preview_apply_measure_and_export():
+    at = open_page("pages/4_Structured.py")
+    assert at.multiselect(key="st_pinned").value == ["fc2"]  # the classifier, by default
+    at.slider(key="st_layer_conv2").set_value(50).run()
+    assert metric(at, "Parameters after removal") == "19.6 k"  # conv2 16 of 32 filters, fc1 inputs with them
+    session = at.session_state[WORKSPACE].session
+    sparsity = session.layer_sparsity()
+    assert sparsity["conv2"] == 0.5 and sparsity["fc1"] == 0.5  # filters zeroed, and fc1's inputs from them
+    at.button(key="st_apply").click().run()
+    assert "as predicted" in at.success[0].value
+    shrunk = at.session_state[WORKSPACE].shrunk
+    assert shrunk.conv2.out_channels == 16 and shrunk.fc1.in_features == 256
+    at.button(key="st_measure").click().run()
+    assert at.session_state[WORKSPACE].jobs["latency"].wait(120)
+    at.run()
+    assert any("Promised vs measured" in c.proto.spec for c in at.get("plotly_chart"))
+    at.button(key="st_export_state_dict").click().run()
+    assert not at.exception and len(at.session_state["st_file_state_dict"]) > 1000
+
+
+def test_structured_shows_the_coupled_group():
+    at = open_page("pages/4_Structured.py")
+    at.selectbox(key="st_group_layer").set_value("conv2").run()
+    group = at.dataframe[-1].value
+    assert {"conv2", "fc1"} <= set(group["layer"]) and set(group["channels"]) == {"out", "in"}
+
+
+def test_structured_page_keeps_prune_masks_until_a_plan_is_chosen():
+    at = open_page("app.py")
+    at.switch_page("pages/3_Prune.py").run()
+    at.slider(key="prune_layer_fc1").set_value(50).run()
+    at.switch_page("pages/4_Structured.py").run()
+    session = at.session_state[WORKSPACE].session
+    assert session.layer_sparsity()["fc1"] == 0.5  # merely visiting changes nothing
+    at.slider(key="st_layer_conv1").set_value(50).run()
+    assert session.removal is not None and session.layer_sparsity()["fc1"] == 0.0
+    at.switch_page("pages/3_Prune.py").run()
+    assert session.removal is None and session.layer_sparsity()["fc1"] == 0.5  # the sliders' masks return
