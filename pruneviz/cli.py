@@ -8,21 +8,34 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
 from torch import nn
 
+from pruneviz.allocate import Target, auto_allocate
 from pruneviz.checkpoint import save_checkpoint
 from pruneviz.errors import PrunevizError
+from pruneviz.evaluate import DEFAULT_BUDGET_BYTES
 from pruneviz.export import EXPORTERS, ExportMeta, export_model
+from pruneviz.importance import FILTER_CRITERIA, WEIGHT_CRITERIA
 from pruneviz.latency import measure_latency
 from pruneviz.layers import module_macs, prunable_modules
 from pruneviz.metrics import param_counts
 from pruneviz.models import ModelOptions
-from pruneviz.recipe import Recipe, apply_recipe, load_recipe, resolve, structured_plan
-from pruneviz.session import GlobalPlan, PruneSession, open_session
+from pruneviz.recipe import (
+    Recipe,
+    apply_recipe,
+    load_recipe,
+    recipe_document,
+    resolve,
+    save_recipe,
+    structured_plan,
+)
+from pruneviz.sensitivity import DEFAULT_LEVELS, SweepSpec, naive_sweep, sweep
+from pruneviz.session import GlobalPlan, LayerPlan, PruneSession, open_session
 
 EXIT_ERROR = 2
 
@@ -99,6 +112,25 @@ def build_parser() -> argparse.ArgumentParser:
     la.add_argument("--repeats", type=int, default=10, help="timed runs per measurement (median)")
     la.set_defaults(run=cmd_latency)
 
+    se = sub.add_parser(
+        "sensitivity", parents=[common], help="accuracy per layer pruned alone, level by level"
+    )
+    _model_args(se)
+    _sweep_args(se)
+    se.add_argument("--out", required=True, help="results file: .csv (layer,sparsity,accuracy,loss) or .json")
+    se.add_argument("--naive", action="store_true", help="deep-copy + full pass per point (for comparison)")
+    se.set_defaults(run=cmd_sensitivity)
+
+    au = sub.add_parser("auto", parents=[common], help="per-layer sparsities from sensitivity, verified")
+    _model_args(au)
+    _sweep_args(au)
+    goal = au.add_mutually_exclusive_group(required=True)
+    goal.add_argument("--target-params", type=float, help="remove this fraction of the parameters")
+    goal.add_argument("--target-macs", type=float, help="remove this fraction of the MACs")
+    goal.add_argument("--max-drop", type=float, help="prune as much as possible losing at most this accuracy")
+    au.add_argument("--out", required=True, help="recipe file to write (.yaml or .json)")
+    au.set_defaults(run=cmd_auto)
+
     td = sub.add_parser("train-demo", parents=[_common(debug_only=True)], help="retrain the demo weights")
     td.add_argument("--out", default=None, help="directory to write demo_NAME.pt into (default: assets/)")
     td.add_argument("--models", default="cnn,mlp,resnet", help="comma-separated demo names")
@@ -107,13 +139,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _sweep_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--levels", help="comma-separated sparsities (default 0,0.05,...,0.95)")
+    p.add_argument("--granularity", default="unstructured", choices=["unstructured", "filter"])
+    p.add_argument("--criterion", help="default: magnitude (unstructured) or l1 (filter)")
+    p.add_argument("--memory-budget-mb", type=int, help="activation cache for incremental evaluation (MiB)")
+
+
+def _sweep_spec(args: argparse.Namespace) -> SweepSpec:
+    try:
+        levels = tuple(float(v) for v in args.levels.split(",")) if args.levels else DEFAULT_LEVELS
+    except ValueError:
+        raise PrunevizError(f"--levels must be comma-separated numbers, got '{args.levels}'") from None
+    criterion = args.criterion or ("l1" if args.granularity == "filter" else "magnitude")
+    registry = FILTER_CRITERIA if args.granularity == "filter" else WEIGHT_CRITERIA
+    registry.get(criterion)
+    return SweepSpec(levels, criterion, args.granularity)
+
+
 def _session(args: argparse.Namespace, model: str | None = None, data: str | None = None) -> PruneSession:
     spec = model or args.model
     if not spec:
         raise PrunevizError("name a model (e.g. demo:cnn) or give a recipe that names one")
     options = ModelOptions(weights=args.weights, arch=args.arch, trust_pickle=args.trust_pickle)
+    budget = getattr(args, "memory_budget_mb", None)
     return open_session(
-        spec, data or args.data, options, args.limit, args.device, extra_layers=tuple(args.extra_layer)
+        spec,
+        data or args.data,
+        options,
+        args.limit,
+        args.device,
+        extra_layers=tuple(args.extra_layer),
+        memory_budget=budget * 2**20 if budget else DEFAULT_BUDGET_BYTES,
     )
 
 
@@ -276,6 +333,59 @@ def _has_filter_removal(recipe: Recipe, session: PruneSession) -> bool:
     if isinstance(plan, GlobalPlan):
         return plan.granularity == "filter"
     return any(p.granularity == "filter" and p.sparsity > 0 for p in plan.values())
+
+
+def cmd_sensitivity(args: argparse.Namespace) -> int:
+    spec = _sweep_spec(args)
+    session = _session(args)
+    start = time.perf_counter()
+    result = naive_sweep(session, spec) if args.naive else sweep(session, spec, progress=_stderr_progress)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(result.to_json() if out.suffix == ".json" else result.to_csv())
+    print(f"\r{len(result.rows)} points in {time.perf_counter() - start:.1f} s -> {out}", file=sys.stderr)
+    within = result.max_sparsity_within(0.01)
+    _print_table(("layer", "max sparsity within 1 pt"), [(n, f"{100 * s:.0f}%") for n, s in within.items()])
+    return 0
+
+
+def _stderr_progress(fraction: float, message: str) -> None:
+    if sys.stderr.isatty():
+        print(f"\r[{fraction:6.1%}] {message}".ljust(100), end="", file=sys.stderr, flush=True)
+
+
+def cmd_auto(args: argparse.Namespace) -> int:
+    spec = _sweep_spec(args)
+    target = Target(params=args.target_params, macs=args.target_macs, max_drop=args.max_drop)
+    session = _session(args)
+    result = auto_allocate(session, sweep(session, spec, progress=_stderr_progress), target)
+    layers = {n: LayerPlan(s, spec.criterion, spec.granularity) for n, s in result.sparsity.items()}
+    doc = recipe_document(session.model.spec, session.data.spec, layers)
+    save_recipe(args.out, doc)
+    summary = {
+        "out": args.out,
+        "sparsity": result.sparsity,
+        "predicted_accuracy": result.predicted_accuracy,
+        "measured_accuracy": result.measured_accuracy,
+        "removed_params": result.removed_params,
+        "removed_macs": result.removed_macs,
+        "rounds": result.rounds,
+        "baselines_at_same_size": result.baselines,
+    }
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    print(f"wrote {args.out}")
+    predicted, measured = 100 * result.predicted_accuracy, 100 * result.measured_accuracy
+    rounds = f"{result.rounds} verification round(s)"
+    print(f"accuracy predicted {predicted:.2f}%, measured {measured:.2f}% ({rounds})")
+    print(
+        f"removed  {100 * result.removed_params:.1f}% of parameters, {100 * result.removed_macs:.1f}% of MACs"
+    )
+    for name, acc in result.baselines.items():
+        print(f"  {name} at the same parameter count: {100 * acc:.2f}%")
+    _print_table(("layer", "sparsity"), [(n, f"{100 * s:.0f}%") for n, s in result.sparsity.items()])
+    return 0
 
 
 def _save(session: PruneSession, path: Path) -> None:

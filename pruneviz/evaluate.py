@@ -83,6 +83,16 @@ class Evaluator:
             for a in n.all_input_nodes:
                 self._last_use[a] = n
 
+    def snapshot(self) -> tuple[dict, torch.Tensor | None]:
+        """The current cached activations and logits (references: cheap), for :meth:`restore`."""
+        return {n: list(ts) for n, ts in self._cache.items()}, self._logits
+
+    def restore(self, snapshot: tuple[dict, torch.Tensor | None]) -> None:
+        """Return to a :meth:`snapshot`, e.g. after restoring the weights it was taken with."""
+        cache, logits = snapshot
+        self._cache = {n: list(ts) for n, ts in cache.items()}
+        self._logits = logits
+
     def invalidate(self) -> None:
         """Forget cached activations (any weight may have changed); the next update runs in full."""
         self._logits = None

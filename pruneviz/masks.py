@@ -31,15 +31,27 @@ def check_sparsity(sparsity: float) -> None:
 
 def _lowest(flat_scores: torch.Tensor, k: int) -> torch.Tensor:
     """Indices of the k lowest scores; a stable sort makes lower indices lose ties."""
-    return torch.sort(flat_scores, stable=True).indices[:k]
+    return ranking(flat_scores)[:k]
+
+
+def ranking(scores: torch.Tensor) -> torch.Tensor:
+    """Flat indices of ``scores`` from least to most important (ties: lower index first).
+
+    Sorting once and cutting the ranking at several counts is how a sweep builds all its levels.
+    """
+    return torch.sort(scores.detach().flatten(), stable=True).indices
+
+
+def mask_from_ranking(order: torch.Tensor, k: int, shape: torch.Size) -> torch.Tensor:
+    """Keep-mask of ``shape`` with the first ``k`` entries of ``order`` pruned."""
+    keep = torch.ones(order.numel(), dtype=torch.bool, device=order.device)
+    keep[order[:k]] = False
+    return keep.view(shape)
 
 
 def unstructured_mask(scores: torch.Tensor, sparsity: float) -> torch.Tensor:
     """Layer-wise top-k: keep all but the ``floor(sparsity * n)`` lowest-scoring weights."""
-    flat = scores.detach().flatten()
-    keep = torch.ones_like(flat, dtype=torch.bool)
-    keep[_lowest(flat, prune_count(sparsity, flat.numel()))] = False
-    return keep.view(scores.shape)
+    return mask_from_ranking(ranking(scores), prune_count(sparsity, scores.numel()), scores.shape)
 
 
 def lamp_scores(weight: torch.Tensor) -> torch.Tensor:
@@ -115,8 +127,14 @@ def nm_mask(scores: torch.Tensor, n: int, m: int) -> torch.Tensor:
 
 def filter_mask(filter_scores: torch.Tensor, sparsity: float, weight_shape: torch.Size) -> torch.Tensor:
     """Zero whole output filters: the ``floor(sparsity * out_channels)`` lowest-scoring ones."""
-    keep = torch.ones(weight_shape[0], dtype=torch.bool, device=filter_scores.device)
-    keep[_lowest(filter_scores.detach().flatten(), prune_count(sparsity, weight_shape[0]))] = False
+    k = prune_count(sparsity, weight_shape[0])
+    return expand_filters(
+        mask_from_ranking(ranking(filter_scores), k, torch.Size([weight_shape[0]])), weight_shape
+    )
+
+
+def expand_filters(keep: torch.Tensor, weight_shape: torch.Size) -> torch.Tensor:
+    """A per-filter keep vector (out,) broadcast to a whole weight's shape."""
     return keep.view(-1, *([1] * (len(weight_shape) - 1))).expand(weight_shape).clone()
 
 

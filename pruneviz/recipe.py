@@ -17,6 +17,7 @@ or, instead of ``default``/``layers``, one ranking across layers::
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -216,3 +217,30 @@ def structured_plan(recipe: Recipe, layer_names: list[str]) -> StructuredPlan:
         round_to=recipe.round_to,
         pinned=recipe.pinned,
     )
+
+
+def recipe_document(
+    model: str | None, data: str | None, layers: dict[str, LayerPlan], default: LayerPlan | None = None
+) -> dict:
+    """A recipe (as a mapping) naming every layer's plan; what ``auto`` and the dashboard write."""
+    doc: dict = {"pruneviz": VERSION}
+    if model:
+        doc["model"] = model
+    if data:
+        doc["data"] = data
+    base = default or LayerPlan(0.0)
+    doc["default"] = {"sparsity": base.sparsity, "criterion": base.criterion, "granularity": base.granularity}
+    doc["layers"] = {
+        name: {"sparsity": plan.sparsity, "criterion": plan.criterion, "granularity": plan.granularity}
+        for name, plan in layers.items()
+    }
+    parse_recipe(doc, "generated recipe")  # what we write must be what we read
+    return doc
+
+
+def save_recipe(path: str | Path, doc: dict) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(doc, indent=2) if path.suffix == ".json" else yaml.safe_dump(doc, sort_keys=False)
+    path.write_text(text)
+    return path

@@ -16,7 +16,7 @@ from torch import nn
 from pruneviz import masks as M
 from pruneviz.data import DataSet, load_data
 from pruneviz.errors import PrunevizError
-from pruneviz.evaluate import Evaluator
+from pruneviz.evaluate import DEFAULT_BUDGET_BYTES, Evaluator
 from pruneviz.importance import FILTER_CRITERIA, WEIGHT_CRITERIA, Calibration, Scores
 from pruneviz.jobs import Progress
 from pruneviz.layers import discover_layers, module_macs, prunable_modules
@@ -85,6 +85,7 @@ class PruneSession:
         data: DataSet,
         device: str | torch.device = "cpu",
         extra_layers: tuple[str, ...] = (),
+        memory_budget: int = DEFAULT_BUDGET_BYTES,
     ) -> None:
         self.model = model
         self.data = data
@@ -95,7 +96,7 @@ class PruneSession:
         self.layers = discover_layers(self.working, data.sample_shape, extra_layers)
         self.macs_dense = module_macs(self.working, data.x[:1])[0]
         self.masks: dict[str, torch.Tensor] = {}
-        self.evaluator = Evaluator(self.working, data.x, self.modules)
+        self.evaluator = Evaluator(self.working, data.x, self.modules, memory_budget=memory_budget)
         self.plans: dict[str, LayerPlan] = {}  # the plan behind each layer's current mask, when known
         self._changed: set[str] = set()
         # scores may be computed by a background job and the UI at once
@@ -207,8 +208,7 @@ class PruneSession:
             all_scores = self.scores(plan.criterion, "filter")
             scores = {n: all_scores[n] for n in ranked if n in all_scores}
             for name, keep in M.global_masks(scores, plan.sparsity).items():
-                shape = self.dense_weights[name].shape
-                self.set_mask(name, keep.view(-1, *([1] * (len(shape) - 1))).expand(shape).clone())
+                self.set_mask(name, M.expand_filters(keep, self.dense_weights[name].shape))
             return
         if plan.lamp:
             scores = {n: self.dense_weights[n] for n in ranked}
@@ -333,9 +333,10 @@ def open_session(
     limit: int | None = None,
     device: str | None = None,
     extra_layers: tuple[str, ...] = (),
+    memory_budget: int = DEFAULT_BUDGET_BYTES,
 ) -> PruneSession:
     """Load a model and its data and start a session: what the CLI and the dashboard both do first."""
     dev = resolve_device(device)
     model = load_model(model_spec, options)
     data = load_data(data_spec, model, limit=limit, device=dev)
-    return PruneSession(model, data, dev, extra_layers)
+    return PruneSession(model, data, dev, extra_layers, memory_budget)
