@@ -37,9 +37,16 @@ def test_info_table_and_json():
 def test_evaluate_json_contract():
     out = json.loads(run("evaluate", "demo:cnn", "--json").stdout)
     for key in (
-        "accuracy", "loss", "params_total", "params_nonzero", "macs_dense", "macs_effective",
-        "size_bytes_dense", "size_bytes_sparse", "layers",
-    ):  # fmt: skip
+        "accuracy",
+        "loss",
+        "params_total",
+        "params_nonzero",
+        "macs_dense",
+        "macs_effective",
+        "size_bytes_dense",
+        "size_bytes_sparse",
+        "layers",
+    ):
         assert key in out, key
     assert out["accuracy"] >= 0.95 and out["samples"] == 360
     assert out["params_total"] == out["params_nonzero"] and set(out["layers"]) == {
@@ -223,3 +230,64 @@ def test_latency_json_for_structured_and_unstructured(tmp_path):
         run("latency", "--recipe", str(recipe), "--repeats", "3", "--batch-sizes", "8", "--json").stdout
     )
     assert out["kind"] == "unstructured" and out["macs_pruned"] < out["macs_dense"] and out["batch_size"] == 8
+
+
+def test_sensitivity_writes_one_row_per_layer_and_level(tmp_path):
+    out = tmp_path / "sens.csv"
+    run("sensitivity", "demo:cnn", "--levels", "0,0.5,0.9", "--out", str(out))
+    lines = out.read_text().splitlines()
+    assert lines[0] == "layer,sparsity,accuracy,loss" and len(lines) == 1 + 4 * 3
+    run(
+        "sensitivity",
+        "demo:cnn",
+        "--levels",
+        "0,0.5",
+        "--granularity",
+        "filter",
+        "--out",
+        str(tmp_path / "s.json"),
+    )
+    doc = json.loads((tmp_path / "s.json").read_text())
+    assert doc["spec"]["criterion"] == "l1" and len(doc["rows"]) == 8
+
+
+def test_auto_writes_a_recipe_that_evaluate_and_apply_accept(tmp_path):
+    recipe = tmp_path / "auto.yaml"
+    summary = json.loads(
+        run(
+            "auto",
+            "demo:cnn",
+            "--max-drop",
+            "0.01",
+            "--levels",
+            "0,0.25,0.5,0.75,0.9",
+            "--out",
+            str(recipe),
+            "--json",
+        ).stdout
+    )
+    evaluated = json.loads(run("evaluate", "--recipe", str(recipe), "--json").stdout)
+    assert evaluated["accuracy"] == pytest.approx(summary["measured_accuracy"])
+    assert evaluated["accuracy"] >= 0.9833 - 0.01 - 1e-6
+    filters = tmp_path / "filters.yaml"
+    run(
+        "auto",
+        "demo:resnet",
+        "--target-params",
+        "0.3",
+        "--granularity",
+        "filter",
+        "--levels",
+        "0,0.25,0.5",
+        "--out",
+        str(filters),
+    )
+    applied = json.loads(
+        run("apply", "--recipe", str(filters), "--out", str(tmp_path / "s.pt"), "--json").stdout
+    )
+    assert applied["params_pruned"] < applied["params_dense"]
+
+
+def test_auto_needs_exactly_one_target(tmp_path):
+    proc = run("auto", "demo:cnn", "--out", str(tmp_path / "r.yaml"), ok=False)
+    assert proc.returncode == 2 and "one of the arguments" in proc.stderr
