@@ -18,6 +18,8 @@ names = session.layer_names
 shapes = {x.name: x.shape for x in session.layers}
 GRANULARITIES = ["unstructured", "filter", "2:4", "4:8"]
 PRESETS = ["uniform", "global threshold", "deeper layers more"]
+if ws.sensitivity is not None:  # after a sweep on the Sensitivity page
+    PRESETS.append("from sensitivity")
 
 
 def key(name: str) -> str:
@@ -56,6 +58,10 @@ def allocate_sliders() -> None:
         fractions = allocate.uniform(names, target)
     elif preset == "deeper layers more":
         fractions = allocate.ramp(names, target)
+    elif preset == "from sensitivity":
+        sizes = {x.name: x.params for x in session.layers}
+        curves, base = ws.sensitivity.curves(), ws.sensitivity.baseline_accuracy
+        fractions, _ = allocate.greedy_from_curves(curves, base, sizes, sum(sizes.values()), remove=target)
     else:
         granularity = st.session_state.prune_granularity
         kind = "filter" if granularity == "filter" else "unstructured"

@@ -16,26 +16,44 @@ from pruneviz.errors import PrunevizError
 Progress = Callable[[float, str], None]
 
 
-class Job:
-    """Runs ``work(progress)`` in a daemon thread; ``result`` or ``error`` is set when it finishes."""
+class Cancelled(Exception):
+    """Raised inside a job's work by its progress callback once :meth:`Job.cancel` was called."""
 
-    def __init__(self, name: str, work: Callable[[Progress], Any]) -> None:
+
+class Job:
+    """Runs ``work(progress)`` in a daemon thread; ``result`` or ``error`` is set when it finishes.
+
+    ``partial`` is a list the work may append to as results arrive (a UI can draw them meanwhile);
+    :meth:`cancel` makes the next ``progress`` call stop the work.
+    """
+
+    def __init__(self, name: str, work: Callable[[Progress], Any], partial: list | None = None) -> None:
         self.name = name
         self.fraction = 0.0
         self.message = "starting"
         self.result: Any = None
         self.error: str | None = None
+        self.partial: list = partial if partial is not None else []
+        self.cancelled = False
+        self._cancel = threading.Event()
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(work,), name=f"pruneviz-{name}", daemon=True)
         self._thread.start()
 
     def _progress(self, fraction: float, message: str) -> None:
+        if self._cancel.is_set():
+            raise Cancelled
         self.fraction, self.message = min(max(fraction, 0.0), 1.0), message
+
+    def cancel(self) -> None:
+        self._cancel.set()
 
     def _run(self, work: Callable[[Progress], Any]) -> None:
         try:
             self.result = work(self._progress)
-            self._progress(1.0, "done")
+            self.fraction, self.message = 1.0, "done"
+        except Cancelled:
+            self.cancelled, self.message = True, "cancelled"
         except PrunevizError as err:
             self.error = str(err)
         except Exception as err:  # noqa: BLE001 - a failed job reports, it must not kill the app

@@ -159,11 +159,16 @@ def sweep(
     session: PruneSession,
     spec: SweepSpec,
     progress: Callable[[float, str], None] | None = None,
+    into: Sensitivity | None = None,
 ) -> Sensitivity:
-    """Run the whole sweep on ``session`` (use a scratch session: it is reset to dense)."""
+    """Run the whole sweep on ``session`` (use a scratch session: it is reset to dense).
+
+    Rows are appended to ``into`` as they are measured, when given, so another thread can draw them.
+    """
     session.reset()
     base = accuracy_and_loss(session.logits(), session.data.y)
-    result = Sensitivity(spec, *base)
+    result = into if into is not None else Sensitivity(spec, *base)
+    result.baseline_accuracy, result.baseline_loss = base
     total = len(session.layer_names) * len(spec.levels)
     start = time.perf_counter()
     for i, row in enumerate(iter_sweep(session, spec)):
@@ -171,6 +176,21 @@ def sweep(
         if progress:
             progress((i + 1) / total, sweep_status(row.layer, i + 1, total, time.perf_counter() - start))
     return result
+
+
+@dataclass
+class LiveSweep:
+    """A sweep meant to run in a background job: the instant Taylor estimate first, then the measured
+    rows as they arrive (both readable from the UI thread meanwhile)."""
+
+    spec: SweepSpec
+    estimate: dict[str, dict[float, float]] | None = None
+    result: Sensitivity | None = None
+
+    def run(self, session: PruneSession, progress: Callable[[float, str], None] | None = None) -> Sensitivity:
+        self.estimate = taylor_estimate(session, self.spec)
+        self.result = Sensitivity(self.spec, float("nan"), float("nan"))
+        return sweep(session, self.spec, progress, into=self.result)
 
 
 def sweep_status(layer: str, done: int, total: int, elapsed: float) -> str:

@@ -23,3 +23,24 @@ def test_job_errors_are_captured_not_raised():
     job = Job("fail", fail)
     job.wait(10)
     assert job.error == "no such layer" and job.result is None
+
+
+def test_job_can_be_cancelled_and_keeps_partial_results():
+    import threading
+
+    started = threading.Event()
+    partial = []
+
+    def work(progress):
+        for i in range(10_000):
+            partial.append(i)
+            started.set()
+            progress(i / 10_000, f"step {i}")
+            threading.Event().wait(0.001)
+        return "finished"
+
+    job = Job("long", work, partial)
+    started.wait(5)
+    job.cancel()
+    assert job.wait(10) and job.cancelled and job.result is None and job.error is None
+    assert 0 < len(job.partial) < 10_000

@@ -154,3 +154,81 @@ def speedup_bars(macs_ratio: dict[str, float], latency_ratio: dict[str, dict[int
     fig.add_hline(y=1.0, line_dash="dot", line_color=theme.PRUNED)
     fig.update_layout(barmode="group", yaxis_title="× dense")
     return fig
+
+
+_LAYER_COLOURS = [
+    "#2a9d8f",
+    "#e76f51",
+    "#457b9d",
+    "#e9c46a",
+    "#8d99ae",
+    "#f4a261",
+    "#6a4c93",
+    "#1982c4",
+    "#8ac926",
+    "#ff595e",
+    "#52b788",
+    "#b5838d",
+]
+
+
+def sensitivity_lines(
+    measured: dict[str, dict[float, float]], baseline: float, metric: str = "accuracy", estimate=None
+) -> go.Figure:
+    """One line per layer (metric vs sparsity, Distiller-style); optional dashed estimates behind them.
+    Each measured line's trace carries its layer name, so a click can select it."""
+    title = (
+        "Accuracy with each layer pruned alone"
+        if metric == "accuracy"
+        else "Loss change with each layer pruned alone"
+    )
+    fig = _fig(title + " (click a line to inspect the layer)", height=420)
+    for i, layer in enumerate(measured or estimate or {}):
+        colour = _LAYER_COLOURS[i % len(_LAYER_COLOURS)]
+        if estimate and layer in estimate:
+            xs = sorted(estimate[layer])
+            fig.add_scatter(
+                x=[100 * s for s in xs],
+                y=[estimate[layer][s] for s in xs],
+                mode="lines",
+                name=f"{layer} (estimate)",
+                line={"dash": "dash", "color": colour, "width": 1},
+                legendgroup=layer,
+                showlegend=False,
+            )
+        if layer in measured:
+            xs = sorted(measured[layer])
+            ys = [100 * measured[layer][s] if metric == "accuracy" else measured[layer][s] for s in xs]
+            fig.add_scatter(
+                x=[100 * s for s in xs],
+                y=ys,
+                mode="lines+markers",
+                name=layer,
+                legendgroup=layer,
+                line={"color": colour},
+                customdata=[layer] * len(xs),
+            )
+    if metric == "accuracy":
+        fig.add_hline(y=100 * baseline, line_dash="dot", line_color=theme.BASELINE)
+    fig.update_layout(
+        xaxis_title="sparsity of that layer (%)",
+        yaxis_title="accuracy (%)" if metric == "accuracy" else "Δ loss",
+    )
+    return fig
+
+
+def sensitivity_heatmap(measured: dict[str, dict[float, float]]) -> go.Figure:
+    """Layers x levels, coloured by accuracy (%)."""
+    layers = list(measured)
+    levels = sorted({s for curve in measured.values() for s in curve})
+    z = [[100 * measured[layer].get(s, float("nan")) for s in levels] for layer in layers]
+    fig = _fig("Accuracy (%) by layer and sparsity", height=max(260, 26 * len(layers) + 100))
+    fig.add_heatmap(
+        z=z,
+        x=[f"{100 * s:.0f}%" for s in levels],
+        y=layers,
+        colorscale=theme.IMPORTANCE_SCALE,
+        colorbar={"thickness": 12},
+    )
+    fig.update_layout(yaxis_autorange="reversed", xaxis_title="sparsity")
+    return fig

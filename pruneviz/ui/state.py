@@ -24,6 +24,7 @@ from pruneviz.history import History
 from pruneviz.humanize import percent
 from pruneviz.jobs import Job
 from pruneviz.models import LoadedModel, ModelOptions, load_model
+from pruneviz.sensitivity import LiveSweep, Sensitivity
 from pruneviz.session import PruneSession, Report, resolve_device
 from pruneviz.structured import Removal
 
@@ -37,6 +38,7 @@ NAVIGATION = [
     ("pages/2_Importance.py", "Importance", ":material/local_fire_department:"),
     ("pages/3_Prune.py", "Prune", ":material/content_cut:"),
     ("pages/4_Structured.py", "Structured", ":material/view_column:"),
+    ("pages/5_Sensitivity.py", "Sensitivity", ":material/show_chart:"),
     ("pages/9_Learn.py", "Learn", ":material/school:"),
 ]
 
@@ -64,6 +66,9 @@ class Workspace:
     jobs: dict[str, Job] = field(default_factory=dict)
     removals: dict[str, Removal] = field(default_factory=dict)  # structured plans already computed
     shrunk: nn.Module | None = None  # the last model built on the Structured page
+    sensitivity: Sensitivity | None = None  # the latest finished sweep (feeds the Prune page preset)
+    estimate: dict | None = None  # its instant Taylor estimate
+    live: LiveSweep | None = None  # the sweep running in the background, if any
 
 
 @st.cache_resource(max_entries=16, show_spinner="Loading model and data…")
@@ -142,3 +147,16 @@ def page_header(title: str, caption: str) -> Workspace:
         )
         st.markdown(f"Baseline accuracy **{percent(ws.baseline.accuracy)}**")
     return ws
+
+
+@st.cache_resource
+def sweep_cache() -> dict:
+    """Finished sweeps for the whole server, keyed by (model choice, sweep spec): computed once."""
+    return {}
+
+
+def scratch_session(ws: Workspace) -> PruneSession:
+    """A second working copy over the same shared baseline, for long jobs that must not disturb the
+    user's own masks (sweeps)."""
+    model, data = shared_baseline(ws.choice)
+    return PruneSession(model, data, data.x.device)

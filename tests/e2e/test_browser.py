@@ -25,6 +25,7 @@ PAGES = [
     ("Importance", "Per-filter importance"),
     ("Prune", "Per-layer sparsity"),
     ("Structured", "What shrinks together"),
+    ("Sensitivity", "Run sweep"),
     ("Learn", "Exercises"),
 ]
 

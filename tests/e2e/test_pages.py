@@ -190,3 +190,49 @@ def test_structured_page_keeps_prune_masks_until_a_plan_is_chosen():
     assert session.removal is not None and session.layer_sparsity()["fc1"] == 0.0
     at.switch_page("pages/3_Prune.py").run()
     assert session.removal is None and session.layer_sparsity()["fc1"] == 0.5  # the sliders' masks return
+
+
+def _run_sweep(at: AppTest) -> None:
+    at.selectbox(key="sens_levels").set_value("every 10% (10 levels)")
+    next(b for b in at.button if b.label == "Run sweep").click().run()
+    job = at.session_state[WORKSPACE].jobs.get("sweep")  # None: the server had this sweep cached
+    if job is not None:
+        assert job.wait(120) and job.error is None
+        at.run()
+    assert at.session_state[WORKSPACE].sensitivity is not None
+
+
+def test_sensitivity_sweep_table_and_send_to_prune():
+    at = open_page("app.py")
+    at.switch_page("pages/5_Sensitivity.py").run()
+    _run_sweep(at)
+    ws = at.session_state[WORKSPACE]
+    assert len(ws.sensitivity.rows) == 4 * 10 and ws.sensitivity.spec.levels[1] == 0.1
+    assert any("Rank correlation" in c.value for c in at.caption)
+    table = at.dataframe[0].value
+    assert list(table["layer"]) == ["conv1", "conv2", "fc1", "fc2"]
+    assert ws.session.layer_sparsity() == dict.fromkeys(
+        ws.session.layer_names, 0.0
+    )  # sweep used a scratch copy
+    at.button(key="sens_send").click().run()
+    within = ws.sensitivity.max_sparsity_within(0.01)
+    assert [at.slider(key=f"prune_layer_{n}").value for n in within] == [
+        round(100 * s) for s in within.values()
+    ]
+
+
+def test_sensitivity_auto_allocation_verifies_and_feeds_the_prune_preset():
+    at = open_page("app.py")
+    at.switch_page("pages/5_Sensitivity.py").run()
+    _run_sweep(at)
+    at.radio(key="sens_goal").set_value("max accuracy drop (points)").run()
+    at.number_input(key="sens_goal_value").set_value(1.0)
+    at.button(key="sens_auto").click().run()
+    measured = float(metric(at, "Measured accuracy").rstrip("%"))
+    assert measured >= 98.3 - 1.0 - 0.05
+    at.switch_page("pages/3_Prune.py").run()
+    assert "from sensitivity" in at.radio(key="prune_preset").options
+    at.radio(key="prune_preset").set_value("from sensitivity").run()
+    at.slider(key="prune_global").set_value(60).run()
+    sliders = [at.slider(key=f"prune_layer_{n}").value for n in ("conv1", "conv2", "fc1", "fc2")]
+    assert len(set(sliders)) > 1  # not uniform: driven by the curves
