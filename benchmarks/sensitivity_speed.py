@@ -46,9 +46,8 @@ def main() -> None:
     session = open_session(args.model, args.data, device="cpu")
     spec = SweepSpec(LEVELS)
     points = len(session.layer_names) * len(LEVELS)
-    print(
-        f"{args.model} on {args.data}: {len(session.layer_names)} layers x {len(LEVELS)} levels = {points} points"
-    )
+    layers = len(session.layer_names)
+    print(f"{args.model} on {args.data}: {layers} layers x {len(LEVELS)} levels = {points} points")
     start = time.perf_counter()
     fast = sweep(session, spec)
     fast_s = time.perf_counter() - start
