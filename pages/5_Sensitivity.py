@@ -106,6 +106,9 @@ if estimate:
         f"{estimate_correlation(result, estimate):.2f} (Spearman)."
     )
 st.plotly_chart(charts.sensitivity_heatmap(measured))
+c1, c2 = st.columns(2)
+c1.download_button("Download CSV", result.to_csv(), "sensitivity.csv", "text/csv", key="sens_csv")
+c2.download_button("Download JSON", result.to_json(), "sensitivity.json", "application/json", key="sens_json")
 
 st.subheader("Largest sparsity per layer within an accuracy drop")
 drop = st.slider("Allowed drop (accuracy points)", 0.0, 5.0, 1.0, 0.25, key="sens_drop") / 100
