@@ -11,6 +11,7 @@ import sys
 import time
 import traceback
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 from torch import nn
@@ -23,6 +24,8 @@ from pruneviz.export import EXPORTERS, ExportMeta, export_model
 from pruneviz.importance import FILTER_CRITERIA, WEIGHT_CRITERIA
 from pruneviz.latency import measure_latency
 from pruneviz.layers import module_macs, prunable_modules
+from pruneviz.lottery import lottery
+from pruneviz.lottery import to_csv as lottery_csv
 from pruneviz.metrics import param_counts
 from pruneviz.models import ModelOptions
 from pruneviz.recipe import (
@@ -34,6 +37,7 @@ from pruneviz.recipe import (
     save_recipe,
     structured_plan,
 )
+from pruneviz.recovery import SCHEDULES, TrainConfig, finetune, train_split
 from pruneviz.sensitivity import DEFAULT_LEVELS, SweepSpec, naive_sweep, sweep
 from pruneviz.session import GlobalPlan, LayerPlan, PruneSession, open_session
 
@@ -131,12 +135,46 @@ def build_parser() -> argparse.ArgumentParser:
     au.add_argument("--out", required=True, help="recipe file to write (.yaml or .json)")
     au.set_defaults(run=cmd_auto)
 
+    ft = sub.add_parser(
+        "finetune", parents=[common], help="prune on a schedule and fine-tune with masks held"
+    )
+    _model_args(ft, required=False)
+    ft.add_argument("--recipe", required=True, help="the target pruning (per-layer plans or global)")
+    ft.add_argument("--schedule", default="oneshot", choices=list(SCHEDULES))
+    ft.add_argument("--rounds", type=int, default=3, help="pruning steps for iterative / gradual")
+    _train_args(ft, steps=300)
+    ft.add_argument("--train-data", help="training split spec (default: the data's own training split)")
+    ft.add_argument("--out", required=True, help="file to write the fine-tuned model to")
+    ft.set_defaults(run=cmd_finetune)
+
+    lt = sub.add_parser("lottery", parents=[common], help="iterative magnitude pruning with rewinding")
+    _model_args(lt)
+    lt.add_argument("--rounds", type=int, default=6)
+    lt.add_argument("--rate", type=float, default=0.2, help="fraction of remaining weights pruned per round")
+    lt.add_argument("--rewind-iter", type=int, default=0, help="rewind to this training step (0 = init)")
+    _train_args(lt, steps=400)
+    lt.add_argument("--train-data", help="training split spec (default: the data's own training split)")
+    lt.add_argument("--out", required=True, help="CSV of rounds")
+    lt.set_defaults(run=cmd_lottery)
+
     td = sub.add_parser("train-demo", parents=[_common(debug_only=True)], help="retrain the demo weights")
     td.add_argument("--out", default=None, help="directory to write demo_NAME.pt into (default: assets/)")
     td.add_argument("--models", default="cnn,mlp,resnet", help="comma-separated demo names")
     td.add_argument("--epochs", type=int, default=30)
     td.set_defaults(run=cmd_train_demo)
     return parser
+
+
+def _train_args(p: argparse.ArgumentParser, steps: int) -> None:
+    p.add_argument("--steps", type=int, default=steps, help=f"optimiser steps (default {steps})")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--optimizer", default="adam", choices=["adam", "sgd"])
+    p.add_argument("--seed", type=int, default=0)
+
+
+def _train_config(args: argparse.Namespace) -> TrainConfig:
+    return TrainConfig(args.steps, args.lr, args.batch_size, args.optimizer, args.seed)
 
 
 def _sweep_args(p: argparse.ArgumentParser) -> None:
@@ -385,6 +423,77 @@ def cmd_auto(args: argparse.Namespace) -> int:
     for name, acc in result.baselines.items():
         print(f"  {name} at the same parameter count: {100 * acc:.2f}%")
     _print_table(("layer", "sparsity"), [(n, f"{100 * s:.0f}%") for n, s in result.sparsity.items()])
+    return 0
+
+
+def cmd_finetune(args: argparse.Namespace) -> int:
+    config = _train_config(args)
+    session, recipe = _recipe_session(args)
+    train = train_split(session, args.train_data)
+    plan = resolve(recipe, session.layer_names)
+    if isinstance(plan, GlobalPlan):  # a global ranking, turned into the per-layer fractions it gives
+        session.apply_global(plan)
+        plan = {n: LayerPlan(s, plan.criterion) for n, s in session.layer_sparsity().items()}
+        session.reset()
+    dense = session.report()
+    session.apply_layer_plans(plan)
+    pruned = session.report()
+    points = finetune(session, plan, train, config, args.schedule, args.rounds, progress=_stderr_progress)
+    tuned = session.report()
+    _save(session, Path(args.out))
+    summary = {
+        "out": args.out,
+        "schedule": args.schedule,
+        "accuracy_dense": dense.accuracy,
+        "accuracy_pruned": pruned.accuracy,
+        "accuracy_finetuned": tuned.accuracy,
+        "params_nonzero": tuned.params_nonzero,
+        "params_total": tuned.params_total,
+        "curve": [asdict(p) for p in points],
+    }
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    print(
+        f"accuracy dense {100 * dense.accuracy:.2f}%  pruned {100 * pruned.accuracy:.2f}%  "
+        f"fine-tuned {100 * tuned.accuracy:.2f}%  ({args.schedule}, {config.steps} steps)"
+    )
+    print(f"params   {tuned.params_nonzero:,} non-zero of {tuned.params_total:,}; wrote {args.out}")
+    return 0
+
+
+def cmd_lottery(args: argparse.Namespace) -> int:
+    config = _train_config(args)
+    session = _session(args)
+    train = train_split(session, args.train_data)
+    results, _, _ = lottery(
+        session.working,
+        train,
+        session.data,
+        args.rounds,
+        args.rate,
+        args.rewind_iter,
+        config,
+        _stderr_progress,
+    )
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(lottery_csv(results))
+    if args.json:
+        print(json.dumps([asdict(r) for r in results], indent=2))
+        return 0
+    rows = [
+        (
+            str(r.round),
+            f"{100 * r.remaining:.1f}%",
+            f"{100 * r.accuracy:.2f}%",
+            str(r.early_stop_iter),
+            f"{100 * r.control_accuracy:.2f}%",
+            str(r.control_early_stop_iter),
+        )
+        for r in results
+    ]
+    _print_table(("round", "remaining", "ticket acc", "stop iter", "control acc", "stop iter"), rows)
     return 0
 
 

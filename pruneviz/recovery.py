@@ -1,16 +1,65 @@
-"""Recovering accuracy by training with the pruning masks held fixed.
+"""Recovering accuracy by training with the pruning masks held fixed, on a schedule.
 
 Pruned weights stay exactly zero: after every optimiser step the masks are re-applied, so training
-only moves the surviving weights.
+only moves the surviving weights. Schedules decide when masks are (re)computed:
+
+* ``oneshot`` — prune to the target, then fine-tune;
+* ``iterative`` — ``rounds`` times: prune a further step towards the target, fine-tune;
+* ``gradual`` — Zhu & Gupta's cubic schedule from the initial to the final sparsity over ``rounds``
+  pruning steps spread through training.
+
+Masks are recomputed from the *current* weights (magnitude after fine-tuning), as these methods do.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from pruneviz.data import DataSet, load_data
+from pruneviz.errors import PrunevizError
+from pruneviz.registry import Registry
+from pruneviz.session import LayerPlan, PruneSession
+
+SCHEDULES = ("oneshot", "iterative", "gradual")
+OPTIMIZERS: Registry[Callable[..., torch.optim.Optimizer]] = Registry("optimizer")
+OPTIMIZERS.register("adam")(lambda params, lr: torch.optim.Adam(params, lr=lr))
+OPTIMIZERS.register("sgd")(lambda params, lr: torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True))
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training knobs with sensible defaults for the shipped demos (seeded: same run, same weights)."""
+
+    steps: int = 300
+    lr: float = 1e-3
+    batch_size: int = 64
+    optimizer: str = "adam"
+    seed: int = 0
+    eval_every: int = 25
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch_size < 1 or self.eval_every < 1 or not self.lr > 0:
+            raise PrunevizError("steps, batch size and evaluation interval must be positive, lr above 0")
+        OPTIMIZERS.get(self.optimizer)
+
+
+@dataclass(frozen=True)
+class Point:
+    """One point of a training curve: step, mean training loss since the last point, validation accuracy
+    (fraction) and the sparsity of the prunable weights at that step (fraction)."""
+
+    step: int
+    train_loss: float
+    accuracy: float
+    sparsity: float
+
+
+Callback = Callable[[Point], None]
 
 
 def apply_masks(modules: dict[str, nn.Module], masks: dict[str, torch.Tensor]) -> None:
@@ -18,6 +67,52 @@ def apply_masks(modules: dict[str, nn.Module], masks: dict[str, torch.Tensor]) -
     with torch.no_grad():
         for name, mask in masks.items():
             modules[name].weight.mul_(mask)
+
+
+def batches(n: int, batch_size: int, gen: torch.Generator) -> Callable[[], torch.Tensor]:
+    """An endless, seeded stream of index batches: reshuffled each epoch."""
+    queue: list[torch.Tensor] = []
+
+    def take() -> torch.Tensor:
+        if not queue:
+            queue.extend(torch.randperm(n, generator=gen).split(batch_size))
+        return queue.pop(0)
+
+    return take
+
+
+def train_steps(
+    model: nn.Module,
+    train: DataSet,
+    steps: int,
+    config: TrainConfig,
+    masks: dict[str, torch.Tensor] | None = None,
+    modules: dict[str, nn.Module] | None = None,
+    on_eval: Callable[[int, float], None] | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
+    gen: torch.Generator | None = None,
+) -> None:
+    """``steps`` optimiser steps on ``train`` with ``masks`` re-applied after each; ``on_eval(step,
+    mean_loss)`` every ``config.eval_every`` steps. Leaves the model in eval mode."""
+    optimizer = optimizer or OPTIMIZERS.get(config.optimizer)(model.parameters(), config.lr)
+    take = batches(len(train), config.batch_size, gen or torch.Generator().manual_seed(config.seed))
+    masks, modules = masks or {}, modules or {}
+    apply_masks(modules, masks)
+    losses = []
+    for step in range(1, steps + 1):
+        model.train()
+        idx = take()
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(train.x[idx]), train.y[idx])
+        loss.backward()
+        optimizer.step()
+        apply_masks(modules, masks)
+        losses.append(loss.item())
+        if on_eval and (step % config.eval_every == 0 or step == steps):
+            model.eval()
+            on_eval(step, sum(losses) / len(losses))
+            losses.clear()
+    model.eval()
 
 
 def train_masked(
@@ -30,22 +125,89 @@ def train_masked(
     lr: float = 1e-3,
     batch_size: int = 64,
     seed: int = 0,
-    progress: Callable[[float, str], None] | None = None,
 ) -> None:
-    """Train ``model`` on (x, y) with Adam for ``epochs``, keeping masked weights at zero.
+    """Train ``epochs`` passes over (x, y) with Adam, keeping masked weights at zero."""
+    data = DataSet(x, y, "tensors", int(y.max()) + 1)
+    steps = epochs * -(-len(x) // batch_size)
+    train_steps(model, data, steps, TrainConfig(steps, lr, batch_size, seed=seed), masks, modules)
 
-    Deterministic for a given seed (fixed batch order). Leaves the model in eval mode.
-    """
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    gen = torch.Generator().manual_seed(seed)
-    apply_masks(modules, masks)
-    for epoch in range(epochs):
-        if progress:
-            progress(epoch / epochs, f"epoch {epoch + 1} of {epochs}")
-        model.train()
-        for idx in torch.randperm(len(x), generator=gen).split(batch_size):
-            opt.zero_grad()
-            F.cross_entropy(model(x[idx]), y[idx]).backward()
-            opt.step()
-            apply_masks(modules, masks)
-    model.eval()
+
+def cubic_sparsity(step: int, total: int, initial: float, final: float) -> float:
+    """Zhu & Gupta (2017): s_t = s_f + (s_i - s_f)(1 - t/n)^3, for pruning step t of n."""
+    return final + (initial - final) * (1 - step / total) ** 3
+
+
+def schedule_fractions(schedule: str, rounds: int) -> list[float]:
+    """Fraction of the final per-layer sparsity to reach at each pruning step (last is 1.0)."""
+    if schedule not in SCHEDULES:
+        raise PrunevizError(f"unknown schedule '{schedule}' (choose one of: {', '.join(SCHEDULES)})")
+    if schedule == "oneshot":
+        return [1.0]
+    if rounds < 1:
+        raise PrunevizError("a schedule needs at least one round")
+    if schedule == "iterative":
+        return [(r + 1) / rounds for r in range(rounds)]
+    return [cubic_sparsity(t + 1, rounds, 0.0, 1.0) for t in range(rounds)]
+
+
+def finetune(
+    session: PruneSession,
+    plans: dict[str, LayerPlan],
+    train: DataSet,
+    config: TrainConfig = TrainConfig(),
+    schedule: str = "oneshot",
+    rounds: int = 3,
+    on_point: Callback | None = None,
+    progress: Callable[[float, str], None] | None = None,
+) -> list[Point]:
+    """Prune the session's working copy towards ``plans`` on ``schedule`` and fine-tune it with the masks
+    held; the trained weights become the session's new dense weights. Returns the curve."""
+    fractions = schedule_fractions(schedule, rounds)
+    steps_each = [config.steps // len(fractions)] * len(fractions)
+    steps_each[-1] += config.steps - sum(steps_each)
+    gen = torch.Generator().manual_seed(config.seed)
+    optimizer = OPTIMIZERS.get(config.optimizer)(session.working.parameters(), config.lr)
+    points: list[Point] = []
+    done = 0
+    for fraction, steps in zip(fractions, steps_each):
+        session.adopt_weights()  # re-mask from the current (fine-tuned) weights
+        session.apply_layer_plans({n: replace(p, sparsity=p.sparsity * fraction) for n, p in plans.items()})
+        sparsity = _prunable_sparsity(session)
+
+        def record(step: int, loss: float, offset: int = done, sparsity: float = sparsity) -> None:
+            session.evaluator.invalidate()
+            point = Point(offset + step, loss, session.report().accuracy, sparsity)
+            points.append(point)
+            if on_point:
+                on_point(point)
+            if progress:
+                progress(
+                    point.step / config.steps,
+                    f"step {point.step}/{config.steps}, accuracy {point.accuracy:.1%}",
+                )
+
+        train_steps(
+            session.working, train, steps, config, session.masks, session.modules, record, optimizer, gen
+        )
+        done += steps
+    session.adopt_weights()
+    return points
+
+
+def _prunable_sparsity(session: PruneSession) -> float:
+    sizes = {x.name: x.params for x in session.layers}
+    zeros = sum(s * sizes[n] for n, s in session.layer_sparsity().items())
+    return zeros / sum(sizes.values())
+
+
+def train_split(session: PruneSession, spec: str | None = None) -> DataSet:
+    """The training data for fine-tuning: ``spec`` if given, else the training split of the session's own
+    data where one exists (digits, torchvision datasets, synthetic)."""
+    if spec is None:
+        scheme = session.data.spec.partition(":")[0]
+        if scheme not in ("digits", "torchvision", "synthetic"):
+            raise PrunevizError(
+                f"data '{session.data.spec}' has no training split; name one with --train-data"
+            )
+        spec = session.data.spec
+    return load_data(spec, session.model, train=True, device=session.device)
