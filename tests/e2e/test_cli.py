@@ -291,3 +291,35 @@ def test_auto_writes_a_recipe_that_evaluate_and_apply_accept(tmp_path):
 def test_auto_needs_exactly_one_target(tmp_path):
     proc = run("auto", "demo:cnn", "--out", str(tmp_path / "r.yaml"), ok=False)
     assert proc.returncode == 2 and "one of the arguments" in proc.stderr
+
+
+def test_finetune_writes_a_model_that_evaluates(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("pruneviz: 1\nmodel: demo:mlp\ndefault: {sparsity: 0.9}\n")
+    out = tmp_path / "ft.pt"
+    summary = json.loads(
+        run(
+            "finetune",
+            "--recipe",
+            str(recipe),
+            "--steps",
+            "150",
+            "--schedule",
+            "gradual",
+            "--out",
+            str(out),
+            "--json",
+        ).stdout
+    )
+    assert summary["accuracy_finetuned"] > summary["accuracy_pruned"] + 0.1
+    evaluated = json.loads(run("evaluate", f"file:{out}", "--json").stdout)
+    assert evaluated["accuracy"] == pytest.approx(summary["accuracy_finetuned"])
+    assert evaluated["params_nonzero"] == summary["params_nonzero"] < 0.12 * evaluated["params_total"]
+
+
+def test_lottery_csv_columns(tmp_path):
+    out = tmp_path / "lt.csv"
+    run("lottery", "demo:mlp", "--rounds", "2", "--steps", "40", "--out", str(out))
+    lines = out.read_text().splitlines()
+    assert lines[0] == "round,remaining,accuracy,early_stop_iter,control_accuracy,control_early_stop_iter"
+    assert len(lines) == 4
