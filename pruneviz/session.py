@@ -229,6 +229,35 @@ class PruneSession:
         self.evaluator.invalidate()
         self._changed.clear()
 
+    def fork(self) -> PruneSession:
+        """A second session over the same baseline, starting from this one's current dense weights and
+        without masks: background jobs (training, sweeps) work there, never on the user's copy."""
+        other = PruneSession(self.model, self.data, self.device)
+        other.working.load_state_dict(self.working.state_dict())
+        with torch.no_grad():
+            for name, module in other.modules.items():
+                module.weight.copy_(self.dense_weights[name])
+        other.adopt_weights()
+        return other
+
+    def save_state(self) -> dict:
+        """Everything needed to undo a change of weights: parameters, dense weights, masks, plans."""
+        return {
+            "state": {k: v.clone() for k, v in self.working.state_dict().items()},
+            "dense": {k: v.clone() for k, v in self.dense_weights.items()},
+            "masks": dict(self.masks),
+            "plans": dict(self.plans),
+        }
+
+    def load_state(self, saved: dict) -> None:
+        """Return to a :meth:`save_state` (or take over another session's: ``other.save_state()``)."""
+        self.reset()
+        self.working.load_state_dict(saved["state"])
+        self.dense_weights = {k: v.clone() for k, v in saved["dense"].items()}
+        self.masks, self.plans = dict(saved["masks"]), dict(saved["plans"])
+        self.evaluator.invalidate()
+        self._changed.clear()
+
     def reset(self) -> None:
         """Back to the dense model: masks removed, structurally previewed parameters restored."""
         params = dict(self.working.named_parameters())

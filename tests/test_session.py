@@ -95,3 +95,16 @@ def test_structured_preview_matches_shrunk_model_and_resets(resnet_session):
         torch.equal(a, b)
         for a, b in zip(resnet_session.working.parameters(), resnet_session.model.module.parameters())
     )
+
+
+def test_fork_save_and_load_state(cnn_session):
+    cnn_session.prune_layer("fc1", LayerPlan(0.5))
+    before = cnn_session.report()
+    saved = cnn_session.save_state()
+    other = cnn_session.fork()
+    assert other.masks == {} and other.report().accuracy == pytest.approx(0.9833, abs=1e-4)
+    other.prune_layer("conv2", LayerPlan(0.9))
+    cnn_session.load_state(other.save_state())  # take over the other session's weights and masks
+    assert cnn_session.layer_sparsity()["conv2"] == 4147 / 4608 and cnn_session.layer_sparsity()["fc1"] == 0.0
+    cnn_session.load_state(saved)  # undo
+    assert cnn_session.report().accuracy == before.accuracy and cnn_session.layer_sparsity()["fc1"] == 0.5
