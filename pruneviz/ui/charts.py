@@ -232,3 +232,57 @@ def sensitivity_heatmap(measured: dict[str, dict[float, float]]) -> go.Figure:
     )
     fig.update_layout(yaxis_autorange="reversed", xaxis_title="sparsity")
     return fig
+
+
+def training_curve(points: list) -> go.Figure:
+    """Training loss, validation accuracy (%) and sparsity (%) over steps, on two y axes."""
+    fig = _fig("Fine-tuning", height=340)
+    steps = [p.step for p in points]
+    fig.add_scatter(
+        x=steps, y=[p.train_loss for p in points], name="training loss", line={"color": theme.PRUNED}
+    )
+    fig.add_scatter(
+        x=steps,
+        y=[100 * p.accuracy for p in points],
+        name="validation accuracy (%)",
+        yaxis="y2",
+        line={"color": theme.KEPT},
+    )
+    fig.add_scatter(
+        x=steps,
+        y=[100 * p.sparsity for p in points],
+        name="sparsity (%)",
+        yaxis="y2",
+        line={"color": theme.BASELINE, "dash": "dot"},
+    )
+    fig.update_layout(
+        xaxis_title="step", yaxis_title="loss", yaxis2={"overlaying": "y", "side": "right", "range": [0, 100]}
+    )
+    return fig
+
+
+def lottery_chart(rounds: list) -> go.Figure:
+    """Accuracy and early-stopping step vs weights remaining (log x), ticket vs re-initialised control."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Best accuracy (%)", "Early-stopping step"))
+    fig.update_layout(height=340, **_LAYOUT)
+    x = [100 * r.remaining for r in rounds]
+    for label, colour, acc, stop in (
+        ("ticket (rewound)", theme.KEPT, "accuracy", "early_stop_iter"),
+        ("control (random re-init)", theme.PRUNED, "control_accuracy", "control_early_stop_iter"),
+    ):
+        fig.add_scatter(
+            x=x, y=[100 * getattr(r, acc) for r in rounds], name=label, line={"color": colour}, row=1, col=1
+        )
+        fig.add_scatter(
+            x=x,
+            y=[getattr(r, stop) for r in rounds],
+            name=label,
+            line={"color": colour},
+            showlegend=False,
+            row=1,
+            col=2,
+        )
+    fig.update_xaxes(type="log", autorange="reversed", title_text="weights remaining (%)")
+    return fig

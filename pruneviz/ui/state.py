@@ -39,6 +39,8 @@ NAVIGATION = [
     ("pages/3_Prune.py", "Prune", ":material/content_cut:"),
     ("pages/4_Structured.py", "Structured", ":material/view_column:"),
     ("pages/5_Sensitivity.py", "Sensitivity", ":material/show_chart:"),
+    ("pages/6_Recovery.py", "Recovery", ":material/healing:"),
+    ("pages/7_Lottery_ticket.py", "Lottery ticket", ":material/confirmation_number:"),
     ("pages/9_Learn.py", "Learn", ":material/school:"),
 ]
 

@@ -26,6 +26,8 @@ PAGES = [
     ("Prune", "Per-layer sparsity"),
     ("Structured", "What shrinks together"),
     ("Sensitivity", "Run sweep"),
+    ("Recovery", "Nothing is pruned yet"),
+    ("Lottery_ticket", "Find a ticket"),
     ("Learn", "Exercises"),
 ]
 
