@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from pruneviz.export import ExportMeta, export_model
+from pruneviz.export import export_model
 from pruneviz.humanize import count, percent, points
 from pruneviz.jobs import Job
 from pruneviz.latency import compare_latency, unstructured_twin
@@ -215,12 +215,7 @@ if ws.shrunk is not None:
             "is what sparse kernels could save; dense kernels still do all the work."
         )
 
-    meta = ExportMeta(
-        session.model.arch_spec,
-        session.data.spec,
-        session.data.sample_shape,
-        structure=[*(session.model.structure or []), *session.removal.history],
-    )
+    meta = session.export_meta()
     cols = st.columns(3)
     for col, (fmt, suffix) in zip(cols, [("state_dict", ".pt"), ("torchscript", ".ts"), ("onnx", ".onnx")]):
         if col.button(f"Prepare {fmt} download", key=f"st_export_{fmt}"):

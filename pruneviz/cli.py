@@ -14,13 +14,15 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from pruneviz.allocate import Target, auto_allocate
 from pruneviz.checkpoint import save_checkpoint
+from pruneviz.data import DataSet
 from pruneviz.errors import PrunevizError
 from pruneviz.evaluate import DEFAULT_BUDGET_BYTES
-from pruneviz.export import EXPORTERS, ExportMeta, export_model
+from pruneviz.export import EXPORTERS, export_model
 from pruneviz.importance import FILTER_CRITERIA, WEIGHT_CRITERIA
 from pruneviz.latency import measure_latency
 from pruneviz.layers import module_macs, prunable_modules
@@ -37,8 +39,8 @@ from pruneviz.recipe import (
     save_recipe,
     structured_plan,
 )
-from pruneviz.recovery import SCHEDULES, TrainConfig, finetune, train_split
-from pruneviz.sensitivity import DEFAULT_LEVELS, SweepSpec, naive_sweep, sweep
+from pruneviz.recovery import SCHEDULES, TrainConfig, finetune, train_split, train_steps
+from pruneviz.sensitivity import DEFAULT_LEVELS, SweepSpec, accuracy_and_loss, naive_sweep, sweep
 from pruneviz.session import GlobalPlan, LayerPlan, PruneSession, open_session
 
 EXIT_ERROR = 2
@@ -269,13 +271,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     params_pred, macs_pred = session.predicted_counts()
     params_small, _ = param_counts(small)
     macs_small, _ = module_macs(small, session.data.x[:1])
-    meta = ExportMeta(
-        session.model.arch_spec,
-        session.data.spec,
-        session.data.sample_shape,
-        structure=[*(session.model.structure or []), *session.removal.history],
-    )
-    export_model(small.cpu(), args.out, args.format, meta)
+    export_model(small.cpu(), args.out, args.format, session.export_meta())
     summary = {
         "out": args.out,
         "format": args.format,
@@ -430,6 +426,8 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     config = _train_config(args)
     session, recipe = _recipe_session(args)
     train = train_split(session, args.train_data)
+    if _has_filter_removal(recipe, session):
+        return _finetune_shrunk(args, session, recipe, train, config)
     plan = resolve(recipe, session.layer_names)
     if isinstance(plan, GlobalPlan):  # a global ranking, turned into the per-layer fractions it gives
         session.apply_global(plan)
@@ -459,6 +457,36 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         f"fine-tuned {100 * tuned.accuracy:.2f}%  ({args.schedule}, {config.steps} steps)"
     )
     print(f"params   {tuned.params_nonzero:,} non-zero of {tuned.params_total:,}; wrote {args.out}")
+    return 0
+
+
+def _finetune_shrunk(
+    args: argparse.Namespace, session: PruneSession, recipe: Recipe, train: DataSet, config: TrainConfig
+) -> int:
+    """Filter recipes: remove the filters for real, then train the smaller model (nothing to hold at zero)."""
+    dense = session.report()
+    small = _structured(session, recipe)
+    pruned = session.report().accuracy
+    train_steps(small, train, config.steps, config)
+    with torch.inference_mode():
+        tuned = accuracy_and_loss(torch.cat([small(b) for b in session.evaluator.batches]), session.data.y)[0]
+    export_model(small, args.out, "state_dict", session.export_meta())
+    params, _ = param_counts(small)
+    summary = {
+        "out": args.out,
+        "schedule": "oneshot (filters removed)",
+        "accuracy_dense": dense.accuracy,
+        "accuracy_pruned": pruned,
+        "accuracy_finetuned": tuned,
+        "params_total": params,
+    }
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    print(
+        f"accuracy dense {100 * dense.accuracy:.2f}%  filters removed {100 * pruned:.2f}%  "
+        f"fine-tuned {100 * tuned:.2f}%; {params:,} parameters; wrote {args.out}"
+    )
     return 0
 
 

@@ -17,6 +17,7 @@ from pruneviz import masks as M
 from pruneviz.data import DataSet, load_data
 from pruneviz.errors import PrunevizError
 from pruneviz.evaluate import DEFAULT_BUDGET_BYTES, Evaluator
+from pruneviz.export import ExportMeta
 from pruneviz.importance import FILTER_CRITERIA, WEIGHT_CRITERIA, Calibration, Scores
 from pruneviz.jobs import Progress
 from pruneviz.layers import discover_layers, module_macs, prunable_modules
@@ -298,6 +299,13 @@ class PruneSession:
         if self.removal is None:
             raise PrunevizError("nothing to remove: preview a structured plan first")
         return shrink(self.calibration().model, self.data.x[:1], self.removal.history)
+
+    def export_meta(self) -> ExportMeta:
+        """Where the (shrunk) model comes from, for exporters: architecture, data, removals on top."""
+        structure = [*(self.model.structure or []), *(self.removal.history if self.removal else [])]
+        return ExportMeta(
+            self.model.arch_spec, self.data.spec, self.data.sample_shape, structure=structure or None
+        )
 
     def predicted_counts(self) -> tuple[int, int]:
         """(parameters, MACs per sample) the shrunk model will have, from the preview alone."""

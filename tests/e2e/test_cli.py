@@ -323,3 +323,18 @@ def test_lottery_csv_columns(tmp_path):
     lines = out.read_text().splitlines()
     assert lines[0] == "round,remaining,accuracy,early_stop_iter,control_accuracy,control_early_stop_iter"
     assert len(lines) == 4
+
+
+def test_finetune_a_filter_recipe_trains_the_shrunk_model(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("pruneviz: 1\nmodel: demo:resnet\nglobal: {sparsity: 0.5, granularity: filter}\n")
+    out = tmp_path / "small.pt"
+    summary = json.loads(
+        run("finetune", "--recipe", str(recipe), "--steps", "150", "--out", str(out), "--json").stdout
+    )
+    assert (
+        summary["accuracy_finetuned"] > summary["accuracy_pruned"] + 0.3
+    )  # measured 10.6% -> 97.8% (200 steps)
+    evaluated = json.loads(run("evaluate", f"file:{out}", "--json").stdout)
+    assert evaluated["params_total"] == summary["params_total"] < 38266 * 0.5
+    assert evaluated["accuracy"] == pytest.approx(summary["accuracy_finetuned"])
