@@ -43,6 +43,8 @@ st.markdown(
 2. **Importance** — heatmaps of weight and gradient importance, per-filter scores, weight histograms.
 3. **Prune** — per-layer sparsity sliders and presets; accuracy, parameters, MACs and size update live.
 4. **Structured** — remove whole filters for real, see what shrinks with them, measure the speed-up.
-5. **Learn** — the techniques in a few sentences each, with live examples and exercises.
+5. **Sensitivity** — each layer pruned alone, level by level; automatic per-layer allocation from it.
+6. **Recovery** and **Lottery ticket** — fine-tune with masks held; find lottery tickets.
+7. **Learn** — the techniques in a few sentences each, with live examples and exercises.
 """
 )
