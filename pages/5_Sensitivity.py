@@ -29,6 +29,16 @@ with st.form("sens_form"):
         key="sens_criterion",
     )
     levels = c3.selectbox("Levels", list(LEVEL_SETS), key="sens_levels")
+    budget = st.number_input(
+        "Activation cache budget (MiB)",
+        16,
+        65536,
+        2048,
+        step=256,
+        key="sens_budget",
+        help="Cached activations let each step re-run only the layers after the changed one; above the "
+        "budget the sweep runs full forwards (same results, slower).",
+    )
     run = st.form_submit_button("Run sweep", type="primary")
 
 spec = SweepSpec(LEVEL_SETS[levels], criterion, granularity)
@@ -38,7 +48,7 @@ if run and (job is None or job.done):
     if cached is not None:
         ws.sensitivity, ws.estimate = cached
     else:
-        live, scratch = LiveSweep(spec), scratch_session(ws)  # the sweep never touches the user's masks
+        live, scratch = LiveSweep(spec), scratch_session(ws, int(budget) * 2**20)  # never the user's masks
         job = ws.jobs["sweep"] = Job("sweep", lambda progress: live.run(scratch, progress))
         ws.live = live
 

@@ -20,6 +20,7 @@ from torch import nn
 
 from pruneviz.data import DataSet, load_data
 from pruneviz.errors import PrunevizError
+from pruneviz.evaluate import DEFAULT_BUDGET_BYTES
 from pruneviz.history import History
 from pruneviz.humanize import percent
 from pruneviz.jobs import Job
@@ -157,8 +158,8 @@ def sweep_cache() -> dict:
     return {}
 
 
-def scratch_session(ws: Workspace) -> PruneSession:
+def scratch_session(ws: Workspace, memory_budget: int = DEFAULT_BUDGET_BYTES) -> PruneSession:
     """A second working copy over the same shared baseline, for long jobs that must not disturb the
-    user's own masks (sweeps)."""
+    user's own masks (sweeps); ``memory_budget`` (bytes) caps its activation cache."""
     model, data = shared_baseline(ws.choice)
-    return PruneSession(model, data, data.x.device)
+    return PruneSession(model, data, data.x.device, memory_budget=memory_budget)
