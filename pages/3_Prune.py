@@ -3,8 +3,10 @@
 import streamlit as st
 
 from pruneviz import allocate
+from pruneviz.errors import PrunevizError
 from pruneviz.importance import FILTER_CRITERIA, WEIGHT_CRITERIA
 from pruneviz.masks import nm_eligible, parse_nm
+from pruneviz.recipe import diff_recipes, parse_recipe_text, recipe_document, recipe_text, uniform_settings
 from pruneviz.session import LayerPlan
 from pruneviz.ui import charts
 from pruneviz.ui.state import errors_shown, page_header
@@ -162,3 +164,48 @@ def pruning_panel() -> None:
 
 
 pruning_panel()
+
+
+def load_uploaded_recipe() -> None:
+    """Restore every slider from an uploaded recipe (errors are shown; the sliders stay as they were)."""
+    upload = st.session_state.prune_recipe_upload
+    if upload is None:
+        return
+    try:
+        recipe = parse_recipe_text(upload.getvalue().decode("utf-8", "replace"), upload.name)
+        granularity, criterion, fractions = uniform_settings(recipe, session)
+    except PrunevizError as err:
+        st.session_state.prune_recipe_error = str(err)
+        return
+    st.session_state.prune_recipe_error = None
+    st.session_state.prune_granularity, st.session_state.prune_criterion = granularity, criterion
+    for n, f in fractions.items():
+        st.session_state[key(n)] = min(99, round(100 * f))
+
+
+with st.expander("Recipe: save, load, compare"):
+    granularity, criterion = st.session_state.prune_granularity, st.session_state.prune_criterion
+    plans = {n: LayerPlan(st.session_state[key(n)] / 100, criterion, granularity) for n in names}
+    doc = recipe_document(session.model.spec, session.data.spec, plans)
+    st.download_button("Download this configuration as a recipe", recipe_text(doc), "recipe.yaml")
+    st.file_uploader(
+        "Load a recipe (restores the sliders)",
+        type=["yaml", "yml", "json"],
+        key="prune_recipe_upload",
+        on_change=load_uploaded_recipe,
+    )
+    if st.session_state.get("prune_recipe_error"):
+        st.error(st.session_state.prune_recipe_error, icon="⚠️")
+    pair = st.file_uploader(
+        "Compare two recipes",
+        type=["yaml", "yml", "json"],
+        accept_multiple_files=True,
+        key="prune_recipe_diff",
+    )
+    if pair and len(pair) == 2:
+        with errors_shown():
+            a, b = (parse_recipe_text(f.getvalue().decode("utf-8", "replace"), f.name) for f in pair)
+            changes = diff_recipes(a, b, names)
+            st.caption(f"{pair[0].name} → {pair[1].name}: {len(changes)} layer(s) differ")
+            if changes:
+                st.dataframe(changes, hide_index=True, width="stretch")

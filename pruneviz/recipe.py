@@ -26,12 +26,31 @@ import yaml
 
 from pruneviz.errors import PrunevizError
 from pruneviz.importance import FILTER_CRITERIA, WEIGHT_CRITERIA
-from pruneviz.masks import check_sparsity
+from pruneviz.masks import check_sparsity, parse_nm
 from pruneviz.session import GlobalPlan, LayerPlan, PruneSession, check_granularity
 from pruneviz.structured import StructuredPlan
 
 VERSION = 1
-TOP_KEYS = ("pruneviz", "model", "data", "default", "pinned", "layers", "global", "round_to")
+TOP_KEYS = (
+    "pruneviz",
+    "model",
+    "data",
+    "default",
+    "pinned",
+    "layers",
+    "global",
+    "round_to",
+    "seed",
+    "training",
+)
+TRAINING_KEYS = {
+    "steps": int,
+    "lr": float,
+    "batch_size": int,
+    "optimizer": str,
+    "schedule": str,
+    "rounds": int,
+}
 
 
 @dataclass(frozen=True)
@@ -45,6 +64,8 @@ class Recipe:
     layers: dict[str, LayerPlan] = field(default_factory=dict)
     global_plan: GlobalPlan | None = None
     round_to: int | None = None  # structured removal: keep channel counts multiples of this
+    seed: int | None = None
+    training: dict | None = None  # the fine-tune settings, after a fine-tune (see TRAINING_KEYS)
 
 
 def load_recipe(path: str | Path) -> Recipe:
@@ -74,6 +95,7 @@ def parse_recipe(obj: Any, source: str = "recipe") -> Recipe:
     round_to = obj.get("round_to")
     if round_to is not None and (isinstance(round_to, bool) or not isinstance(round_to, int) or round_to < 1):
         raise PrunevizError(f"{source}: 'round_to' must be a positive integer, got {round_to!r}")
+    extras = {"seed": _seed(obj.get("seed"), source), "training": _training(obj.get("training"), source)}
     pinned = obj.get("pinned") or []
     if not isinstance(pinned, list) or not all(isinstance(p, str) for p in pinned):
         raise PrunevizError(f"{source}: 'pinned' must be a list of layer names")
@@ -95,7 +117,12 @@ def parse_recipe(obj: Any, source: str = "recipe") -> Recipe:
             granularity=granularity,
         )
         return Recipe(
-            obj.get("model"), obj.get("data"), global_plan=plan, pinned=tuple(pinned), round_to=round_to
+            obj.get("model"),
+            obj.get("data"),
+            global_plan=plan,
+            pinned=tuple(pinned),
+            round_to=round_to,
+            **extras,
         )
     default = _layer_plan(obj["default"], None, f"{source}: default") if "default" in obj else None
     layers_obj = obj.get("layers") or {}
@@ -105,7 +132,32 @@ def parse_recipe(obj: Any, source: str = "recipe") -> Recipe:
         if name in pinned:
             raise PrunevizError(f"{source}: layer '{name}' is both pinned and listed under layers")
         layers[str(name)] = _layer_plan(entry, default, f"{source}: layers.{name}")
-    return Recipe(obj.get("model"), obj.get("data"), default, tuple(pinned), layers, round_to=round_to)
+    return Recipe(
+        obj.get("model"), obj.get("data"), default, tuple(pinned), layers, round_to=round_to, **extras
+    )
+
+
+def _seed(value: Any, source: str) -> int | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        raise PrunevizError(f"{source}: 'seed' must be an integer, got {value!r}")
+    return value
+
+
+def _training(value: Any, source: str) -> dict | None:
+    if value is None:
+        return None
+    _mapping(value, f"{source}: training")
+    _no_unknown(value, tuple(TRAINING_KEYS), f"{source}: training")
+    for key, kind in TRAINING_KEYS.items():
+        v = value.get(key)
+        ok = (
+            v is None
+            or (isinstance(v, kind) and not isinstance(v, bool))
+            or (kind is float and isinstance(v, int))
+        )
+        if not ok:
+            raise PrunevizError(f"{source}: training.{key} must be {kind.__name__}, got {v!r}")
+    return dict(value)
 
 
 def _layer_plan(entry: Any, base: LayerPlan | None, where: str) -> LayerPlan:
@@ -220,7 +272,12 @@ def structured_plan(recipe: Recipe, layer_names: list[str]) -> StructuredPlan:
 
 
 def recipe_document(
-    model: str | None, data: str | None, layers: dict[str, LayerPlan], default: LayerPlan | None = None
+    model: str | None,
+    data: str | None,
+    layers: dict[str, LayerPlan],
+    default: LayerPlan | None = None,
+    seed: int | None = None,
+    training: dict | None = None,
 ) -> dict:
     """A recipe (as a mapping) naming every layer's plan; what ``auto`` and the dashboard write."""
     doc: dict = {"pruneviz": VERSION}
@@ -228,6 +285,10 @@ def recipe_document(
         doc["model"] = model
     if data:
         doc["data"] = data
+    if seed is not None:
+        doc["seed"] = seed
+    if training:
+        doc["training"] = dict(training)
     base = default or LayerPlan(0.0)
     doc["default"] = {"sparsity": base.sparsity, "criterion": base.criterion, "granularity": base.granularity}
     doc["layers"] = {
@@ -244,3 +305,61 @@ def save_recipe(path: str | Path, doc: dict) -> Path:
     text = json.dumps(doc, indent=2) if path.suffix == ".json" else yaml.safe_dump(doc, sort_keys=False)
     path.write_text(text)
     return path
+
+
+def recipe_text(doc: dict) -> str:
+    """The YAML a recipe file holds (what the dashboard offers for download)."""
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+def diff_recipes(a: Recipe, b: Recipe, layer_names: list[str]) -> list[dict]:
+    """Layers whose plans differ between two recipes: name, each side's plan, sparsity change (b - a).
+    Global recipes are compared as one '(global)' entry."""
+    plan_a, plan_b = resolve(a, layer_names), resolve(b, layer_names)
+    if isinstance(plan_a, GlobalPlan) or isinstance(plan_b, GlobalPlan):
+        if plan_a == plan_b:
+            return []
+        return [{"layer": "(global)", "a": _describe(plan_a), "b": _describe(plan_b), "change": None}]
+    out = []
+    for name in layer_names:
+        pa, pb = plan_a[name], plan_b[name]
+        if pa != pb:
+            out.append(
+                {"layer": name, "a": _describe(pa), "b": _describe(pb), "change": pb.sparsity - pa.sparsity}
+            )
+    return out
+
+
+def _describe(plan: LayerPlan | GlobalPlan | dict) -> str:
+    if isinstance(plan, dict):
+        return "per layer"
+    kind = "global " if isinstance(plan, GlobalPlan) else ""
+    return f"{kind}{plan.sparsity:.0%} {plan.criterion} {plan.granularity}"
+
+
+def parse_recipe_text(text: str, source: str = "recipe") -> Recipe:
+    """Validate a recipe given as YAML/JSON text (an upload)."""
+    try:
+        obj = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise PrunevizError(f"{source} is not valid YAML/JSON: {' '.join(str(err).split())}") from None
+    return parse_recipe(obj, source)
+
+
+def uniform_settings(recipe: Recipe, session: PruneSession) -> tuple[str, str, dict[str, float]]:
+    """(granularity, criterion, per-layer sparsity) for a dashboard with one criterion and granularity
+    for all layers; a global recipe becomes the per-layer fractions its ranking gives."""
+    plan = resolve(recipe, session.layer_names)
+    if isinstance(plan, GlobalPlan):
+        session.apply_global(plan)
+        return plan.granularity, plan.criterion, session.layer_sparsity()
+    active = {
+        (p.granularity, p.criterion) for p in plan.values() if p.sparsity > 0 or parse_nm(p.granularity)
+    }
+    if len(active) > 1:
+        raise PrunevizError(
+            "this recipe mixes criteria or granularities across layers; the Prune page uses one for all "
+            f"(found {', '.join(sorted(f'{g}/{c}' for g, c in active))})"
+        )
+    granularity, criterion = active.pop() if active else ("unstructured", "magnitude")
+    return granularity, criterion, {n: p.sparsity for n, p in plan.items()}

@@ -1,9 +1,19 @@
 import json
 
 import pytest
+import torch
 
 from pruneviz.errors import PrunevizError
-from pruneviz.recipe import apply_recipe, load_recipe, parse_recipe, resolve
+from pruneviz.recipe import (
+    apply_recipe,
+    diff_recipes,
+    load_recipe,
+    parse_recipe,
+    recipe_document,
+    resolve,
+    save_recipe,
+    uniform_settings,
+)
 from pruneviz.session import GlobalPlan, LayerPlan
 
 LAYERS = ["conv1", "conv2", "fc1", "fc2"]
@@ -39,9 +49,12 @@ def test_json_recipe_with_global(tmp_path):
 
 def test_layer_override_inherits_criterion_and_granularity():
     recipe = parse_recipe(
-        {"pruneviz": 1, "default": {"sparsity": 0.3, "criterion": "l1", "granularity": "filter"},
-         "layers": {"fc1": {"sparsity": 0.1}}}
-    )  # fmt: skip
+        {
+            "pruneviz": 1,
+            "default": {"sparsity": 0.3, "criterion": "l1", "granularity": "filter"},
+            "layers": {"fc1": {"sparsity": 0.1}},
+        }
+    )
     assert recipe.layers["fc1"] == LayerPlan(0.1, "l1", "filter")
 
 
@@ -54,8 +67,10 @@ def test_layer_override_inherits_criterion_and_granularity():
         ({"pruneviz": 1, "default": {"sparsity": -0.1}}, r"\[0, 1\)"),
         ({"pruneviz": 1, "default": {"sparsity": "half"}}, "must be a number"),
         ({"pruneviz": 1, "default": {"sparsity": 0.5, "criterion": "magic"}}, "unknown weight criterion"),
-        ({"pruneviz": 1, "default": {"sparsity": 0.5, "criterion": "magnitude", "granularity": "filter"}},
-         "unknown filter criterion"),
+        (
+            {"pruneviz": 1, "default": {"sparsity": 0.5, "criterion": "magnitude", "granularity": "filter"}},
+            "unknown filter criterion",
+        ),
         ({"pruneviz": 1, "default": {"sparsity": 0.5, "granularity": "blocks"}}, "unknown granularity"),
         ({"pruneviz": 1, "default": {"sparsity": 0.5, "speed": 2}}, "unknown key 'speed'"),
         ({"pruneviz": 1, "layers": {"fc1": {"criterion": "l2"}}}, "needs a 'sparsity'"),
@@ -63,7 +78,7 @@ def test_layer_override_inherits_criterion_and_granularity():
         ({"pruneviz": 1, "pinned": ["fc1"], "layers": {"fc1": {"sparsity": 0.1}}}, "both pinned"),
         ([1, 2], "mapping"),
     ],
-)  # fmt: skip
+)
 def test_invalid_recipes_are_clear_errors(doc, message):
     with pytest.raises(PrunevizError, match=message):
         parse_recipe(doc)
@@ -87,3 +102,49 @@ def test_apply_recipe_replaces_previous_masks(cnn_session):
     cnn_session.prune_layer("fc2", LayerPlan(0.9))
     apply_recipe(cnn_session, parse_recipe({"pruneviz": 1, "layers": {"fc1": {"sparsity": 0.25}}}))
     assert cnn_session.layer_sparsity() == {"conv1": 0.0, "conv2": 0.0, "fc1": 0.25, "fc2": 0.0}
+
+
+def test_seed_and_training_settings_are_validated():
+    recipe = parse_recipe(
+        {
+            "pruneviz": 1,
+            "seed": 3,
+            "training": {"steps": 100, "lr": 0.001, "schedule": "gradual"},
+            "default": {"sparsity": 0.5},
+        }
+    )
+    assert recipe.seed == 3 and recipe.training["schedule"] == "gradual"
+    with pytest.raises(PrunevizError, match=r"training\.steps must be int"):
+        parse_recipe({"pruneviz": 1, "training": {"steps": "many"}})
+    with pytest.raises(PrunevizError, match="unknown key 'momentum'"):
+        parse_recipe({"pruneviz": 1, "training": {"momentum": 0.9}})
+    with pytest.raises(PrunevizError, match="'seed' must be an integer"):
+        parse_recipe({"pruneviz": 1, "seed": 1.5})
+
+
+def test_session_recipe_round_trip_restores_the_same_masks_bit_for_bit(cnn_session, tmp_path):
+    plans = {"conv1": LayerPlan(0.3), "conv2": LayerPlan(0.55), "fc1": LayerPlan(0.9), "fc2": LayerPlan(0.0)}
+    cnn_session.apply_layer_plans(plans)
+    masks = {n: m.clone() for n, m in cnn_session.masks.items()}
+    path = save_recipe(tmp_path / "r.yaml", recipe_document("demo:cnn", "digits", plans, seed=0))
+    cnn_session.reset()
+    apply_recipe(cnn_session, load_recipe(path))
+    assert set(cnn_session.masks) == set(masks)
+    assert all(torch.equal(cnn_session.masks[n], masks[n]) for n in masks)
+
+
+def test_diff_and_uniform_settings(cnn_session):
+    a = parse_recipe({"pruneviz": 1, "default": {"sparsity": 0.5}})
+    b = parse_recipe({"pruneviz": 1, "default": {"sparsity": 0.5}, "layers": {"fc1": {"sparsity": 0.8}}})
+    changes = diff_recipes(a, b, LAYERS)
+    assert [c["layer"] for c in changes] == ["fc1"] and changes[0]["change"] == pytest.approx(0.3)
+    assert diff_recipes(a, a, LAYERS) == []
+    g = parse_recipe({"pruneviz": 1, "global": {"sparsity": 0.6}})
+    assert diff_recipes(a, g, LAYERS)[0]["layer"] == "(global)"
+    granularity, criterion, fractions = uniform_settings(g, cnn_session)
+    assert (granularity, criterion) == ("unstructured", "magnitude") and fractions["fc1"] > fractions["conv1"]
+    mixed = parse_recipe(
+        {"pruneviz": 1, "layers": {"fc1": {"sparsity": 0.5}, "fc2": {"sparsity": 0.5, "criterion": "l2"}}}
+    )
+    with pytest.raises(PrunevizError, match="mixes criteria"):
+        uniform_settings(mixed, cnn_session)

@@ -276,3 +276,26 @@ def test_lottery_page_runs_rounds_and_loads_the_ticket():
     sizes = {x.name: x.params for x in session.layers}
     zeros = sum(session.layer_sparsity()[n] * sizes[n] for n in sizes)
     assert 1 - zeros / sum(sizes.values()) == pytest.approx(remaining, abs=1e-6)
+
+
+def test_prune_recipe_upload_restores_sliders_and_bad_ones_are_shown():
+    at = open_page("pages/3_Prune.py")
+    good = b"""pruneviz: 1
+default: {sparsity: 0.4, criterion: l1, granularity: filter}
+layers:
+  fc1: {sparsity: 0.7}
+"""
+    at.file_uploader(key="prune_recipe_upload").upload("r.yaml", good).run()
+    assert at.selectbox(key="prune_granularity").value == "filter"
+    assert [at.slider(key=f"prune_layer_{n}").value for n in ("conv1", "conv2", "fc1", "fc2")] == [
+        40,
+        40,
+        70,
+        40,
+    ]
+    at.file_uploader(key="prune_recipe_upload").clear().upload(
+        "bad.yaml", b"pruneviz: 1\nlayers: {conv9: {sparsity: 0.5}}\n"
+    )
+    at.run()
+    assert any("unknown layer 'conv9'" in e.value for e in at.error)
+    assert at.slider(key="prune_layer_fc1").value == 70  # kept
