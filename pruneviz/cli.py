@@ -22,7 +22,7 @@ from pruneviz.checkpoint import save_checkpoint
 from pruneviz.data import DataSet
 from pruneviz.errors import PrunevizError
 from pruneviz.evaluate import DEFAULT_BUDGET_BYTES
-from pruneviz.export import EXPORTERS, export_model
+from pruneviz.export import EXPORTERS, export_model, verify_export
 from pruneviz.importance import FILTER_CRITERIA, WEIGHT_CRITERIA
 from pruneviz.latency import measure_latency
 from pruneviz.layers import module_macs, prunable_modules
@@ -102,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--save", help="write the pruned model to this file (loads back as file:PATH)")
     ev.set_defaults(run=cmd_evaluate)
 
-    ap = sub.add_parser("apply", parents=[common], help="remove filters for real and save the smaller model")
+    ap = sub.add_parser("apply", parents=[common], help="prune (filters for real) and export, verified")
     _model_args(ap, required=False)
     ap.add_argument(
         "--recipe", required=True, help="recipe with granularity: filter layers (or a filter global)"
@@ -266,36 +266,53 @@ def _structured(session: PruneSession, recipe: Recipe) -> nn.Module:
 def cmd_apply(args: argparse.Namespace) -> int:
     session, recipe = _recipe_session(args)
     dense = session.report()
-    small = _structured(session, recipe)
-    preview = session.report()
-    params_pred, macs_pred = session.predicted_counts()
-    params_small, _ = param_counts(small)
-    macs_small, _ = module_macs(small, session.data.x[:1])
-    export_model(small.cpu(), args.out, args.format, session.export_meta())
+    if _has_filter_removal(recipe, session):
+        model = _structured(session, recipe)
+        params_pred, macs_pred = session.predicted_counts()
+    else:  # masks: the model keeps its shapes, the pruned weights are exact zeros
+        apply_recipe(session, recipe)
+        model = session.working
+    pruned = session.report()
+    params, _ = param_counts(model)
+    macs, _ = module_macs(model, session.data.x[:1])
+    if session.removal is None:
+        params, macs = pruned.params_nonzero, pruned.macs_effective
+        params_pred, macs_pred = params, macs
+    export_model(model.cpu(), args.out, args.format, session.export_meta())
+    check = verify_export(args.out, args.format, session.data.x, session.data.y, pruned.accuracy)
     summary = {
         "out": args.out,
         "format": args.format,
+        "kind": "structured" if session.removal is not None else "masked",
         "accuracy_dense": dense.accuracy,
-        "accuracy_pruned": preview.accuracy,
+        "accuracy_pruned": pruned.accuracy,
+        "accuracy_reloaded": check.accuracy,
+        "verified": check.ok,
         "params_dense": dense.params_total,
-        "params_pruned": params_small,
+        "params_pruned": params,
         "params_predicted": params_pred,
         "macs_dense": dense.macs_dense,
-        "macs_pruned": macs_small,
+        "macs_pruned": macs,
         "macs_predicted": macs_pred,
-        "skipped_groups": session.removal.skipped,
-        "layers": _shape_changes(session.working, small),
+        "skipped_groups": session.removal.skipped if session.removal else [],
+        "layers": _shape_changes(session.working, model) if session.removal else {},
     }
+    if not check.ok:
+        raise PrunevizError(
+            f"the exported file gives {check.accuracy:.2%} accuracy but the session {check.expected:.2%}; "
+            f"{args.out} is not a faithful export"
+        )
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
-    print(f"wrote {args.out} ({args.format})")
-    print(f"params   {dense.params_total:,} -> {params_small:,} ({params_small / dense.params_total:.1%})")
-    print(f"MACs     {dense.macs_dense:,} -> {macs_small:,} ({macs_small / dense.macs_dense:.1%})")
-    print(f"accuracy {100 * dense.accuracy:.2f}% -> {100 * preview.accuracy:.2f}% (before any fine-tuning)")
-    rows = [(n, "x".join(map(str, a)), "x".join(map(str, b))) for n, (a, b) in summary["layers"].items()]
-    _print_table(("layer", "before", "after"), rows)
-    for note in session.removal.skipped:
+    print(f"wrote {args.out} ({args.format}); reloaded and verified: accuracy {100 * check.accuracy:.2f}%")
+    print(f"params   {dense.params_total:,} -> {params:,} ({params / dense.params_total:.1%})")
+    print(f"MACs     {dense.macs_dense:,} -> {macs:,} ({macs / dense.macs_dense:.1%})")
+    print(f"accuracy {100 * dense.accuracy:.2f}% -> {100 * pruned.accuracy:.2f}% (before any fine-tuning)")
+    if summary["layers"]:
+        rows = [(n, "x".join(map(str, a)), "x".join(map(str, b))) for n, (a, b) in summary["layers"].items()]
+        _print_table(("layer", "before", "after"), rows)
+    for note in summary["skipped_groups"]:
         print(f"kept intact: {note}", file=sys.stderr)
     return 0
 

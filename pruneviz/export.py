@@ -5,6 +5,8 @@ evaluates an exported file without further flags:
 
 * ``state_dict`` — a pruneviz checkpoint (weights-only loadable; structurally pruned models carry the
   Torch-Pruning history that rebuilds their shapes);
+* ``safetensors`` — the (masked) weights in safetensors, specs in its metadata;
+* ``torch-prune`` — a checkpoint in ``torch.nn.utils.prune``'s form (``weight_orig`` + ``weight_mask``);
 * ``full`` — ``torch.save`` of the whole module (a pickle: reloading needs ``--trust-pickle``);
 * ``torchscript`` — a traced TorchScript file, specs in its extra files;
 * ``onnx`` — ONNX (dynamic batch), specs in its metadata; reloads through onnxruntime.
@@ -58,6 +60,49 @@ def _state_dict(module: nn.Module, path: Path, meta: ExportMeta) -> None:
 
 
 FULL_FORMAT = "pruneviz-full"
+
+
+@EXPORTERS.register("safetensors")
+def _safetensors(module: nn.Module, path: Path, meta: ExportMeta) -> None:
+    from safetensors.torch import save_file
+
+    if meta.structure:
+        raise PrunevizError(
+            "safetensors holds tensors only; a shrunk model needs state_dict, torchscript or onnx"
+        )
+    state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    save_file(
+        state, str(path), metadata={"model_spec": meta.model_spec or "", "data_spec": meta.data_spec or ""}
+    )
+
+
+@EXPORTERS.register("torch-prune")
+def _torch_prune(module: nn.Module, path: Path, meta: ExportMeta) -> None:
+    """``torch.nn.utils.prune``'s own form: each pruned layer keeps ``weight_orig`` and ``weight_mask``,
+    so users can go on with PyTorch's pruning API."""
+    import torch.nn.utils.prune as tprune
+
+    from pruneviz.layers import prunable_modules
+    from pruneviz.models import clone_module
+
+    if meta.model_spec is None:
+        raise PrunevizError("format torch-prune needs a model pruneviz can rebuild; use torchscript or onnx")
+    copy = clone_module(module)
+    for layer in prunable_modules(copy).values():
+        tprune.custom_from_mask(layer, "weight", mask=(layer.weight != 0))
+    state = {k: v.detach().cpu() for k, v in copy.state_dict().items()}
+    save_checkpoint(path, _StateOnly(state), meta.model_spec, meta.data_spec, info={"form": "torch-prune"})
+
+
+class _StateOnly(nn.Module):
+    """Carries a ready-made state_dict to :func:`save_checkpoint`."""
+
+    def __init__(self, state: dict[str, torch.Tensor]) -> None:
+        super().__init__()
+        self._state = state
+
+    def state_dict(self, *args, **kwargs) -> dict[str, torch.Tensor]:
+        return self._state
 
 
 @EXPORTERS.register("full")
@@ -142,3 +187,30 @@ class OnnxModule(nn.Module):
 
     def __deepcopy__(self, memo: dict) -> OnnxModule:
         return OnnxModule(self.path)
+
+
+@dataclass(frozen=True)
+class Verification:
+    """An export reloaded and run on the validation data: its accuracy (fraction) against the session's."""
+
+    accuracy: float
+    expected: float
+    samples: int
+
+    @property
+    def ok(self) -> bool:
+        """At most one prediction in the validation subset may differ (ONNX kernels round differently)."""
+        return abs(self.accuracy - self.expected) <= 1.0 / self.samples + 1e-9
+
+
+def verify_export(
+    path: str | Path, fmt: str, x: torch.Tensor, y: torch.Tensor, expected: float
+) -> Verification:
+    """Reload ``path`` the way a user would (``file:PATH``) and measure its accuracy on ``(x, y)``."""
+    from pruneviz.models import ModelOptions, load_model
+
+    loaded = load_model(f"file:{path}", ModelOptions(trust_pickle=fmt == "full"))
+    with torch.inference_mode():
+        logits = torch.cat([loaded.module(b.cpu()) for b in x.split(256)])
+    accuracy = (logits.argmax(1) == y.cpu()).float().mean().item()
+    return Verification(accuracy, expected, len(y))

@@ -103,14 +103,28 @@ def eval_mode(module: nn.Module) -> nn.Module:
 
 
 def _load_state_dict(module: nn.Module, state: dict, what: str) -> None:
-    """Load ``state`` strictly, turning shape/key mismatches into one readable line."""
+    """Load ``state`` strictly, turning shape/key mismatches into one readable line. State dicts in
+    ``torch.nn.utils.prune`` form (``weight_orig`` + ``weight_mask``) are folded into plain weights."""
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise PrunevizError(f"{what} is not a state_dict (a mapping of names to tensors)")
+    state = fold_torch_prune(state)
     try:
         module.load_state_dict(state, strict=True)
     except RuntimeError as err:
         detail = " ".join(str(err).split())
         raise PrunevizError(f"{what} does not fit this architecture: {detail[:300]}") from None
+
+
+def fold_torch_prune(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``x_orig`` and ``x_mask`` pairs (torch.nn.utils.prune) become ``x = x_orig * x_mask``."""
+    out = {}
+    for key, value in state.items():
+        if key.endswith("_orig") and key.removesuffix("_orig") + "_mask" in state:
+            base = key.removesuffix("_orig")
+            out[base] = value * state[base + "_mask"]
+        elif not (key.endswith("_mask") and key.removesuffix("_mask") + "_orig" in state):
+            out[key] = value
+    return out
 
 
 def read_torch_file(path: Path, trust_pickle: bool) -> Any:
@@ -193,6 +207,8 @@ def _file(rest: str, options: ModelOptions) -> LoadedModel:
         except Exception as err:  # noqa: BLE001 - any failure here means an unreadable file
             raise PrunevizError(f"cannot read exported program {path}: {err}") from None
         return LoadedModel(program.module(), spec)
+    if path.suffix == ".safetensors":
+        return _safetensors_file(path, spec, options)
     if path.suffix == ".onnx":
         from pruneviz.export import OnnxModule, read_meta_onnx
 
@@ -238,6 +254,23 @@ def _file(rest: str, options: ModelOptions) -> LoadedModel:
         _load_state_dict(base.module, obj, f"state_dict {path}")
         return replace(base, spec=spec)
     raise PrunevizError(f"{path} holds a {type(obj).__name__}, not a model or state_dict")
+
+
+def _safetensors_file(path: Path, spec: str, options: ModelOptions) -> LoadedModel:
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open is not a dict
+    except (SafetensorError, OSError) as err:
+        raise PrunevizError(f"cannot read safetensors file {path}: {err}") from None
+    arch = options.arch or meta.get("model_spec") or None
+    if not arch:
+        raise PrunevizError(f"{path} holds bare tensors; name its architecture with --arch")
+    base = load_model(arch, replace(options, weights="none", arch=None))
+    _load_state_dict(base.module, state, f"safetensors {path}")
+    return replace(base, spec=spec, default_data=meta.get("data_spec") or base.default_data)
 
 
 def _is_torchscript(path: Path) -> bool:

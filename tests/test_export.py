@@ -15,7 +15,8 @@ def cnn():
 @pytest.mark.parametrize("fmt", EXPORTERS.names())
 def test_every_format_loads_back_with_its_data_spec(cnn, tmp_path, fmt):
     meta = ExportMeta("demo:cnn", "digits", (1, 8, 8))
-    path = export_model(cnn.module, tmp_path / f"m.{'onnx' if fmt == 'onnx' else 'pt'}", fmt, meta)
+    suffix = {"onnx": "onnx", "safetensors": "safetensors"}.get(fmt, "pt")
+    path = export_model(cnn.module, tmp_path / f"m.{suffix}", fmt, meta)
     options = ModelOptions(trust_pickle=fmt == "full")
     loaded = load_model(f"file:{path}", options)
     assert loaded.default_data == "digits"

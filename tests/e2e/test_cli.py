@@ -201,11 +201,37 @@ def test_apply_removes_filters_and_the_file_evaluates(tmp_path, fmt):
     assert reloaded["accuracy"] == pytest.approx(summary["accuracy_pruned"], abs=1e-6)
 
 
-def test_apply_rejects_unstructured_recipes(tmp_path):
+@pytest.mark.parametrize("fmt", ["state_dict", "safetensors", "torch-prune", "full", "torchscript", "onnx"])
+def test_apply_exports_masked_models_in_every_format_verified(tmp_path, fmt):
     recipe = tmp_path / "r.yaml"
-    recipe.write_text("pruneviz: 1\ndefault: {sparsity: 0.5}\n")
-    proc = run("apply", "demo:cnn", "--recipe", str(recipe), "--out", str(tmp_path / "x.pt"), ok=False)
-    assert proc.returncode == 2 and "granularity: filter" in proc.stderr
+    recipe.write_text("pruneviz: 1\nmodel: demo:cnn\ndefault: {sparsity: 0.7}\npinned: [fc2]\n")
+    out = tmp_path / {"onnx": "m.onnx", "safetensors": "m.safetensors"}.get(fmt, "m.pt")
+    summary = json.loads(
+        run("apply", "--recipe", str(recipe), "--out", str(out), "--format", fmt, "--json").stdout
+    )
+    assert summary["kind"] == "masked" and summary["verified"]
+    assert summary["accuracy_reloaded"] == pytest.approx(summary["accuracy_pruned"], abs=1 / 360)
+    extra = ["--trust-pickle"] if fmt == "full" else []
+    reloaded = json.loads(run("evaluate", f"file:{out}", "--json", *extra).stdout)
+    assert reloaded["data"] == "digits"
+    if fmt not in ("onnx", "torchscript"):  # those keep no parameters pruneviz can count
+        assert reloaded["params_nonzero"] == summary["params_pruned"]
+
+
+def test_safetensors_cannot_hold_a_shrunk_model(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(FILTER_RECIPE)
+    proc = run(
+        "apply",
+        "--recipe",
+        str(recipe),
+        "--out",
+        str(tmp_path / "x.safetensors"),
+        "--format",
+        "safetensors",
+        ok=False,
+    )
+    assert proc.returncode == 2 and "tensors only" in proc.stderr
 
 
 def test_latency_json_for_structured_and_unstructured(tmp_path):
