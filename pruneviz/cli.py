@@ -40,8 +40,10 @@ from pruneviz.recipe import (
     structured_plan,
 )
 from pruneviz.recovery import SCHEDULES, TrainConfig, finetune, train_split, train_steps
+from pruneviz.report import html_report, write_png
 from pruneviz.sensitivity import DEFAULT_LEVELS, SweepSpec, accuracy_and_loss, naive_sweep, sweep
 from pruneviz.session import GlobalPlan, LayerPlan, PruneSession, open_session
+from pruneviz.snippet import torch_prune_snippet
 
 EXIT_ERROR = 2
 
@@ -158,6 +160,21 @@ def build_parser() -> argparse.ArgumentParser:
     lt.add_argument("--train-data", help="training split spec (default: the data's own training split)")
     lt.add_argument("--out", required=True, help="CSV of rounds")
     lt.set_defaults(run=cmd_lottery)
+
+    sn = sub.add_parser(
+        "snippet", parents=[common], help="Python code applying a recipe with torch prune only"
+    )
+    _model_args(sn, required=False)
+    sn.add_argument("--recipe", required=True)
+    sn.add_argument("--out", help="file to write (default: stdout)")
+    sn.set_defaults(run=cmd_snippet)
+
+    rp = sub.add_parser("report", parents=[common], help="a self-contained HTML report of a recipe")
+    _model_args(rp, required=False)
+    rp.add_argument("--recipe", required=True)
+    rp.add_argument("--out", required=True, help="report.html")
+    rp.add_argument("--png", help="also write the main chart as PNG (needs kaleido)")
+    rp.set_defaults(run=cmd_report)
 
     td = sub.add_parser("train-demo", parents=[_common(debug_only=True)], help="retrain the demo weights")
     td.add_argument("--out", default=None, help="directory to write demo_NAME.pt into (default: assets/)")
@@ -504,6 +521,31 @@ def _finetune_shrunk(
         f"accuracy dense {100 * dense.accuracy:.2f}%  filters removed {100 * pruned:.2f}%  "
         f"fine-tuned {100 * tuned:.2f}%; {params:,} parameters; wrote {args.out}"
     )
+    return 0
+
+
+def cmd_snippet(args: argparse.Namespace) -> int:
+    session, recipe = _recipe_session(args)
+    code = torch_prune_snippet(recipe, session.layers)
+    if args.out:
+        Path(args.out).write_text(code)
+        print(f"wrote {args.out}", file=sys.stderr)
+    else:
+        print(code, end="")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    session, recipe = _recipe_session(args)
+    baseline = session.report()
+    apply_recipe(session, recipe)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(html_report(session, baseline, f"pruneviz report: {Path(args.recipe).name}"))
+    print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB, self-contained)", file=sys.stderr)
+    if args.png:
+        problem = write_png(session, baseline, Path(args.png))
+        print(problem or f"wrote {args.png}", file=sys.stderr)
     return 0
 
 
