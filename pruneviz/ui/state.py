@@ -42,6 +42,7 @@ NAVIGATION = [
     ("pages/5_Sensitivity.py", "Sensitivity", ":material/show_chart:"),
     ("pages/6_Recovery.py", "Recovery", ":material/healing:"),
     ("pages/7_Lottery_ticket.py", "Lottery ticket", ":material/confirmation_number:"),
+    ("pages/8_Export.py", "Export", ":material/download:"),
     ("pages/9_Learn.py", "Learn", ":material/school:"),
 ]
 

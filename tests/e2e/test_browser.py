@@ -28,6 +28,7 @@ PAGES = [
     ("Sensitivity", "Run sweep"),
     ("Recovery", "Nothing is pruned yet"),
     ("Lottery_ticket", "Find a ticket"),
+    ("Export", "torch.nn.utils.prune snippet"),
     ("Learn", "Exercises"),
 ]
 

@@ -299,3 +299,17 @@ layers:
     at.run()
     assert any("unknown layer 'conv9'" in e.value for e in at.error)
     assert at.slider(key="prune_layer_fc1").value == 70  # kept
+
+
+def test_export_page_writes_verifies_and_offers_snippet_and_report():
+    at = open_page("app.py")
+    at.switch_page("pages/3_Prune.py").run()
+    at.slider(key="prune_layer_fc1").set_value(80).run()
+    at.switch_page("pages/8_Export.py").run()
+    for fmt in ("state_dict", "onnx", "torch-prune"):
+        at.selectbox(key="ex_format").set_value(fmt)
+        at.button(key="ex_run").click().run()
+        assert not at.exception and "verified" in at.success[0].value, fmt
+    assert "prune.l1_unstructured(modules['fc1'], 'weight', amount=26214)" in at.code[0].value
+    at.button(key="ex_report").click().run()
+    assert not at.exception and at.session_state["ex_report_html"].startswith("<!doctype html>")
