@@ -6,11 +6,13 @@ import torchvision.models as tvm
 
 from pruneviz.demo import DEMO_ARCHITECTURES
 from pruneviz.humanize import count, percent, size
-from pruneviz.ui.state import Choice, page_header, replace_workspace, save_upload
+from pruneviz.ui.state import Choice, page_header, python_specs_allowed, replace_workspace, save_upload
 
 ws = page_header("Model & data", "Choose what to prune and what to measure it on.")
 
-SOURCES = ["Demo model", "torchvision", "Upload a file", "Python factory"]
+SOURCES = ["Demo model", "torchvision", "Upload a file"]
+if python_specs_allowed():  # the user's own code: only when the server was started to allow it
+    SOURCES.append("Python factory")
 source = st.radio("Model source", SOURCES, horizontal=True, key="md_source")
 
 with st.form("model_form"):

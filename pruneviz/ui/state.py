@@ -8,6 +8,7 @@ people pruning differently never see each other's numbers.
 from __future__ import annotations
 
 import hashlib
+import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -84,8 +85,23 @@ def shared_baseline(choice: Choice) -> tuple[LoadedModel, DataSet]:
     return model, data
 
 
+ALLOW_PYTHON = "PRUNEVIZ_ALLOW_PYTHON"
+
+
+def python_specs_allowed() -> bool:
+    """``python:`` specs import and run code on the server, so a browser may name them only when the
+    server was started with ``PRUNEVIZ_ALLOW_PYTHON=1`` (a workshop server should not)."""
+    return os.environ.get(ALLOW_PYTHON) == "1"
+
+
 def open_workspace(choice: Choice) -> Workspace:
     """A fresh workspace for ``choice``: its own working copy over the shared baseline."""
+    for spec in (choice.model, choice.data, choice.arch):
+        if spec and spec.startswith("python:") and not python_specs_allowed():
+            raise PrunevizError(
+                f"'{spec}' would run Python code on the server; start the dashboard with "
+                f"{ALLOW_PYTHON}=1 to allow python: specs"
+            )
     model, data = shared_baseline(choice)
     session = PruneSession(model, data, data.x.device)
     return Workspace(choice, session, session.report())

@@ -103,7 +103,18 @@ def test_model_page_loads_another_demo():
     assert "layer2.shortcut.0" in at.dataframe[0].value["layer"].tolist()
 
 
-def test_model_page_bad_input_shows_error_and_keeps_the_session():
+def test_python_specs_are_refused_unless_the_server_allows_them(monkeypatch):
+    monkeypatch.delenv("PRUNEVIZ_ALLOW_PYTHON", raising=False)
+    at = open_page("pages/1_Model_and_data.py")
+    assert "Python factory" not in at.radio(key="md_source").options
+    at.text_input(key="md_data").input("python:os:getcwd")
+    at.button(key="md_load").click().run()
+    assert any("would run Python code on the server" in e.value for e in at.error)
+    assert at.session_state[WORKSPACE].session.data.spec == "digits"
+
+
+def test_model_page_bad_input_shows_error_and_keeps_the_session(monkeypatch):
+    monkeypatch.setenv("PRUNEVIZ_ALLOW_PYTHON", "1")
     at = open_page("app.py")
     at.switch_page("pages/3_Prune.py").run()
     at.slider(key="prune_layer_fc1").set_value(50).run()
