@@ -1,41 +1,18 @@
 """pruneviz dashboard entry point: ``streamlit run app.py`` (or ``make run``).
 
-Pages live in ``pages/`` (Streamlit's multipage convention); numbers leave room for the Sensitivity,
-Recovery and Export pages between Prune and Learn.
+Pages live in ``pages/`` (Streamlit's multipage convention); the sidebar navigation is drawn by
+``pruneviz.ui.state.page_header``.
 """
 
 import streamlit as st
 
-from pruneviz.humanize import count, percent, size
 from pruneviz.ui.state import page_header
+from pruneviz.ui.widgets import metrics_row
 
 ws = page_header("pruneviz", "See, choose and export how to prune a PyTorch model, layer by layer.")
 session, base = ws.session, ws.baseline
-now = session.report()
 
-cols = st.columns(4)
-cols[0].metric("Accuracy", percent(now.accuracy), f"{100 * (now.accuracy - base.accuracy):+.1f} pt")
-cols[1].metric(
-    "Non-zero parameters",
-    count(now.params_nonzero),
-    f"of {count(now.params_total)}",
-    delta_color="off",
-    delta_arrow="off",
-)
-cols[2].metric(
-    "Effective MACs",
-    count(now.macs_effective),
-    f"of {count(now.macs_dense)}",
-    delta_color="off",
-    delta_arrow="off",
-)
-cols[3].metric(
-    "Sparse size",
-    size(now.size_bytes_sparse),
-    f"of {size(now.size_bytes_dense)}",
-    delta_color="off",
-    delta_arrow="off",
-)
+metrics_row(session.report(), base)
 
 st.markdown(
     """

@@ -15,6 +15,7 @@ from pruneviz.metrics import param_counts
 from pruneviz.structured import STRUCTURED_CRITERIA, StructuredPlan, classifier_name, coupled_layers
 from pruneviz.ui import charts
 from pruneviz.ui.state import errors_shown, page_header
+from pruneviz.ui.widgets import follow_job
 
 ws = page_header(
     "Structured",
@@ -158,7 +159,7 @@ st.subheader("Apply")
 if st.button("Build the smaller model", type="primary", key="st_apply"):
     with errors_shown(), st.spinner("Removing channels…"):
         ws.shrunk = session.shrunk()
-        ws.jobs.pop("latency", None)
+        st.session_state.pop("st_latency", None)
 if ws.shrunk is not None:
     small = ws.shrunk
     params_small, _ = param_counts(small)
@@ -179,28 +180,20 @@ if ws.shrunk is not None:
     ]
     st.dataframe(pd.DataFrame(shapes), hide_index=True, width="stretch")
 
-    job = ws.jobs.get("latency")
-    if st.button("Measure latency (batch 1 and 64)", key="st_measure") and job is None:
+    if st.button("Measure latency (batch 1 and 64)", key="st_measure") and "latency" not in ws.jobs:
         dense = session.calibration().model
         fraction = 1 - params_small / ws.baseline.params_total
         models = {"dense": dense, "structured": small, "unstructured": unstructured_twin(dense, fraction)}
         shape, device = session.data.sample_shape, session.device
-        job = ws.jobs["latency"] = Job(
+        ws.jobs["latency"] = Job(
             "latency", lambda progress: compare_latency(models, shape, (1, 64), device, progress=progress)
         )
-
-    @st.fragment(run_every=0.5)
-    def latency_progress() -> None:
-        if job.done:
-            st.rerun()
-        st.progress(job.fraction, text=job.message)
-
-    if job is not None and not job.done:
-        latency_progress()
-    elif job is not None and job.error:
-        st.error(f"Latency measurement failed: {job.error}", icon="⚠️")
-    elif job is not None:
-        ms = job.result
+        st.session_state.pop("st_latency", None)
+    finished = follow_job(ws, "latency", "Latency measurement")
+    if finished is not None:
+        st.session_state.st_latency = finished.result
+    if st.session_state.get("st_latency"):
+        ms = st.session_state.st_latency
         ratio = {k: {b: ms["dense"][b] / ms[k][b] for b in ms[k]} for k in ("structured", "unstructured")}
         macs_ratio = {
             "structured": ws.baseline.macs_dense / macs_small,

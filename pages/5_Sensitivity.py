@@ -10,6 +10,7 @@ from pruneviz.jobs import Job
 from pruneviz.sensitivity import DEFAULT_LEVELS, LiveSweep, SweepSpec, estimate_correlation
 from pruneviz.ui import charts
 from pruneviz.ui.state import errors_shown, page_header, scratch_session, sweep_cache
+from pruneviz.ui.widgets import follow_job
 
 ws = page_header("Sensitivity", "Each layer pruned alone, level by level: which layers can lose how much.")
 session = ws.session
@@ -53,13 +54,8 @@ if run and (job is None or job.done):
         ws.live = live
 
 
-@st.fragment(run_every=0.7)
-def live_sweep() -> None:
-    """Progress, cancel, and the curves measured so far over the dashed estimates."""
-    if job.done:
-        st.rerun()
-    st.progress(job.fraction, text=job.message)
-    st.button("Cancel", key="sens_cancel", on_click=job.cancel)
+def draw_live(job) -> None:
+    """The curves measured so far over the dashed estimates."""
     live = ws.live
     measured = live.result.curves("loss") if live.result else {}
     base = live.result.baseline_loss if live.result else 0.0
@@ -67,17 +63,12 @@ def live_sweep() -> None:
     st.plotly_chart(charts.sensitivity_lines(delta, base, "loss", live.estimate), key="sens_live")
 
 
-if job is not None and not job.done:
-    live_sweep()
-elif job is not None:
-    ws.jobs.pop("sweep")
-    if job.error:
-        st.error(f"The sweep failed: {job.error}", icon="⚠️")
-    elif job.cancelled:
-        st.warning("Sweep cancelled; the curves measured so far are not kept.")
-    else:
-        ws.sensitivity, ws.estimate = job.result, ws.live.estimate
-        sweep_cache()[(ws.choice, job.result.spec)] = (ws.sensitivity, ws.estimate)
+finished = follow_job(
+    ws, "sweep", "The sweep", draw_live, cancelled="Sweep cancelled; its partial curves are not kept."
+)
+if finished is not None:
+    ws.sensitivity, ws.estimate = finished.result, ws.live.estimate
+    sweep_cache()[(ws.choice, finished.result.spec)] = (ws.sensitivity, ws.estimate)
 
 result = ws.sensitivity
 if result is None:

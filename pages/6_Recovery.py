@@ -8,6 +8,7 @@ from pruneviz.recovery import SCHEDULES, TrainConfig, finetune, train_split
 from pruneviz.session import LayerPlan
 from pruneviz.ui import charts
 from pruneviz.ui.state import errors_shown, page_header
+from pruneviz.ui.widgets import follow_job
 
 ws = page_header("Recovery", "Fine-tune with the pruned weights held at zero: accuracy often comes back.")
 session = ws.session
@@ -54,27 +55,18 @@ if start and (job is None or job.done):
         job = ws.jobs["finetune"] = Job("finetune", work, curve)
 
 
-@st.fragment(run_every=0.5)
-def live() -> None:
-    if job.done:
-        st.rerun()
-    st.progress(job.fraction, text=job.message)
-    st.button("Stop", key="ft_stop", on_click=job.cancel)
-    st.plotly_chart(charts.training_curve(list(job.partial)), key="ft_live")
-
-
-if job is not None and not job.done:
-    live()
-elif job is not None:
-    ws.jobs.pop("finetune")
-    if job.error:
-        st.error(f"Fine-tuning failed: {job.error}", icon="⚠️")
-    elif job.cancelled:
-        st.warning("Stopped; the session keeps its model from before the fine-tune.")
-    else:
-        st.session_state.ft_undo = session.save_state()
-        session.load_state(job.result)
-        st.session_state.ft_curve = list(job.partial)
+finished = follow_job(
+    ws,
+    "finetune",
+    "Fine-tuning",
+    draw=lambda job: st.plotly_chart(charts.training_curve(list(job.partial)), key="ft_live"),
+    stop_label="Stop",
+    cancelled="Stopped; the session keeps its model from before the fine-tune.",
+)
+if finished is not None:
+    st.session_state.ft_undo = session.save_state()
+    session.load_state(finished.result)
+    st.session_state.ft_curve = list(finished.partial)
 
 if st.session_state.get("ft_curve"):
     st.plotly_chart(charts.training_curve(st.session_state.ft_curve), key="ft_done")

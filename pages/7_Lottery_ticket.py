@@ -8,6 +8,7 @@ from pruneviz.lottery import lottery, to_csv
 from pruneviz.recovery import TrainConfig, train_split
 from pruneviz.ui import charts
 from pruneviz.ui.state import errors_shown, page_header
+from pruneviz.ui.widgets import follow_job
 
 ws = page_header(
     "Lottery ticket", "Iterative magnitude pruning with rewinding (Frankle & Carbin), and its control."
@@ -46,26 +47,14 @@ if start and (job is None or job.done):
         job = ws.jobs["lottery"] = Job("lottery", work, found)
 
 
-@st.fragment(run_every=0.7)
-def live() -> None:
-    if job.done:
-        st.rerun()
-    st.progress(job.fraction, text=job.message)
-    st.button("Cancel", key="lt_cancel", on_click=job.cancel)
-    if job.partial:
-        st.plotly_chart(charts.lottery_chart(list(job.partial)), key="lt_live")
-
-
-if job is not None and not job.done:
-    live()
-elif job is not None:
-    ws.jobs.pop("lottery")
-    if job.error:
-        st.error(f"The lottery run failed: {job.error}", icon="⚠️")
-    elif job.cancelled:
-        st.warning("Cancelled.")
-    else:
-        st.session_state.lt_result = job.result
+finished = follow_job(
+    ws,
+    "lottery",
+    "The lottery run",
+    draw=lambda job: job.partial and st.plotly_chart(charts.lottery_chart(list(job.partial)), key="lt_live"),
+)
+if finished is not None:
+    st.session_state.lt_result = finished.result
 
 result = st.session_state.get("lt_result")
 if result is not None:

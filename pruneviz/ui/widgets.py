@@ -49,3 +49,35 @@ def metrics_row(now: Report, base: Report) -> None:
         delta_arrow="off",
     )
     bottom[2].metric("Top-5", percent(now.top5) if now.top5 is not None else "–")
+
+
+def follow_job(
+    ws, name: str, what: str, draw=None, stop_label: str = "Cancel", cancelled: str = "Cancelled."
+):
+    """Show background job ``name`` while it runs (progress, a stop button and ``draw(job)`` for partial
+    results, refreshed twice a second); once finished, forget it and return it if it succeeded
+    (a failure or a cancel is shown instead and None returned)."""
+    job = ws.jobs.get(name)
+    if job is None:
+        return None
+    if not job.done:
+
+        @st.fragment(run_every=0.5)
+        def live() -> None:
+            if job.done:
+                st.rerun()
+            st.progress(job.fraction, text=job.message)
+            st.button(stop_label, key=f"{name}_stop", on_click=job.cancel)
+            if draw is not None:
+                draw(job)
+
+        live()
+        return None
+    ws.jobs.pop(name)
+    if job.error:
+        st.error(f"{what} failed: {job.error}", icon="⚠️")
+        return None
+    if job.cancelled:
+        st.warning(cancelled)
+        return None
+    return job
