@@ -10,13 +10,7 @@ from pruneviz.checkpoint import save_checkpoint
 from pruneviz.demo import DemoCNN
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGES = [
-    "app.py",
-    "pages/1_Model_and_data.py",
-    "pages/2_Importance.py",
-    "pages/3_Prune.py",
-    "pages/9_Learn.py",
-]
+PAGES = ["app.py", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "pages").glob("*.py"))]
 WORKSPACE = "pruneviz_workspace"
 
 
