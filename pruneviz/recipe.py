@@ -130,8 +130,8 @@ def parse_recipe(obj: Any, source: str = "recipe") -> Recipe:
     layers = {}
     for name, entry in layers_obj.items():
         if name in pinned:
-            raise PrunevizError(f"{source}: layer '{name}' is both pinned and listed under layers")
-        layers[str(name)] = _layer_plan(entry, default, f"{source}: layers.{name}")
+            raise PrunevizError(f"{source}: layer {name!r} is both pinned and listed under layers")
+        layers[str(name)] = _layer_plan(entry, default, f"{source}: layers.{name!r}")
     return Recipe(
         obj.get("model"), obj.get("data"), default, tuple(pinned), layers, round_to=round_to, **extras
     )
@@ -202,7 +202,7 @@ def _mapping(obj: Any, where: str) -> None:
 def _no_unknown(obj: dict, allowed, where: str) -> None:
     unknown = [str(k) for k in obj if k not in allowed]
     if unknown:
-        raise PrunevizError(f"{where}: unknown key '{unknown[0]}' (allowed: {', '.join(allowed)})")
+        raise PrunevizError(f"{where}: unknown key {unknown[0]!r} (allowed: {', '.join(allowed)})")
 
 
 def resolve(recipe: Recipe, layer_names: list[str]) -> dict[str, LayerPlan] | GlobalPlan:
@@ -210,7 +210,7 @@ def resolve(recipe: Recipe, layer_names: list[str]) -> dict[str, LayerPlan] | Gl
     known = set(layer_names)
     for name in (*recipe.pinned, *recipe.layers):
         if name not in known:
-            raise PrunevizError(f"recipe names unknown layer '{name}' (see `pruneviz info` for the layers)")
+            raise PrunevizError(f"recipe names unknown layer {name!r} (see `pruneviz info` for the layers)")
     if recipe.global_plan is not None:
         return recipe.global_plan
     plans = {}

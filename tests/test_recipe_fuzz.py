@@ -83,3 +83,14 @@ def test_arbitrary_files(tmp_path_factory, text):
 
 def test_the_schema_lists_every_top_level_key():
     assert set(TOP_KEYS) >= {"pruneviz", "model", "data", "default", "pinned", "layers", "global"}
+
+
+def test_names_with_newlines_stay_on_one_line():
+    """Found by the fuzzer: a key with a line break used to split the error message over two lines."""
+    for doc in ({"pruneviz": 1, "\n": None}, {"pruneviz": 1, "layers": {"a\nb": {"sparsity": 0.1}}}):
+        try:
+            resolve(parse_recipe(doc), LAYERS)
+        except PrunevizError as err:
+            assert "\n" not in str(err)
+        else:
+            raise AssertionError("expected an error")
