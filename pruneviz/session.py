@@ -73,7 +73,7 @@ class Report:
 def check_granularity(granularity: str) -> None:
     if granularity not in GRANULARITIES and M.parse_nm(granularity) is None:
         raise PrunevizError(
-            f"unknown granularity '{granularity}' (choose one of: {', '.join(GRANULARITIES)})"
+            f"unknown granularity {granularity!r} (choose one of: {', '.join(GRANULARITIES)})"
         )
 
 
