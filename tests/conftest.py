@@ -2,10 +2,18 @@
 
 import pytest
 import torch
+from hypothesis import settings
+
 
 from pruneviz.data import load_data
 from pruneviz.models import load_model
 from pruneviz.session import PruneSession
+
+
+# Fuzz tests draw the same examples every run: CI results must not depend on luck. (Explore new ones with
+# `pytest tests/test_recipe_fuzz.py --hypothesis-seed=N`.)
+settings.register_profile("pruneviz", derandomize=True)
+settings.load_profile("pruneviz")
 
 
 @pytest.fixture(scope="session", autouse=True)
