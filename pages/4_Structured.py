@@ -24,6 +24,7 @@ ws = page_header(
 )
 session = ws.session
 names = session.layer_names
+REMOVALS_KEPT = 8  # recent plans kept per session, so moving a slider back is instant
 example = session.data.x[:1]
 if "st_pinned" not in st.session_state:
     with errors_shown():
@@ -101,6 +102,8 @@ def preview_panel() -> None:
         if key not in ws.removals:
             with st.spinner("Finding the coupled channels…"):
                 ws.removals[key] = session.plan_removal(plan)
+            while len(ws.removals) > REMOVALS_KEPT:  # each holds a mask per parameter: bound the memory
+                ws.removals.pop(next(iter(ws.removals)))
         removal = ws.removals[key]
         # an empty plan leaves the Prune page's masks alone; any real plan replaces them
         if session.removal is not removal and (removal.history or session.removal is not None):
