@@ -6,9 +6,11 @@ from pruneviz.heatmap import weight_grid
 from pruneviz.jobs import Job
 from pruneviz.ui import charts
 from pruneviz.ui.state import page_header
+from pruneviz.ui.widgets import require_prunable_layers
 
 ws = page_header("Importance", "Bright cells matter more. Click a bar to inspect a layer.")
 session = ws.session
+require_prunable_layers(session)
 names = session.layer_names
 # data-driven scores, computed together by one background job on the session's own baseline copy
 NEEDED = [

@@ -10,12 +10,13 @@ from pruneviz.recipe import diff_recipes, parse_recipe_text, recipe_document, re
 from pruneviz.session import LayerPlan
 from pruneviz.ui import charts
 from pruneviz.ui.state import errors_shown, page_header
-from pruneviz.ui.widgets import ensure_scores, metrics_row
+from pruneviz.ui.widgets import ensure_scores, metrics_row, require_prunable_layers
 
 ws = page_header(
     "Prune", "Drag a slider: only that layer is re-masked and only what depends on it is re-run."
 )
 session = ws.session
+require_prunable_layers(session)
 names = session.layer_names
 shapes = {x.name: x.shape for x in session.layers}
 GRANULARITIES = ["unstructured", "filter", "2:4", "4:8"]

@@ -15,7 +15,7 @@ from pruneviz.metrics import param_counts
 from pruneviz.structured import STRUCTURED_CRITERIA, StructuredPlan, classifier_name, coupled_layers
 from pruneviz.ui import charts
 from pruneviz.ui.state import errors_shown, page_header
-from pruneviz.ui.widgets import follow_job
+from pruneviz.ui.widgets import follow_job, require_prunable_layers
 
 ws = page_header(
     "Structured",
@@ -23,6 +23,7 @@ ws = page_header(
     "then build the smaller model.",
 )
 session = ws.session
+require_prunable_layers(session)
 names = session.layer_names
 REMOVALS_KEPT = 8  # recent plans kept per session, so moving a slider back is instant
 example = session.data.x[:1]

@@ -10,10 +10,11 @@ from pruneviz.jobs import Job
 from pruneviz.sensitivity import DEFAULT_LEVELS, LiveSweep, SweepSpec, estimate_correlation
 from pruneviz.ui import charts
 from pruneviz.ui.state import errors_shown, page_header, scratch_session, sweep_cache
-from pruneviz.ui.widgets import follow_job
+from pruneviz.ui.widgets import follow_job, require_prunable_layers
 
 ws = page_header("Sensitivity", "Each layer pruned alone, level by level: which layers can lose how much.")
 session = ws.session
+require_prunable_layers(session)
 LEVEL_SETS = {
     "every 5% (20 levels)": DEFAULT_LEVELS,
     "every 10% (10 levels)": tuple(round(0.1 * i, 1) for i in range(10)),

@@ -84,7 +84,15 @@ def load_model(spec: str, options: ModelOptions | None = None) -> LoadedModel:
         )
     loaded = MODEL_SCHEMES.get(scheme)(rest, options)
     eval_mode(loaded.module)
+    check_finite(loaded.module, spec)
     return loaded
+
+
+def check_finite(module: nn.Module, spec: str) -> None:
+    """NaN or infinite weights make every metric meaningless: refuse them, naming the parameter."""
+    for name, param in module.named_parameters():
+        if not torch.isfinite(param).all():
+            raise PrunevizError(f"model {spec} has NaN or infinite values in '{name}'")
 
 
 def clone_module(module: nn.Module, device: torch.device | str = "cpu") -> nn.Module:
@@ -127,14 +135,22 @@ def fold_torch_prune(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
+def _is_raw_pickle(path: Path) -> bool:
+    """A plain ``pickle.dump`` file (protocol 2+ header), not ``torch.save``'s zip archive."""
+    with path.open("rb") as f:
+        return f.read(1) == b"\x80" and not zipfile.is_zipfile(path)
+
+
 def read_torch_file(path: Path, trust_pickle: bool) -> Any:
     """``torch.load`` with ``weights_only=True`` unless the user explicitly trusts the file."""
     if not path.is_file():
         raise PrunevizError(f"model file not found: {path}")
     try:
-        return torch.load(path, map_location="cpu", weights_only=not trust_pickle)
+        with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": the error below says more
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.load(path, map_location="cpu", weights_only=not trust_pickle)
     except pickle.UnpicklingError as err:
-        if "Unsupported global" in str(err):
+        if "Unsupported global" in str(err) or _is_raw_pickle(path):
             raise PrunevizError(
                 f"{path} contains pickled Python objects, and loading it would run code from the file; "
                 "allow it (--trust-pickle, or 'Trust' in the dashboard) only if you trust its source"

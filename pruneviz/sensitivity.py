@@ -131,6 +131,8 @@ def iter_sweep(session: PruneSession, spec: SweepSpec, layers: list[str] | None 
 
     The session is reset to dense first and left dense afterwards (also when the caller stops early).
     """
+    if not session.layer_names:
+        raise PrunevizError("the model has no prunable layers (Conv/Linear): nothing to sweep")
     session.reset()
     evaluator = session.evaluator
     base_logits = session.logits()

@@ -9,6 +9,13 @@ from pruneviz.session import PruneSession, Report
 from pruneviz.ui.state import errors_shown
 
 
+def require_prunable_layers(session: PruneSession) -> None:
+    """Stop the page with a message when the model has nothing to prune."""
+    if not session.layer_names:
+        st.info("This model has no prunable layers (Conv or Linear); pick another on the Model & data page.")
+        st.stop()
+
+
 def ensure_scores(session: PruneSession, criterion: str, granularity: str = "unstructured") -> bool:
     """Compute (once) the scores of ``criterion``, with a progress bar; False if it failed (shown)."""
     if session.has_scores(criterion, granularity):
