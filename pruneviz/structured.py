@@ -143,8 +143,7 @@ def plan_removal(
             continue
         idxs = sorted(int(i) for i in tp._helpers.to_plain_idxs(group[0].idxs))
         history.append((root, True, idxs))
-    removed = removed_entries(model, example, history)
-    return Removal(history, removed, skipped)
+    return Removal(history, removed_entries(pruner.DG, history), skipped)
 
 
 def check_plan(plan: StructuredPlan) -> None:
@@ -171,11 +170,10 @@ def _accumulate_gradients(model: nn.Module, calibration: tuple[torch.Tensor, tor
             F.cross_entropy(model(xb), yb).backward()
 
 
-def removed_entries(model: nn.Module, example: torch.Tensor, history: History) -> dict[str, torch.Tensor]:
-    """For each parameter, which entries the history deletes (via each group's coupled layers)."""
-    work = copy.deepcopy(model).eval()
-    dg = _dependency_graph(work, example)
-    modules = dict(work.named_modules())
+def removed_entries(dg: tp.DependencyGraph, history: History) -> dict[str, torch.Tensor]:
+    """For each parameter, which entries the history deletes (via each group's coupled layers), read
+    from the dependency graph of an unpruned model (the planner's own: no second trace needed)."""
+    modules = dict(dg.model.named_modules())
     names = {m: n for n, m in modules.items()}
     removed: dict[str, torch.Tensor] = {}
 
