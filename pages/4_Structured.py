@@ -155,7 +155,11 @@ preview_panel()
 st.subheader("What shrinks together")
 layer = st.selectbox("Layer", names, key="st_group_layer")
 with errors_shown():
-    group = coupled_layers(session.calibration().model, example, layer)
+    groups = st.session_state.setdefault("st_groups", {})  # tracing the graph on every rerun is slow
+    key = (session.model.spec, layer)
+    if key not in groups:
+        groups[key] = coupled_layers(session.calibration().model, example, layer)
+    group = groups[key]
     st.caption(f"Removing an output channel of `{layer}` also removes it from these {len(group)} layers:")
     st.dataframe(pd.DataFrame(group, columns=["layer", "type", "channels"]), hide_index=True, width="stretch")
 
