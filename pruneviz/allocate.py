@@ -34,12 +34,6 @@ def global_threshold(scores: dict[str, torch.Tensor], sparsity: float) -> dict[s
     return {name: sparsity_of(mask) for name, mask in global_masks(scores, sparsity).items()}
 
 
-def overall_sparsity(per_layer: dict[str, float], sizes: dict[str, int]) -> float:
-    """Fraction of all listed layers' weights that are zero, given per-layer fractions and sizes."""
-    total = sum(sizes[n] for n in per_layer)
-    return sum(per_layer[n] * sizes[n] for n in per_layer) / total if total else 0.0
-
-
 @dataclass(frozen=True)
 class Target:
     """What automatic allocation aims for: remove ``params`` or ``macs`` (fractions of the model's

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pruneviz import allocate
 from pruneviz.humanize import percent, points
 from pruneviz.masks import nm_eligible
 from pruneviz.sensitivity import layer_sensitivity, most_sensitive
@@ -32,10 +31,6 @@ class Exercise:
     asks_layer: bool = False
 
 
-def _overall(session: PruneSession, report: Report) -> float:
-    return allocate.overall_sparsity(report.layers, {x.name: x.params for x in session.layers})
-
-
 SENSITIVITY_SPARSITY = 0.9
 
 
@@ -56,7 +51,7 @@ def _check_sensitive(session: PruneSession, baseline: Report, answer: str | None
 
 def _check_80(session: PruneSession, baseline: Report, answer: str | None) -> Verdict:
     now = session.report()
-    sparsity, delta = _overall(session, now), now.accuracy - baseline.accuracy
+    sparsity, delta = session.prunable_sparsity(), now.accuracy - baseline.accuracy
     ok = sparsity >= 0.8 and delta > -0.01
     return Verdict(ok, f"{percent(sparsity)} of prunable weights are zero; accuracy {points(delta)}.")
 

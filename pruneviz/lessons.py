@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pruneviz import allocate
 from pruneviz.data import DataSet
 from pruneviz.demo import initial_model
 from pruneviz.masks import nm_eligible
@@ -32,10 +31,8 @@ def _scratch(model: LoadedModel, data: DataSet) -> PruneSession:
 
 
 def _row(label: str, session: PruneSession) -> dict[str, object]:
-    report = session.report()
-    sizes = {x.name: x.params for x in session.layers}
-    sparsity = allocate.overall_sparsity(report.layers, sizes)
-    return {"configuration": label, "weights pruned": f"{sparsity:.0%}", "accuracy": f"{report.accuracy:.1%}"}
+    sparsity, accuracy = session.prunable_sparsity(), session.report().accuracy
+    return {"configuration": label, "weights pruned": f"{sparsity:.0%}", "accuracy": f"{accuracy:.1%}"}
 
 
 def _unstructured(model: LoadedModel, data: DataSet, train: DataSet) -> Rows:

@@ -172,7 +172,7 @@ def finetune(
     for fraction, steps in zip(fractions, steps_each):
         session.adopt_weights()  # re-mask from the current (fine-tuned) weights
         session.apply_layer_plans({n: replace(p, sparsity=p.sparsity * fraction) for n, p in plans.items()})
-        sparsity = _prunable_sparsity(session)
+        sparsity = session.prunable_sparsity()
 
         def record(step: int, loss: float, offset: int = done, sparsity: float = sparsity) -> None:
             session.evaluator.invalidate()
@@ -192,12 +192,6 @@ def finetune(
         done += steps
     session.adopt_weights()
     return points
-
-
-def _prunable_sparsity(session: PruneSession) -> float:
-    sizes = {x.name: x.params for x in session.layers}
-    zeros = sum(s * sizes[n] for n, s in session.layer_sparsity().items())
-    return zeros / sum(sizes.values())
 
 
 def train_split(session: PruneSession, spec: str | None = None) -> DataSet:

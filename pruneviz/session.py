@@ -328,6 +328,12 @@ class PruneSession:
             for n, m in self.modules.items()
         }
 
+    def prunable_sparsity(self) -> float:
+        """Fraction (0..1) of all prunable layers' weights that are zero in the working copy."""
+        sizes = {x.name: x.params for x in self.layers}
+        total = sum(sizes.values())
+        return sum(s * sizes[n] for n, s in self.layer_sparsity().items()) / total if total else 0.0
+
     def report(self) -> Report:
         """Evaluate the working copy: accuracy, loss, parameters, MACs and size."""
         cls = classification_metrics(self.logits(), self.data.y)
