@@ -15,7 +15,7 @@ from pruneviz.metrics import param_counts
 from pruneviz.structured import STRUCTURED_CRITERIA, StructuredPlan, classifier_name, coupled_layers
 from pruneviz.ui import charts
 from pruneviz.ui.state import errors_shown, page_header
-from pruneviz.ui.widgets import follow_job, require_prunable_layers
+from pruneviz.ui.widgets import follow_job, info_metric, require_prunable_layers
 
 ws = page_header(
     "Structured",
@@ -116,19 +116,14 @@ def preview_panel() -> None:
         cols[0].metric(
             "Accuracy (preview)", percent(now.accuracy), points(now.accuracy - ws.baseline.accuracy)
         )
-        cols[1].metric(
+        info_metric(
+            cols[1],
             "Parameters after removal",
             count(params),
             f"{percent(params / ws.baseline.params_total)} of dense",
-            delta_color="off",
-            delta_arrow="off",
         )
-        cols[2].metric(
-            "MACs after removal",
-            count(macs),
-            f"{percent(macs / ws.baseline.macs_dense)} of dense",
-            delta_color="off",
-            delta_arrow="off",
+        info_metric(
+            cols[2], "MACs after removal", count(macs), f"{percent(macs / ws.baseline.macs_dense)} of dense"
         )
         if removal is not None:
             rows = []

@@ -29,32 +29,21 @@ def ensure_scores(session: PruneSession, criterion: str, granularity: str = "uns
     return False
 
 
+def info_metric(col, label: str, value: str, note: str) -> None:
+    """A metric whose second line is context ("12% of 38 k"), not a change: no arrow, no colour."""
+    col.metric(label, value, note, delta_color="off", delta_arrow="off")
+
+
 def metrics_row(now: Report, base: Report) -> None:
     """Accuracy (with change vs baseline), loss, parameters, MACs and size side by side."""
     top, bottom = st.columns(3), st.columns(3)
     top[0].metric("Accuracy", percent(now.accuracy), points(now.accuracy - base.accuracy))
     top[1].metric("Loss", f"{now.loss:.3f}", f"{now.loss - base.loss:+.3f}", delta_color="inverse")
-    top[2].metric(
-        "Non-zero params",
-        count(now.params_nonzero),
-        f"{percent(now.params_nonzero / now.params_total)} of {count(now.params_total)}",
-        delta_color="off",
-        delta_arrow="off",
-    )
-    bottom[0].metric(
-        "Effective MACs",
-        count(now.macs_effective),
-        f"{percent(now.macs_effective / now.macs_dense)} of {count(now.macs_dense)}",
-        delta_color="off",
-        delta_arrow="off",
-    )
-    bottom[1].metric(
-        "Sparse size",
-        size(now.size_bytes_sparse),
-        f"dense {size(now.size_bytes_dense)}",
-        delta_color="off",
-        delta_arrow="off",
-    )
+    share = f"{percent(now.params_nonzero / now.params_total)} of {count(now.params_total)}"
+    info_metric(top[2], "Non-zero params", count(now.params_nonzero), share)
+    share = f"{percent(now.macs_effective / now.macs_dense)} of {count(now.macs_dense)}"
+    info_metric(bottom[0], "Effective MACs", count(now.macs_effective), share)
+    info_metric(bottom[1], "Sparse size", size(now.size_bytes_sparse), f"dense {size(now.size_bytes_dense)}")
     bottom[2].metric("Top-5", percent(now.top5) if now.top5 is not None else "–")
 
 
