@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# Trials kept per session: enough for an afternoon of dragging, small enough that a workshop server's
+# memory and the per-rerun Pareto computation (quadratic in the count) stay bounded.
+MAX_TRIALS = 300
+
 
 @dataclass(frozen=True)
 class Trial:
@@ -23,22 +27,36 @@ class Trial:
     def config(self) -> dict[str, float]:
         return dict(self.sparsity)
 
+    @property
+    def key(self) -> tuple:
+        return self.sparsity, self.criterion, self.granularity
+
 
 @dataclass
 class History:
-    """Trials in the order tried; re-trying a configuration does not add a duplicate."""
+    """Trials in the order tried; re-trying a configuration does not add a duplicate.
+
+    At most ``limit`` trials are kept: past it, the oldest trial off the Pareto front is forgotten,
+    so the best trade-offs found are kept (unless the whole history is one front: then the oldest goes).
+    """
 
     trials: list[Trial] = field(default_factory=list)
+    limit: int = MAX_TRIALS
 
     def add(
         self, config: dict[str, float], criterion: str, granularity: str, accuracy: float, params: int
-    ) -> None:
+    ) -> int:
+        """Record a trial; returns its index in :attr:`trials` (the earlier one if already tried)."""
         trial = Trial(tuple(sorted(config.items())), criterion, granularity, accuracy, params)
-        if all(
-            (t.sparsity, t.criterion, t.granularity) != (trial.sparsity, criterion, granularity)
-            for t in self.trials
-        ):
-            self.trials.append(trial)
+        for i, t in enumerate(self.trials):
+            if t.key == trial.key:
+                return i
+        self.trials.append(trial)
+        if len(self.trials) > self.limit:
+            front = set(self.pareto())
+            oldest = next((i for i in range(len(self.trials)) if i not in front), 0)
+            del self.trials[oldest]
+        return len(self.trials) - 1
 
     def pareto(self) -> list[int]:
         """Indices of trials no other trial beats on both accuracy (higher) and params (fewer)."""
