@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import importlib
 import json
 import pickle
@@ -108,6 +109,17 @@ def eval_mode(module: nn.Module) -> nn.Module:
     with contextlib.suppress(NotImplementedError):
         module.eval()
     return module
+
+
+def weights_digest(module: nn.Module) -> str:
+    """SHA-256 over every parameter and buffer (name, dtype, shape, bytes): equal digests mean
+    bit-identical weights, which is how a shared baseline is shown to be untouched."""
+    digest = hashlib.sha256()
+    for name, tensor in module.state_dict().items():
+        flat = tensor.detach().cpu().contiguous().reshape(-1)
+        digest.update(f"{name}:{flat.dtype}:{tuple(tensor.shape)};".encode())
+        digest.update(flat.view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def _load_state_dict(module: nn.Module, state: dict, what: str) -> None:

@@ -5,7 +5,7 @@ from torch import nn
 from pruneviz.checkpoint import save_checkpoint
 from pruneviz.demo import DemoCNN
 from pruneviz.errors import PrunevizError
-from pruneviz.models import ModelOptions, load_model
+from pruneviz.models import ModelOptions, clone_module, load_model, weights_digest
 
 
 @pytest.mark.parametrize("name", ["cnn", "mlp", "resnet"])
@@ -118,3 +118,12 @@ def test_python_factory_with_dataset(tmp_path, monkeypatch):
         load_model("python:mymodels:not_a_model")
     with pytest.raises(PrunevizError, match="cannot import"):
         load_model("python:no_such_module_xyz:build")
+
+
+def test_weights_digest_changes_with_any_single_weight():
+    model = load_model("demo:cnn").module
+    before = weights_digest(model)
+    assert weights_digest(clone_module(model)) == before
+    with torch.no_grad():
+        model.fc2.bias[3] += 1e-6
+    assert weights_digest(model) != before
