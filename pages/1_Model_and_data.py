@@ -6,12 +6,13 @@ import torchvision.models as tvm
 
 from pruneviz.demo import DEMO_ARCHITECTURES
 from pruneviz.humanize import count, percent, size
-from pruneviz.ui.state import Choice, page_header, python_specs_allowed, replace_workspace, save_upload
+from pruneviz.ui.state import Choice, page_header, policy, replace_workspace, save_upload
 
 ws = page_header("Model & data", "Choose what to prune and what to measure it on.")
+rules = policy()
 
 SOURCES = ["Demo model", "torchvision", "Upload a file"]
-if python_specs_allowed():  # the user's own code: only when the server was started to allow it
+if rules.allow_python:  # the user's own code: only when the server was started to allow it
     SOURCES.append("Python factory")
 source = st.radio("Model source", SOURCES, horizontal=True, key="md_source")
 
@@ -54,7 +55,7 @@ with st.form("model_form"):
             )
             or None
         )
-        trust = st.checkbox(
+        trust = rules.allow_pickle and st.checkbox(
             "Trust this file's pickled objects (runs code from the file)", value=False, key="md_trust"
         )
         spec = f"file:{save_upload(upload)}" if upload is not None else None

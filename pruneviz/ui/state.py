@@ -8,7 +8,6 @@ people pruning differently never see each other's numbers.
 from __future__ import annotations
 
 import hashlib
-import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,12 +20,12 @@ from torch import nn
 
 from pruneviz.data import DataSet, load_data
 from pruneviz.errors import PrunevizError
-from pruneviz.evaluate import DEFAULT_BUDGET_BYTES
 from pruneviz.history import History
 from pruneviz.humanize import percent
 from pruneviz.jobs import Job
 from pruneviz.models import LoadedModel, ModelOptions, load_model
 from pruneviz.sensitivity import LiveSweep, Sensitivity
+from pruneviz.serving import ServerPolicy
 from pruneviz.session import PruneSession, Report, resolve_device
 from pruneviz.structured import Removal
 
@@ -85,25 +84,19 @@ def shared_baseline(choice: Choice) -> tuple[LoadedModel, DataSet]:
     return model, data
 
 
-ALLOW_PYTHON = "PRUNEVIZ_ALLOW_PYTHON"
-
-
-def python_specs_allowed() -> bool:
-    """``python:`` specs import and run code on the server, so a browser may name them only when the
-    server was started with ``PRUNEVIZ_ALLOW_PYTHON=1`` (a workshop server should not)."""
-    return os.environ.get(ALLOW_PYTHON) == "1"
+def policy() -> ServerPolicy:
+    """What this server lets browsers do (set by environment variables when it was started)."""
+    return ServerPolicy.from_env(uploads=UPLOADS)
 
 
 def open_workspace(choice: Choice) -> Workspace:
     """A fresh workspace for ``choice``: its own working copy over the shared baseline."""
+    rules = policy()
     for spec in (choice.model, choice.data, choice.arch):
-        if spec and spec.startswith("python:") and not python_specs_allowed():
-            raise PrunevizError(
-                f"'{spec}' would run Python code on the server; start the dashboard with "
-                f"{ALLOW_PYTHON}=1 to allow python: specs"
-            )
+        rules.check_spec(spec)
+    rules.check_trust(choice.trust_pickle)
     model, data = shared_baseline(choice)
-    session = PruneSession(model, data, data.x.device)
+    session = PruneSession(model, data, data.x.device, memory_budget=rules.session_memory_bytes)
     return Workspace(choice, session, session.report())
 
 
@@ -175,8 +168,10 @@ def sweep_cache() -> dict:
     return {}
 
 
-def scratch_session(ws: Workspace, memory_budget: int = DEFAULT_BUDGET_BYTES) -> PruneSession:
+def scratch_session(ws: Workspace, memory_budget: int) -> PruneSession:
     """A second working copy over the same shared baseline, for long jobs that must not disturb the
-    user's own masks (sweeps); ``memory_budget`` (bytes) caps its activation cache."""
+    user's own masks (sweeps); ``memory_budget`` (bytes, at most the server's per-session cap) caps
+    its activation cache."""
     model, data = shared_baseline(ws.choice)
-    return PruneSession(model, data, data.x.device, memory_budget=memory_budget)
+    budget = min(memory_budget, policy().session_memory_bytes)
+    return PruneSession(model, data, data.x.device, memory_budget=budget)

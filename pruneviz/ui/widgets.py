@@ -34,15 +34,22 @@ def info_metric(col, label: str, value: str, note: str) -> None:
     col.metric(label, value, note, delta_color="off", delta_arrow="off")
 
 
+def _share(part: float, whole: float) -> str:
+    """'12.0% of 38.3 k' (a model without weights or MACs has no share to show)."""
+    return f"{percent(part / whole)} of {count(whole)}" if whole else "none in this model"
+
+
 def metrics_row(now: Report, base: Report) -> None:
     """Accuracy (with change vs baseline), loss, parameters, MACs and size side by side."""
     top, bottom = st.columns(3), st.columns(3)
     top[0].metric("Accuracy", percent(now.accuracy), points(now.accuracy - base.accuracy))
     top[1].metric("Loss", f"{now.loss:.3f}", f"{now.loss - base.loss:+.3f}", delta_color="inverse")
-    share = f"{percent(now.params_nonzero / now.params_total)} of {count(now.params_total)}"
-    info_metric(top[2], "Non-zero params", count(now.params_nonzero), share)
-    share = f"{percent(now.macs_effective / now.macs_dense)} of {count(now.macs_dense)}"
-    info_metric(bottom[0], "Effective MACs", count(now.macs_effective), share)
+    info_metric(
+        top[2], "Non-zero params", count(now.params_nonzero), _share(now.params_nonzero, now.params_total)
+    )
+    info_metric(
+        bottom[0], "Effective MACs", count(now.macs_effective), _share(now.macs_effective, now.macs_dense)
+    )
     info_metric(bottom[1], "Sparse size", size(now.size_bytes_sparse), f"dense {size(now.size_bytes_dense)}")
     bottom[2].metric("Top-5", percent(now.top5) if now.top5 is not None else "–")
 

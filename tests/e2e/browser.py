@@ -6,11 +6,14 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -23,32 +26,58 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@dataclass
+class Server:
+    """A running dashboard: its base URL, its process id (whose memory the load benchmark samples) and
+    everything it has printed so far."""
+
+    url: str
+    pid: int
+    log: IO[bytes]
+
+    def output(self) -> str:
+        # pread, not seek + read: the server writes through the same file offset.
+        fd = self.log.fileno()
+        return os.pread(fd, os.fstat(fd).st_size, 0).decode(errors="replace")
+
+
 @contextmanager
-def dashboard(timeout: float = 120) -> Iterator[str]:
-    """Run ``streamlit run app.py --server.headless true`` on a free port; yields its base URL."""
+def dashboard_process(options: tuple[str, ...] = (), timeout: float = 120) -> Iterator[Server]:
+    """Run ``streamlit run app.py --server.headless true [options]`` on a free port until the block
+    ends (``options``: more Streamlit flags, e.g. ``("--server.maxUploadSize", "1")``)."""
     port = free_port()
     cmd = [
         sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
-        "--server.port", str(port), "--browser.gatherUsageStats", "false",
+        "--server.port", str(port), "--browser.gatherUsageStats", "false", *options,
     ]  # fmt: skip
-    proc = subprocess.Popen(
-        cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=os.environ.copy()
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            raise RuntimeError("the dashboard did not start")
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+    # A file, not a pipe: a pipe nobody reads would stall a chatty server once full.
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
+        server = Server(f"http://127.0.0.1:{port}", proc.pid, log)
+        try:
+            _wait_until_healthy(server, timeout)
+            yield server
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
+
+
+def _wait_until_healthy(server: Server, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if urllib.request.urlopen(f"{server.url}/_stcore/health", timeout=2).read() == b"ok":
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError(f"the dashboard did not start:\n{server.output()[-2000:]}")
+
+
+@contextmanager
+def dashboard(options: tuple[str, ...] = ()) -> Iterator[str]:
+    """A dashboard server for the duration of the block; yields its base URL."""
+    with dashboard_process(options) as server:
+        yield server.url
 
 
 @contextmanager

@@ -6,7 +6,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.bad_inputs import BAD_FILES, BAD_RECIPES, MARKER, image_folder_with_junk
 from tests.e2e.test_cli import run
-from tests.e2e.test_pages import ROOT, WORKSPACE
+from tests.e2e.test_pages import PAGES, ROOT, WORKSPACE
 
 
 def assert_one_line_error(proc, message: str) -> None:
@@ -53,8 +53,38 @@ def test_data_that_does_not_fit_and_image_folders(tmp_path):
     )  # mixed sizes and grayscale are resized and made RGB; notes.txt skipped
 
 
-def test_a_model_without_prunable_layers(tmp_path):
-    (tmp_path / "flat.py").write_text(
+def load_in_dashboard(data: str, arch: str | None = None) -> tuple[AppTest, object]:
+    """Model & data page: pick demo:cnn (or a random torchvision ``arch``) with ``data``, press Load;
+    returns the page and the session it had before."""
+    at = AppTest.from_file(str(ROOT / "pages/1_Model_and_data.py"), default_timeout=120).run()
+    session = at.session_state[WORKSPACE].session
+    if arch:
+        at.radio(key="md_source").set_value("torchvision").run()
+        at.selectbox(key="md_tv_arch").set_value(arch)
+    at.text_input(key="md_data").input(data)
+    at.button(key="md_load").click().run()
+    assert not at.exception
+    return at, session
+
+
+def test_data_that_does_not_fit_and_image_folders_in_the_dashboard(tmp_path, monkeypatch):
+    at, session = load_in_dashboard("synthetic:3x8x8:4")
+    assert any("channel" in e.value for e in at.error) and at.session_state[WORKSPACE].session is session
+    monkeypatch.setenv("PRUNEVIZ_DATA_ROOT", str(tmp_path))  # the folder the server shares
+    folder = image_folder_with_junk(tmp_path)
+    at, session = load_in_dashboard(f"folder:{folder}", arch="squeezenet1_0")
+    assert any("cannot read image folder" in e.value for e in at.error)
+    assert at.session_state[WORKSPACE].session is session
+    (folder / "empty").rmdir()
+    at, _ = load_in_dashboard(f"folder:{folder}", arch="squeezenet1_0")
+    assert len(at.session_state[WORKSPACE].session.data) == 2  # resized, made RGB, notes.txt skipped
+    at, session = load_in_dashboard(f"folder:{folder}/../..", arch="squeezenet1_0")
+    assert any("outside the folders this server shares" in e.value for e in at.error)
+    assert at.session_state[WORKSPACE].session is session
+
+
+def test_a_model_without_prunable_layers(tmp_path, monkeypatch):
+    (tmp_path / "flat_no_layers.py").write_text(
         "import torch\n"
         "class Avg(torch.nn.Module):\n"
         "    def forward(self, x):\n"
@@ -62,8 +92,23 @@ def test_a_model_without_prunable_layers(tmp_path):
         "def build():\n"
         "    return Avg(), (torch.rand(8, 1, 8, 8), torch.arange(8) % 10)\n"
     )
-    proc = run("sensitivity", "python:flat:build", "--out", str(tmp_path / "s.csv"), cwd=tmp_path, ok=False)
+    proc = run(
+        "sensitivity", "python:flat_no_layers:build", "--out", str(tmp_path / "s.csv"), cwd=tmp_path, ok=False
+    )
     assert_one_line_error(proc, "no prunable layers")
+    monkeypatch.setenv("PRUNEVIZ_ALLOW_PYTHON", "1")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    at.switch_page("pages/1_Model_and_data.py").run()
+    at.radio(key="md_source").set_value("Python factory").run()
+    at.text_input(key="md_python").input("flat_no_layers:build")
+    at.button(key="md_load").click().run()
+    for page in PAGES:
+        at.switch_page(page).run()
+        assert not at.exception and not at.error, page
+    for page in (f"pages/{p}.py" for p in ("2_Importance", "3_Prune", "4_Structured", "5_Sensitivity")):
+        at.switch_page(page).run()
+        assert any("no prunable layers" in i.value for i in at.info), page
 
 
 @pytest.mark.parametrize(("name", "text", "message"), BAD_RECIPES, ids=[r[0] for r in BAD_RECIPES])

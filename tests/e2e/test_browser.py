@@ -3,6 +3,7 @@
 Screenshots of every page land in tests/artifacts/ (git-ignored) for a human to look at.
 """
 
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -79,3 +80,28 @@ def test_clicking_a_layer_bar_selects_it(server, page):
     box = chart.locator("g.trace.bars path").nth(2).bounding_box()  # the third layer: fc1
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)  # through plotly's drag layer
     page.get_by_text("fc1: weight magnitude").wait_for(timeout=30_000)
+
+
+def test_the_upload_limit_is_configured_and_stated_in_the_readme():
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    limit = config["server"]["maxUploadSize"]
+    assert f"Uploads are limited to {limit} MB" in (ROOT / "README.md").read_text()
+
+
+def test_an_upload_over_the_limit_is_refused_and_the_session_keeps_its_model(page):
+    # The same check Streamlit makes at the configured 200 MB, at 1 MB so the test file stays small.
+    with dashboard(("--server.maxUploadSize", "1")) as url:
+        open_page(page, url, "Prune", "Per-layer sparsity")
+        slider_thumb(page, "fc1").focus()
+        page.keyboard.press("End")
+        wait_until_changed(page, "Non-zero params", "38.3 k")
+        page.get_by_role("link", name="Model & data").click()
+        page.get_by_text("Upload a file").click()
+        page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
+            files=[{"name": "big.pt", "mimeType": "application/octet-stream", "buffer": bytes(2 * 2**20)}]
+        )
+        page.get_by_text("must be 1.0MB or smaller").wait_for(timeout=30_000)
+        page.get_by_role("link", name="Prune").click()
+        page.get_by_text("Per-layer sparsity").first.wait_for(timeout=60_000)
+        assert metric_value(page, "Non-zero params") == "5.8 k"  # fc1 still at 99%: nothing lost
+        assert page.locator('[data-testid="stException"]').count() == 0
