@@ -1,6 +1,7 @@
 # Two commands do all set-up on a fresh machine:
 #   make run   - create .venv, install, start the dashboard on the shipped demo model
 #   make test  - create .venv, install (incl. Chromium for the browser tests), lint, run the whole suite
+# CI (.ci/run) also runs `make audit` (pip-audit over the installed packages).
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -8,7 +9,7 @@ STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PORT   ?= 8501
 
-.PHONY: run test lint format bench chromium clean
+.PHONY: run test lint format audit bench chromium clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +37,10 @@ format: $(STAMP)
 
 test: $(STAMP) chromium lint
 	$(PY) -m pytest
+
+# Known vulnerabilities in everything installed (pinned requirements and their dependencies).
+audit: $(STAMP)
+	$(PY) .ci/audit.py
 
 bench: $(STAMP)
 	$(PY) benchmarks/incremental_eval.py

@@ -1,3 +1,4 @@
+import ast
 from pathlib import Path
 
 import pytest
@@ -74,3 +75,17 @@ def test_home_shorthand_is_expanded_before_the_check(tmp_path):
     with pytest.raises(PrunevizError, match="outside"):
         rules.check_spec("folder:~")
     assert Path("~").expanduser() != tmp_path
+
+
+def test_nothing_the_dashboard_runs_shells_out():
+    # User strings reach specs and file names; none of the engine or UI code may hand them to a shell.
+    root = Path(__file__).resolve().parents[1]
+    files = [root / "app.py", *(root / "pages").glob("*.py"), *(root / "pruneviz").rglob("*.py")]
+    for file in files:
+        tree = ast.parse(file.read_text(), str(file))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                names = [a.name for a in node.names] + [getattr(node, "module", None) or ""]
+                assert not {"subprocess", "pty"} & {n.split(".")[0] for n in names}, file
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "os":
+                assert node.attr not in {"system", "popen", "execv", "execvp", "spawnv", "spawnl"}, file

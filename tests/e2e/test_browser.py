@@ -105,3 +105,10 @@ def test_an_upload_over_the_limit_is_refused_and_the_session_keeps_its_model(pag
         page.get_by_text("Per-layer sparsity").first.wait_for(timeout=60_000)
         assert metric_value(page, "Non-zero params") == "5.8 k"  # fc1 still at 99%: nothing lost
         assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_a_small_room_of_browsers_each_sees_the_numbers_of_its_own_sliders():
+    # benchmarks/workshop_load.py, short: three sessions moving sliders at once for ten seconds.
+    from benchmarks.workshop_load import run
+
+    assert run(sessions=3, seconds=10) == []
