@@ -146,7 +146,8 @@ def pruning_panel() -> None:
     with errors_shown():
         if session.removal is not None:  # coming back from a structured preview: start from dense
             session.reset()
-        session.apply_layer_plans(plans)
+        if session.apply_layer_plans(plans):
+            ws.training = None  # re-masked since the fine-tune: the recipe no longer replays it
     now = session.report()
     config = {n: p.sparsity for n, p in plans.items()}
     current = ws.history.add(config, criterion, granularity, now.accuracy, now.params_nonzero)

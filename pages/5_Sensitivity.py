@@ -64,10 +64,18 @@ def draw_live(job) -> None:
     st.plotly_chart(charts.sensitivity_lines(delta, base, "loss", live.estimate), key="sens_live")
 
 
-finished = follow_job(
-    ws, "sweep", "The sweep", draw_live, cancelled="Sweep cancelled; its partial curves are not kept."
-)
-if finished is not None:
+finished = follow_job(ws, "sweep", "The sweep", draw_live, stop_label="Stop", keep_stopped=True)
+if finished is not None and finished.cancelled:
+    kept = ws.live.result.finished_layers() if ws.live.result else None
+    if kept and kept.rows:
+        ws.sensitivity, ws.estimate = kept, ws.live.estimate
+        st.warning(
+            f"Stopped: the {len(kept.curves())} of {len(session.layer_names)} layers swept at every level "
+            "are kept below (a stopped sweep is not cached for others)."
+        )
+    else:
+        st.warning("Stopped before any layer was swept at every level; there is nothing to keep.")
+elif finished is not None:
     ws.sensitivity, ws.estimate = finished.result, ws.live.estimate
     sweep_cache()[(ws.choice, finished.result.spec)] = (ws.sensitivity, ws.estimate)
 

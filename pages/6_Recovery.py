@@ -3,7 +3,7 @@
 import streamlit as st
 
 from pruneviz.humanize import percent, points
-from pruneviz.jobs import Job
+from pruneviz.jobs import Cancelled, Job
 from pruneviz.recovery import SCHEDULES, TrainConfig, finetune, train_split
 from pruneviz.session import LayerPlan
 from pruneviz.ui import charts
@@ -47,10 +47,22 @@ if start and (job is None or job.done):
         curve: list = []
 
         def work(progress):
-            finetune(
-                scratch, plans, train, config, schedule, int(rounds), on_point=curve.append, progress=progress
-            )
-            return scratch.save_state()
+            try:
+                finetune(scratch, plans, train, config, schedule, int(rounds), curve.append, progress)
+            except Cancelled:
+                if not curve:
+                    raise  # stopped before the first evaluation: nothing worth keeping
+            state = scratch.save_state()  # masks are re-applied after every step: any stop is consistent
+            return state, training
+
+        training = {
+            "steps": int(steps),
+            "lr": float(lr),
+            "batch_size": int(batch),
+            "optimizer": optimizer,
+            "schedule": schedule,
+            "rounds": int(rounds),
+        }
 
         job = ws.jobs["finetune"] = Job("finetune", work, curve)
 
@@ -61,11 +73,20 @@ finished = follow_job(
     "Fine-tuning",
     draw=lambda job: st.plotly_chart(charts.training_curve(list(job.partial)), key="ft_live"),
     stop_label="Stop",
-    cancelled="Stopped; the session keeps its model from before the fine-tune.",
+    keep_stopped=True,
 )
-if finished is not None:
-    st.session_state.ft_undo = session.save_state()
-    session.load_state(finished.result)
+if finished is not None and finished.result is None:
+    st.warning("Stopped before the first evaluation; the session keeps its model from before.")
+elif finished is not None:
+    state, training = finished.result
+    if finished.cancelled:
+        st.warning(
+            "Stopped early: the model as trained so far is now your model (undo below). A stopped run "
+            "cannot be replayed, so the session's recipe carries no training settings for it."
+        )
+    st.session_state.ft_undo = session.save_state(), ws.training
+    session.load_state(state)
+    ws.training = None if finished.cancelled else training
     st.session_state.ft_curve = list(finished.partial)
 
 if st.session_state.get("ft_curve"):
@@ -78,6 +99,7 @@ if st.session_state.get("ft_curve"):
     cols[1].metric("vs dense", points(after.accuracy - ws.baseline.accuracy))
     cols[2].metric("Non-zero params", f"{after.params_nonzero:,}")
 if st.session_state.get("ft_undo") is not None and st.button("Undo the fine-tune", key="ft_undo_button"):
-    session.load_state(st.session_state.pop("ft_undo"))
+    state, ws.training = st.session_state.pop("ft_undo")
+    session.load_state(state)
     st.session_state.pop("ft_curve", None)
     st.rerun()

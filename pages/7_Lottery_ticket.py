@@ -52,8 +52,16 @@ finished = follow_job(
     "lottery",
     "The lottery run",
     draw=lambda job: job.partial and st.plotly_chart(charts.lottery_chart(list(job.partial)), key="lt_live"),
+    stop_label="Stop",
+    keep_stopped=True,
 )
-if finished is not None:
+if finished is not None and finished.cancelled:
+    if finished.partial:
+        st.session_state.lt_result = (list(finished.partial), None, None)
+        st.warning(f"Stopped after {len(finished.partial)} round(s); they are kept below.")
+    else:
+        st.warning("Stopped before the first round finished; there is nothing to keep.")
+elif finished is not None:
     st.session_state.lt_result = finished.result
 
 result = st.session_state.get("lt_result")
@@ -63,11 +71,14 @@ if result is not None:
     table = pd.DataFrame([r.__dict__ for r in rounds_done])
     st.dataframe(table, hide_index=True, width="stretch")
     st.download_button("Download CSV", to_csv(rounds_done), "lottery.csv", "text/csv", key="lt_csv")
-    if st.button("Load the final ticket as the session's model", key="lt_load"):
+    if state is None:
+        st.caption("A stopped run keeps its rounds; run all rounds to load the ticket as your model.")
+    elif st.button("Load the final ticket as the session's model", key="lt_load"):
         saved = session.save_state()
         saved["state"] = {k: v.clone() for k, v in state.items()}
         saved["dense"] = {n: state[f"{n}.weight"].clone() for n in session.layer_names}
         saved["masks"], saved["plans"] = dict(masks), {}
         session.load_state(saved)
+        ws.training = None
         remaining = rounds_done[-1].remaining
         st.success(f"Loaded: accuracy {session.report().accuracy:.1%} with {remaining:.1%} of weights.")

@@ -9,7 +9,6 @@ import streamlit as st
 from pruneviz.export import EXPORTERS, export_model, verify_export
 from pruneviz.recipe import parse_recipe, recipe_document
 from pruneviz.report import html_report
-from pruneviz.session import LayerPlan
 from pruneviz.snippet import torch_prune_snippet
 from pruneviz.ui.state import errors_shown, page_header
 
@@ -41,9 +40,8 @@ if "ex_file" in st.session_state:
     st.download_button(f"Download {name}", data, file_name=name, key="ex_download")
 
 st.subheader("torch.nn.utils.prune snippet")
-plans = {n: session.plans.get(n, LayerPlan(s)) for n, s in session.layer_sparsity().items()}
 with errors_shown():
-    recipe = parse_recipe(recipe_document(session.model.spec, session.data.spec, plans))
+    recipe = parse_recipe(recipe_document(session.model.spec, session.data.spec, session.current_plans()))
     code = torch_prune_snippet(recipe, session.layers)
     st.code(code, language="python")
     st.download_button("Download prune_with_torch.py", code, "prune_with_torch.py", key="ex_snippet")

@@ -24,7 +24,8 @@ class Job:
     """Runs ``work(progress)`` in a daemon thread; ``result`` or ``error`` is set when it finishes.
 
     ``partial`` is a list the work may append to as results arrive (a UI can draw them meanwhile);
-    :meth:`cancel` makes the next ``progress`` call stop the work.
+    :meth:`cancel` makes the next ``progress`` call stop the work. Work that can hand back what it has
+    so far catches :class:`Cancelled` and returns it: the job then ends ``cancelled`` *with* a result.
     """
 
     def __init__(self, name: str, work: Callable[[Progress], Any], partial: list | None = None) -> None:
@@ -42,6 +43,7 @@ class Job:
 
     def _progress(self, fraction: float, message: str) -> None:
         if self._cancel.is_set():
+            self.cancelled = True  # the work was told to stop (it may still return what it has)
             raise Cancelled
         self.fraction, self.message = min(max(fraction, 0.0), 1.0), message
 
@@ -53,12 +55,14 @@ class Job:
             self.result = work(self._progress)
             self.fraction, self.message = 1.0, "done"
         except Cancelled:
-            self.cancelled, self.message = True, "cancelled"
+            pass
         except PrunevizError as err:
             self.error = str(err)
         except Exception as err:  # noqa: BLE001 - a failed job reports, it must not kill the app
             self.error = f"{type(err).__name__}: {err}"
         finally:
+            if self.cancelled:
+                self.message = "stopped"
             self._done.set()
 
     @property

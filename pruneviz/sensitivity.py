@@ -73,6 +73,12 @@ class Sensitivity:
             out.setdefault(row.layer, {})[row.sparsity] = getattr(row, metric)
         return out
 
+    def finished_layers(self) -> Sensitivity:
+        """The layers swept at every level so far (what a stopped sweep can keep)."""
+        complete = {layer for layer, c in self.curves().items() if set(self.spec.levels) <= set(c)}
+        rows = [r for r in self.rows if r.layer in complete]
+        return Sensitivity(self.spec, self.baseline_accuracy, self.baseline_loss, rows)
+
     def max_sparsity_within(self, drop: float) -> dict[str, float]:
         """Per layer, the largest swept sparsity whose accuracy is within ``drop`` (fraction) of the
         baseline, with every lower level also within it."""

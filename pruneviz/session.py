@@ -328,6 +328,11 @@ class PruneSession:
             for n, m in self.modules.items()
         }
 
+    def current_plans(self) -> dict[str, LayerPlan]:
+        """The plan behind every prunable layer's current mask: the one applied when known, otherwise
+        (a lottery ticket, a structured preview) the measured sparsity with the default criterion."""
+        return {n: self.plans.get(n, LayerPlan(s)) for n, s in self.layer_sparsity().items()}
+
     def prunable_sparsity(self) -> float:
         """Fraction (0..1) of all prunable layers' weights that are zero in the working copy."""
         sizes = {x.name: x.params for x in self.layers}

@@ -1,5 +1,5 @@
 from pruneviz.errors import PrunevizError
-from pruneviz.jobs import Job
+from pruneviz.jobs import Cancelled, Job
 
 
 def test_job_reports_progress_and_result():
@@ -44,3 +44,33 @@ def test_job_can_be_cancelled_and_keeps_partial_results():
     job.cancel()
     assert job.wait(10) and job.cancelled and job.result is None and job.error is None
     assert 0 < len(job.partial) < 10_000
+
+
+def test_stopped_work_can_return_what_it_has_so_far():
+    import threading
+
+    started = threading.Event()
+
+    def work(progress):
+        done = 0
+        try:
+            while True:
+                done += 1
+                started.set()
+                progress(0.5, f"round {done}")
+                threading.Event().wait(0.001)
+        except Cancelled:
+            return f"{done} rounds"
+
+    job = Job("stoppable", work)
+    started.wait(5)
+    job.cancel()
+    assert job.wait(10) and job.cancelled and job.error is None and job.message == "stopped"
+    assert job.result.endswith("rounds")
+
+
+def test_a_job_that_finished_before_the_stop_is_not_cancelled():
+    job = Job("quick", lambda progress: 42)
+    job.wait(10)
+    job.cancel()
+    assert not job.cancelled and job.result == 42

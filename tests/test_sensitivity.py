@@ -10,6 +10,8 @@ from pruneviz.errors import PrunevizError
 from pruneviz.models import load_model
 from pruneviz.sensitivity import (
     DEFAULT_LEVELS,
+    Row,
+    Sensitivity,
     SweepSpec,
     estimate_correlation,
     iter_sweep,
@@ -110,3 +112,13 @@ def test_filter_sweep_zeroes_whole_filters(resnet_session):
     result = sweep(resnet_session, SweepSpec((0.0, 0.5), "l1", "filter"))
     assert {r.layer for r in result.rows} == set(resnet_session.layer_names)
     assert torch.equal(resnet_session.modules["conv1"].weight, resnet_session.dense_weights["conv1"])
+
+
+def test_a_stopped_sweep_keeps_only_the_layers_it_finished():
+    spec = SweepSpec((0.0, 0.5, 0.9))
+    partial = Sensitivity(spec, 0.9, 0.3)
+    for layer, levels in (("conv1", spec.levels), ("conv2", spec.levels), ("fc1", (0.0, 0.5))):
+        partial.rows += [Row(layer, s, 0.9 - s / 10, 0.3 + s) for s in levels]
+    kept = partial.finished_layers()
+    assert list(kept.curves()) == ["conv1", "conv2"] and len(kept.rows) == 6
+    assert (kept.baseline_accuracy, kept.baseline_loss) == (0.9, 0.3)

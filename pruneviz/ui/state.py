@@ -24,6 +24,7 @@ from pruneviz.history import History
 from pruneviz.humanize import percent
 from pruneviz.jobs import Job
 from pruneviz.models import LoadedModel, ModelOptions, load_model
+from pruneviz.recipe import recipe_document, recipe_text
 from pruneviz.sensitivity import LiveSweep, Sensitivity
 from pruneviz.serving import ServerPolicy
 from pruneviz.session import PruneSession, Report, resolve_device
@@ -73,6 +74,14 @@ class Workspace:
     sensitivity: Sensitivity | None = None  # the latest finished sweep (feeds the Prune page preset)
     estimate: dict | None = None  # its instant Taylor estimate
     live: LiveSweep | None = None  # the sweep running in the background, if any
+    training: dict | None = None  # the settings of the fine-tune behind the current weights, if any
+
+    def recipe(self) -> str:
+        """The session as a recipe (YAML): model, data, every layer's plan, and the fine-tune settings."""
+        s = self.session
+        return recipe_text(
+            recipe_document(s.model.spec, s.data.spec, s.current_plans(), training=self.training)
+        )
 
 
 @st.cache_resource(max_entries=16, show_spinner="Loading model and data…")
@@ -159,6 +168,17 @@ def page_header(title: str, caption: str) -> Workspace:
             f"({len(ws.session.data)} samples)"
         )
         st.markdown(f"Baseline accuracy **{percent(ws.baseline.accuracy)}**")
+        st.download_button(
+            "Save session as recipe",
+            ws.recipe,  # built on click, from the masks as they are then
+            "recipe.yaml",
+            "application/yaml",
+            key="sidebar_recipe",
+            icon=":material/save:",
+            on_click="ignore",
+            help="Every layer's sparsity, criterion and granularity (and fine-tune settings): reload it on "
+            "the Prune page or apply it with `pruneviz apply`.",
+        )
     return ws
 
 

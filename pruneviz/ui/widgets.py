@@ -55,11 +55,18 @@ def metrics_row(now: Report, base: Report) -> None:
 
 
 def follow_job(
-    ws, name: str, what: str, draw=None, stop_label: str = "Cancel", cancelled: str = "Cancelled."
+    ws,
+    name: str,
+    what: str,
+    draw=None,
+    stop_label: str = "Cancel",
+    cancelled: str = "Cancelled.",
+    keep_stopped: bool = False,
 ):
     """Show background job ``name`` while it runs (progress, a stop button and ``draw(job)`` for partial
-    results, refreshed twice a second); once finished, forget it and return it if it succeeded
-    (a failure or a cancel is shown instead and None returned)."""
+    results, refreshed twice a second); once finished, forget it and return it if it succeeded, or if
+    it was stopped and ``keep_stopped`` (the caller keeps ``job.partial`` / ``job.result`` and says
+    so). A failure, or a stop that keeps nothing (the ``cancelled`` message), returns None."""
     job = ws.jobs.get(name)
     if job is None:
         return None
@@ -80,7 +87,7 @@ def follow_job(
     if job.error:
         st.error(f"{what} failed: {job.error}", icon="⚠️")
         return None
-    if job.cancelled:
+    if job.cancelled and not keep_stopped:
         st.warning(cancelled)
         return None
     return job

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from pruneviz.recipe import parse_recipe_text
 from tests.e2e.browser import (
     ROOT,
     chromium_page,
@@ -112,3 +113,15 @@ def test_a_small_room_of_browsers_each_sees_the_numbers_of_its_own_sliders():
     from benchmarks.workshop_load import run
 
     assert run(sessions=3, seconds=10) == []
+
+
+def test_the_sidebar_saves_the_session_as_a_recipe(server, page):
+    open_page(page, server, "Prune", "Per-layer sparsity")
+    slider_thumb(page, "conv2").focus()
+    page.keyboard.press("PageUp")  # +10%
+    wait_until_changed(page, "Non-zero params", "38.3 k")
+    with page.expect_download(timeout=30_000) as download:
+        page.get_by_role("button", name="Save session as recipe").click()
+    recipe = parse_recipe_text(Path(download.value.path()).read_text())
+    assert recipe.model == "demo:cnn" and recipe.layers["conv2"].sparsity == 0.1
+    assert recipe.layers["fc1"].sparsity == 0.0

@@ -1,5 +1,6 @@
 """Every dashboard page through streamlit.testing.v1.AppTest, as a user would drive it."""
 
+import time
 from pathlib import Path
 
 import pytest
@@ -8,6 +9,8 @@ from streamlit.testing.v1 import AppTest
 
 from pruneviz.checkpoint import save_checkpoint
 from pruneviz.demo import DemoCNN
+from pruneviz.recipe import apply_recipe, parse_recipe_text
+from pruneviz.session import open_session
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = ["app.py", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "pages").glob("*.py"))]
@@ -262,8 +265,28 @@ def test_recovery_finetunes_the_prune_configuration_and_can_undo():
     assert tuned.accuracy > pruned + 0.2  # measured: 23.3% -> 87.5% in 100 steps
     assert all(bool((session.modules[n].weight[~m] == 0).all()) for n, m in session.masks.items())
     assert metric(at, "Accuracy after fine-tuning") == f"{100 * tuned.accuracy:.1f}%"
+    recipe = parse_recipe_text(at.session_state[WORKSPACE].recipe())
+    assert recipe.training == {
+        "steps": 100, "lr": 0.001, "batch_size": 64, "optimizer": "adam", "schedule": "oneshot", "rounds": 3
+    }  # fmt: skip
     at.button(key="ft_undo_button").click().run()
     assert session.report().accuracy == pruned
+    assert parse_recipe_text(at.session_state[WORKSPACE].recipe()).training is None
+
+
+def test_the_session_saved_as_a_recipe_from_any_page_restores_the_same_masks():
+    at = open_page("app.py")
+    at.switch_page("pages/3_Prune.py").run()
+    at.selectbox(key="prune_criterion").set_value("taylor").run()
+    at.slider(key="prune_layer_fc1").set_value(30).run()
+    at.slider(key="prune_layer_conv2").set_value(70).run()
+    at.switch_page("pages/9_Learn.py").run()
+    assert any(b.label == "Save session as recipe" for b in at.get("download_button"))
+    ws = at.session_state[WORKSPACE]
+    fresh = open_session("demo:cnn", device="cpu")
+    apply_recipe(fresh, parse_recipe_text(ws.recipe()))
+    assert fresh.masks.keys() == ws.session.masks.keys()
+    assert all(torch.equal(fresh.masks[n], m) for n, m in ws.session.masks.items())
 
 
 def test_lottery_page_runs_rounds_and_loads_the_ticket():
@@ -318,3 +341,69 @@ def test_export_page_writes_verifies_and_offers_snippet_and_report():
     assert "prune.l1_unstructured(modules['fc1'], 'weight', amount=26214)" in at.code[0].value
     at.button(key="ex_report").click().run()
     assert not at.exception and at.session_state["ex_report_html"].startswith("<!doctype html>")
+
+
+def wait_for(condition, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_a_stopped_sweep_keeps_the_layers_it_finished():
+    at = open_page("app.py")
+    at.switch_page("pages/1_Model_and_data.py").run()
+    at.radio(key="md_source").set_value("torchvision").run()  # resnet18: 21 layers, a sweep of ~20 s
+    at.text_input(key="md_data").input("synthetic:3x64x64:64")
+    at.button(key="md_load").click().run()
+    at.switch_page("pages/5_Sensitivity.py").run()
+    next(b for b in at.button if b.label == "Run sweep").click().run()
+    ws = at.session_state[WORKSPACE]
+    job = ws.jobs["sweep"]
+    wait_for(lambda: ws.live.result is not None and ws.live.result.finished_layers().rows)
+    at.button(key="sweep_stop").click().run()
+    assert job.wait(60) and job.cancelled
+    at.run()
+    kept = ws.sensitivity.curves()
+    assert 1 <= len(kept) < len(ws.session.layer_names)
+    assert all(len(curve) == 20 for curve in kept.values())  # whole layers only
+    assert any("Stopped: the" in w.value for w in at.warning)
+    assert list(at.dataframe[0].value["layer"]) == list(kept)
+
+
+def test_a_stopped_finetune_keeps_what_it_trained_and_can_be_undone():
+    at = open_page("app.py")
+    at.switch_page("pages/3_Prune.py").run()
+    for n in ("conv2", "fc1"):
+        at.slider(key=f"prune_layer_{n}").set_value(90).run()
+    session = at.session_state[WORKSPACE].session
+    pruned = session.report().accuracy
+    at.switch_page("pages/6_Recovery.py").run()
+    at.number_input(key="ft_steps").set_value(20_000)
+    next(b for b in at.button if b.label == "Fine-tune").click().run()
+    job = at.session_state[WORKSPACE].jobs["finetune"]
+    wait_for(lambda: len(job.partial) >= 2)
+    at.button(key="finetune_stop").click().run()
+    assert job.wait(60) and job.cancelled and job.result is not None
+    at.run()
+    assert any("Stopped early" in w.value for w in at.warning)
+    assert session.report().accuracy != pruned
+    assert all(bool((session.modules[n].weight[~m] == 0).all()) for n, m in session.masks.items())
+    at.button(key="ft_undo_button").click().run()
+    assert session.report().accuracy == pruned
+
+
+def test_a_stopped_lottery_run_keeps_its_rounds():
+    at = open_page("pages/7_Lottery_ticket.py")
+    at.number_input(key="lt_rounds").set_value(20)
+    at.number_input(key="lt_steps").set_value(300)
+    next(b for b in at.button if b.label == "Find a ticket").click().run()
+    job = at.session_state[WORKSPACE].jobs["lottery"]
+    wait_for(lambda: len(job.partial) >= 2)
+    at.button(key="lottery_stop").click().run()
+    assert job.wait(60) and job.cancelled
+    at.run()
+    rounds = len(job.partial)
+    assert any(f"Stopped after {rounds} round(s)" in w.value for w in at.warning)
+    assert len(at.dataframe[0].value) == rounds
+    assert not any(b.key == "lt_load" for b in at.button)  # no ticket from an unfinished run
