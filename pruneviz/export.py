@@ -9,7 +9,10 @@ evaluates an exported file without further flags:
 * ``torch-prune`` — a checkpoint in ``torch.nn.utils.prune``'s form (``weight_orig`` + ``weight_mask``);
 * ``full`` — ``torch.save`` of the whole module (a pickle: reloading needs ``--trust-pickle``);
 * ``torchscript`` — a traced TorchScript file, specs in its extra files;
-* ``onnx`` — ONNX (dynamic batch), specs in its metadata; reloads through onnxruntime.
+* ``onnx`` — ONNX (dynamic batch), specs in its metadata; reloads through onnxruntime;
+* ``semi-structured`` — a checkpoint of 2:4 weights naming the Linear layers that
+  ``torch.sparse.to_sparse_semi_structured`` converts on load (written only on a GPU where that
+  conversion runs; see :mod:`pruneviz.semistructured`).
 """
 
 from __future__ import annotations
@@ -140,6 +143,37 @@ def _onnx(module: nn.Module, path: Path, meta: ExportMeta) -> None:
     onnx.save(model, str(path))
 
 
+@EXPORTERS.register("semi-structured")
+def _semi_structured(module: nn.Module, path: Path, meta: ExportMeta) -> None:
+    from pruneviz import semistructured
+    from pruneviz.models import clone_module
+
+    if meta.model_spec is None:
+        raise PrunevizError("format semi-structured needs a model pruneviz can rebuild")
+    layers = semistructured.convertible_layers(module)
+    if not layers:
+        raise PrunevizError(
+            "no Linear layer is 2:4 sparse with rows a multiple of 32 and columns a multiple of 64; "
+            "prune with granularity 2:4 first"
+        )
+    converted = semistructured.to_semi_structured(clone_module(module), layers)  # refuses without a GPU
+    with torch.inference_mode():
+        converted(torch.zeros((8, *meta.input_shape), device="cuda", dtype=torch.float16))
+    info = {"form": SEMI_STRUCTURED, "semi_structured_layers": ",".join(layers)}
+    save_checkpoint(path, module, meta.model_spec, meta.data_spec, info, meta.structure, meta.input_shape)
+
+
+SEMI_STRUCTURED = "semi-structured"
+
+
+def semi_structured_layers(path: str | Path) -> list[str]:
+    """The layers a ``semi-structured`` export names for conversion (empty for other files)."""
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    info = payload.get("info", {}) if isinstance(payload, dict) else {}
+    names = info.get("semi_structured_layers", "") if info.get("form") == SEMI_STRUCTURED else ""
+    return [n for n in names.split(",") if n]
+
+
 def export_model(module: nn.Module, path: str | Path, fmt: str, meta: ExportMeta) -> Path:
     """Write ``module`` to ``path`` in format ``fmt``; returns the path."""
     exporter = EXPORTERS.get(fmt)
@@ -210,7 +244,13 @@ def verify_export(
     from pruneviz.models import ModelOptions, load_model
 
     loaded = load_model(f"file:{path}", ModelOptions(trust_pickle=fmt == "full"))
+    module, device, dtype = loaded.module, torch.device("cpu"), torch.float32
+    if fmt == SEMI_STRUCTURED:  # run it as it is meant to run: sparse tensor cores, fp16
+        from pruneviz.semistructured import to_semi_structured
+
+        device, dtype = torch.device("cuda"), torch.float16
+        module = to_semi_structured(module, semi_structured_layers(path), device, dtype)
     with torch.inference_mode():
-        logits = torch.cat([loaded.module(b.cpu()) for b in x.split(256)])
+        logits = torch.cat([module(b.to(device, dtype)).float().cpu() for b in x.split(256)])
     accuracy = (logits.argmax(1) == y.cpu()).float().mean().item()
     return Verification(accuracy, expected, len(y))

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from pruneviz.semistructured import unsupported_reason
+
 PRUNEVIZ = shutil.which("pruneviz", path=str(Path(sys.executable).parent)) or "pruneviz"
 
 
@@ -216,6 +218,16 @@ def test_apply_exports_masked_models_in_every_format_verified(tmp_path, fmt):
     assert reloaded["data"] == "digits"
     if fmt not in ("onnx", "torchscript"):  # those keep no parameters pruneviz can count
         assert reloaded["params_nonzero"] == summary["params_pruned"]
+
+
+@pytest.mark.skipif(unsupported_reason("cuda") is None, reason="this machine's GPU takes 2:4 tensors")
+def test_semi_structured_export_without_a_gpu_is_one_clear_line(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("pruneviz: 1\nmodel: demo:cnn\nlayers: {fc1: {sparsity: 0.5, granularity: '2:4'}}\n")
+    out = tmp_path / "m.pt"
+    proc = run("apply", "--recipe", str(recipe), "--out", str(out), "--format", "semi-structured", ok=False)
+    assert proc.returncode == 2 and not out.exists()
+    assert proc.stderr.count("\n") == 1 and "compute capability 8.0+" in proc.stderr
 
 
 def test_safetensors_cannot_hold_a_shrunk_model(tmp_path):
