@@ -115,13 +115,24 @@ def test_a_small_room_of_browsers_each_sees_the_numbers_of_its_own_sliders():
     assert run(sessions=3, seconds=10) == []
 
 
-def test_the_sidebar_saves_the_session_as_a_recipe(server, page):
+def test_a_recipe_saved_from_the_sidebar_survives_a_reload(server, page):
     open_page(page, server, "Prune", "Per-layer sparsity")
     slider_thumb(page, "conv2").focus()
     page.keyboard.press("PageUp")  # +10%
     wait_until_changed(page, "Non-zero params", "38.3 k")
     with page.expect_download(timeout=30_000) as download:
         page.get_by_role("button", name="Save session as recipe").click()
-    recipe = parse_recipe_text(Path(download.value.path()).read_text())
+    saved = Path(download.value.path()).read_text()
+    recipe = parse_recipe_text(saved)
     assert recipe.model == "demo:cnn" and recipe.layers["conv2"].sparsity == 0.1
     assert recipe.layers["fc1"].sparsity == 0.0
+    params = metric_value(page, "Non-zero params")
+    page.reload()  # a new session: nothing comes back by surprise...
+    open_page(page, server, "Prune", "Per-layer sparsity")
+    assert metric_value(page, "Non-zero params") == "38.3 k"
+    page.get_by_text("Recipe: save, load, compare").click()  # ...and what was saved loads back
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(
+        files=[{"name": "recipe.yaml", "mimeType": "application/yaml", "buffer": saved.encode()}]
+    )
+    assert wait_until_changed(page, "Non-zero params", "38.3 k") == params
+    assert slider_thumb(page, "conv2").input_value() == "10"
