@@ -246,19 +246,25 @@ def test_sensitivity_auto_allocation_verifies_and_feeds_the_prune_preset():
     assert len(set(sliders)) > 1  # not uniform: driven by the curves
 
 
-def test_recovery_finetunes_the_prune_configuration_and_can_undo():
-    at = open_page("app.py")
-    at.switch_page("pages/6_Recovery.py").run()
-    assert "Nothing is pruned yet" in at.info[0].value
+def start_finetune(at: AppTest, layers: tuple[str, ...], steps: int):
+    """Prune ``layers`` to 90% on the Prune page and start a fine-tune of ``steps`` on Recovery;
+    returns the session, its accuracy before the fine-tune, and the running job."""
     at.switch_page("pages/3_Prune.py").run()
-    for n in ("conv1", "conv2", "fc1", "fc2"):
+    for n in layers:
         at.slider(key=f"prune_layer_{n}").set_value(90).run()
     session = at.session_state[WORKSPACE].session
     pruned = session.report().accuracy
     at.switch_page("pages/6_Recovery.py").run()
-    at.number_input(key="ft_steps").set_value(100)
+    at.number_input(key="ft_steps").set_value(steps)
     next(b for b in at.button if b.label == "Fine-tune").click().run()
-    job = at.session_state[WORKSPACE].jobs["finetune"]
+    return session, pruned, at.session_state[WORKSPACE].jobs["finetune"]
+
+
+def test_recovery_finetunes_the_prune_configuration_and_can_undo():
+    at = open_page("app.py")
+    at.switch_page("pages/6_Recovery.py").run()
+    assert "Nothing is pruned yet" in at.info[0].value
+    session, pruned, job = start_finetune(at, ("conv1", "conv2", "fc1", "fc2"), steps=100)
     assert job.wait(120) and job.error is None
     at.run()
     tuned = session.report()
@@ -289,12 +295,17 @@ def test_the_session_saved_as_a_recipe_from_any_page_restores_the_same_masks():
     assert all(torch.equal(fresh.masks[n], m) for n, m in ws.session.masks.items())
 
 
-def test_lottery_page_runs_rounds_and_loads_the_ticket():
+def start_lottery(rounds: int, steps: int) -> tuple[AppTest, object]:
+    """Open the Lottery ticket page and start a run; returns the page and the running job."""
     at = open_page("pages/7_Lottery_ticket.py")
-    at.number_input(key="lt_rounds").set_value(2)
-    at.number_input(key="lt_steps").set_value(60)
+    at.number_input(key="lt_rounds").set_value(rounds)
+    at.number_input(key="lt_steps").set_value(steps)
     next(b for b in at.button if b.label == "Find a ticket").click().run()
-    job = at.session_state[WORKSPACE].jobs["lottery"]
+    return at, at.session_state[WORKSPACE].jobs["lottery"]
+
+
+def test_lottery_page_runs_rounds_and_loads_the_ticket():
+    at, job = start_lottery(rounds=2, steps=60)
     assert job.wait(120) and job.error is None and len(job.partial) == 3
     at.run()
     assert list(at.dataframe[0].value["round"]) == [0, 1, 2]
@@ -373,15 +384,7 @@ def test_a_stopped_sweep_keeps_the_layers_it_finished():
 
 def test_a_stopped_finetune_keeps_what_it_trained_and_can_be_undone():
     at = open_page("app.py")
-    at.switch_page("pages/3_Prune.py").run()
-    for n in ("conv2", "fc1"):
-        at.slider(key=f"prune_layer_{n}").set_value(90).run()
-    session = at.session_state[WORKSPACE].session
-    pruned = session.report().accuracy
-    at.switch_page("pages/6_Recovery.py").run()
-    at.number_input(key="ft_steps").set_value(20_000)
-    next(b for b in at.button if b.label == "Fine-tune").click().run()
-    job = at.session_state[WORKSPACE].jobs["finetune"]
+    session, pruned, job = start_finetune(at, ("conv2", "fc1"), steps=20_000)
     wait_for(lambda: len(job.partial) >= 2)
     at.button(key="finetune_stop").click().run()
     assert job.wait(60) and job.cancelled and job.result is not None
@@ -394,11 +397,7 @@ def test_a_stopped_finetune_keeps_what_it_trained_and_can_be_undone():
 
 
 def test_a_stopped_lottery_run_keeps_its_rounds():
-    at = open_page("pages/7_Lottery_ticket.py")
-    at.number_input(key="lt_rounds").set_value(20)
-    at.number_input(key="lt_steps").set_value(300)
-    next(b for b in at.button if b.label == "Find a ticket").click().run()
-    job = at.session_state[WORKSPACE].jobs["lottery"]
+    at, job = start_lottery(rounds=20, steps=300)
     wait_for(lambda: len(job.partial) >= 2)
     at.button(key="lottery_stop").click().run()
     assert job.wait(60) and job.cancelled
