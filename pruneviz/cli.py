@@ -13,6 +13,7 @@ import traceback
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -233,8 +234,7 @@ def _session(args: argparse.Namespace, model: str | None = None, data: str | Non
 
 def cmd_info(args: argparse.Namespace) -> int:
     session = _session(args)
-    if args.json:
-        print(json.dumps([layer.as_dict() for layer in session.layers], indent=2))
+    if _printed_as_json(args, [layer.as_dict() for layer in session.layers]):
         return 0
     rows = [
         (x.name, x.type, "x".join(map(str, x.shape)), f"{x.params:,}", f"{100 * x.macs_share:.1f}%")
@@ -252,9 +252,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     report = session.report()
     if args.save:
         _save(session, Path(args.save))
-    if args.json:
-        out = {"model": session.model.spec, "data": session.data.spec, "samples": len(session.data)}
-        print(json.dumps(out | report.as_dict(), indent=2))
+    out = {"model": session.model.spec, "data": session.data.spec, "samples": len(session.data)}
+    if _printed_as_json(args, out | report.as_dict()):
         return 0
     print(f"model    {session.model.spec}")
     print(f"data     {session.data.spec} ({len(session.data)} samples)")
@@ -319,8 +318,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
             f"the exported file gives {check.accuracy:.2%} accuracy but the session {check.expected:.2%}; "
             f"{args.out} is not a faithful export"
         )
-    if args.json:
-        print(json.dumps(summary, indent=2))
+    if _printed_as_json(args, summary):
         return 0
     print(f"wrote {args.out} ({args.format}); reloaded and verified: accuracy {100 * check.accuracy:.2f}%")
     print(f"params   {dense.params_total:,} -> {params:,} ({params / dense.params_total:.1%})")
@@ -380,8 +378,7 @@ def cmd_latency(args: argparse.Namespace) -> int:
         "batch_size": ref,
         "latency_ms": {str(b): t for b, t in timings.items()},
     }
-    if args.json:
-        print(json.dumps(out, indent=2))
+    if _printed_as_json(args, out):
         return 0
     sample = "x".join(map(str, shape))
     print(f"{session.model.spec} ({kind}) on {device}, sample {sample}, median of {args.repeats}")
@@ -440,8 +437,7 @@ def cmd_auto(args: argparse.Namespace) -> int:
         "rounds": result.rounds,
         "baselines_at_same_size": result.baselines,
     }
-    if args.json:
-        print(json.dumps(summary, indent=2))
+    if _printed_as_json(args, summary):
         return 0
     print(f"wrote {args.out}")
     predicted, measured = 100 * result.predicted_accuracy, 100 * result.measured_accuracy
@@ -483,8 +479,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         "params_total": tuned.params_total,
         "curve": [asdict(p) for p in points],
     }
-    if args.json:
-        print(json.dumps(summary, indent=2))
+    if _printed_as_json(args, summary):
         return 0
     print(
         f"accuracy dense {100 * dense.accuracy:.2f}%  pruned {100 * pruned.accuracy:.2f}%  "
@@ -514,8 +509,7 @@ def _finetune_shrunk(
         "accuracy_finetuned": tuned,
         "params_total": params,
     }
-    if args.json:
-        print(json.dumps(summary, indent=2))
+    if _printed_as_json(args, summary):
         return 0
     print(
         f"accuracy dense {100 * dense.accuracy:.2f}%  filters removed {100 * pruned:.2f}%  "
@@ -566,8 +560,7 @@ def cmd_lottery(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(lottery_csv(results))
-    if args.json:
-        print(json.dumps([asdict(r) for r in results], indent=2))
+    if _printed_as_json(args, [asdict(r) for r in results]):
         return 0
     rows = [
         (
@@ -600,6 +593,14 @@ def cmd_train_demo(args: argparse.Namespace) -> int:
         path = train_demo(name.strip(), out, epochs=args.epochs, log=lambda s: print(s, file=sys.stderr))
         print(path)
     return 0
+
+
+def _printed_as_json(args: argparse.Namespace, data: Any) -> bool:
+    """With ``--json``, print ``data`` as the command's only output and return True (the command is
+    done); otherwise print nothing and return False (it goes on to print for people)."""
+    if args.json:
+        print(json.dumps(data, indent=2))
+    return bool(args.json)
 
 
 def _print_table(header: Sequence[str], rows: list[Sequence[str]]) -> None:
