@@ -45,6 +45,14 @@ if start and (job is None or job.done):
         scratch = session.fork()  # trains on its own copy; the result is taken over when done
         train = train_split(scratch)
         curve: list = []
+        training = {  # what the session's recipe records once this fine-tune is taken over
+            "steps": int(steps),
+            "lr": float(lr),
+            "batch_size": int(batch),
+            "optimizer": optimizer,
+            "schedule": schedule,
+            "rounds": int(rounds),
+        }
 
         def work(progress):
             try:
@@ -54,15 +62,6 @@ if start and (job is None or job.done):
                     raise  # stopped before the first evaluation: nothing worth keeping
             state = scratch.save_state()  # masks are re-applied after every step: any stop is consistent
             return state, training
-
-        training = {
-            "steps": int(steps),
-            "lr": float(lr),
-            "batch_size": int(batch),
-            "optimizer": optimizer,
-            "schedule": schedule,
-            "rounds": int(rounds),
-        }
 
         job = ws.jobs["finetune"] = Job("finetune", work, curve)
 
