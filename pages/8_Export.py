@@ -7,7 +7,7 @@ from pathlib import Path
 import streamlit as st
 
 from pruneviz.export import EXPORTERS, export_model, verify_export
-from pruneviz.recipe import parse_recipe, recipe_document
+from pruneviz.recipe import parse_recipe
 from pruneviz.report import html_report
 from pruneviz.snippet import torch_prune_snippet
 from pruneviz.ui.state import errors_shown, page_header
@@ -41,7 +41,7 @@ if "ex_file" in st.session_state:
 
 st.subheader("torch.nn.utils.prune snippet")
 with errors_shown():
-    recipe = parse_recipe(recipe_document(session.model.spec, session.data.spec, session.current_plans()))
+    recipe = parse_recipe(ws.recipe_document())
     code = torch_prune_snippet(recipe, session.layers)
     st.code(code, language="python")
     st.download_button("Download prune_with_torch.py", code, "prune_with_torch.py", key="ex_snippet")

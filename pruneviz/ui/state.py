@@ -76,12 +76,14 @@ class Workspace:
     live: LiveSweep | None = None  # the sweep running in the background, if any
     training: dict | None = None  # the settings of the fine-tune behind the current weights, if any
 
-    def recipe(self) -> str:
-        """The session as a recipe (YAML): model, data, every layer's plan, and the fine-tune settings."""
+    def recipe_document(self) -> dict:
+        """The session as a recipe: model, data, every layer's plan, and the fine-tune settings."""
         s = self.session
-        return recipe_text(
-            recipe_document(s.model.spec, s.data.spec, s.current_plans(), training=self.training)
-        )
+        return recipe_document(s.model.spec, s.data.spec, s.current_plans(), training=self.training)
+
+    def recipe(self) -> str:
+        """:meth:`recipe_document` as YAML text (the sidebar's download)."""
+        return recipe_text(self.recipe_document())
 
 
 @st.cache_resource(max_entries=16, show_spinner="Loading model and data…")
