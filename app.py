@@ -12,13 +12,13 @@ from pruneviz.ui.widgets import metrics_row
 ws = page_header("pruneviz", "See, choose and export how to prune a PyTorch model, layer by layer.")
 session, base = ws.session, ws.baseline
 
-metrics_row(session.report(), base)
+metrics_row(session.report(), base, session.task)
 
 st.markdown(
     """
 1. **Model & data** — load a demo, torchvision or your own model and a validation set.
 2. **Importance** — heatmaps of weight and gradient importance, per-filter scores, weight histograms.
-3. **Prune** — per-layer sparsity sliders and presets; accuracy, parameters, MACs and size update live.
+3. **Prune** — per-layer sparsity sliders and presets; the metric, parameters, MACs and size update live.
 4. **Structured** — remove whole filters for real, see what shrinks with them, measure the speed-up.
 5. **Sensitivity** — each layer pruned alone, level by level; automatic per-layer allocation from it.
 6. **Recovery** and **Lottery ticket** — fine-tune with masks held; find lottery tickets.

@@ -18,7 +18,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pruneviz.session import LayerPlan, open_session
+from pruneviz.workflows.session import LayerPlan, open_session
 from tests.e2e.browser import (
     chromium_page,
     dashboard,

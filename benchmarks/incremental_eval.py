@@ -13,7 +13,7 @@ import time
 
 import torch
 
-from pruneviz.session import LayerPlan, PruneSession, open_session
+from pruneviz.workflows.session import LayerPlan, PruneSession, open_session
 
 CASES = [
     ("torchvision:resnet18", "synthetic:3x64x64:256"),
@@ -32,14 +32,14 @@ def time_layer(session: PruneSession, name: str, repeats: int) -> tuple[float, f
     for i in range(repeats):
         session.prune_layer(name, LayerPlan(0.5 if i % 2 else 0.6))
         start = time.perf_counter()
-        fast = session.logits()
+        fast = session.outputs()
         incremental.append(time.perf_counter() - start)
         start = time.perf_counter()
         slow = full_forward(session)
         full.append(time.perf_counter() - start)
         assert torch.equal(fast, slow), "incremental result differs from the full forward"
     session.prune_layer(name, LayerPlan(0.0))
-    session.logits()
+    session.outputs()
     return statistics.median(incremental), statistics.median(full)
 
 
@@ -51,7 +51,7 @@ def main() -> None:
     print(f"{'model':24} {'layer':22} {'incremental ms':>15} {'full ms':>9} {'speed-up':>9}")
     for spec, data in CASES:
         session = open_session(spec, data, device="cpu")
-        session.logits()
+        session.outputs()
         names = session.layer_names
         results = {name: time_layer(session, name, args.repeats) for name in names}
         picks = {"first: " + names[0]: results[names[0]]}

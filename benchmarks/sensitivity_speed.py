@@ -14,8 +14,8 @@ import argparse
 import statistics
 import time
 
-from pruneviz.sensitivity import SweepSpec, naive_sweep, sweep
-from pruneviz.session import LayerPlan, open_session
+from pruneviz.workflows.sensitivity import SweepSpec, naive_sweep, sweep
+from pruneviz.workflows.session import LayerPlan, open_session
 
 LEVELS = tuple(round(0.1 * i, 1) for i in range(10))
 
@@ -23,18 +23,18 @@ LEVELS = tuple(round(0.1 * i, 1) for i in range(10))
 def downstream_limit(session, levels: int) -> float:
     """Seconds to re-run each layer's downstream part once per non-zero level (median of 3 timings)."""
     session.reset()
-    session.logits()
+    session.outputs()
     total = 0.0
     for name in session.layer_names:
         times = []
         for sparsity in (0.3, 0.5, 0.7):
             session.prune_layer(name, LayerPlan(sparsity))
             start = time.perf_counter()
-            session.logits()
+            session.outputs()
             times.append(time.perf_counter() - start)
         total += statistics.median(times) * levels
         session.prune_layer(name, LayerPlan(0.0))
-        session.logits()
+        session.outputs()
     return total
 
 

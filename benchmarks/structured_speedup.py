@@ -13,10 +13,10 @@ import argparse
 
 import torch
 
-from pruneviz.latency import measure_latency
-from pruneviz.layers import module_macs
-from pruneviz.session import LayerPlan, open_session
-from pruneviz.structured import StructuredPlan
+from pruneviz.core.layers import module_macs
+from pruneviz.workflows.latency import measure_latency
+from pruneviz.workflows.session import LayerPlan, open_session
+from pruneviz.workflows.structured import StructuredPlan
 
 BATCH = 64
 

@@ -27,8 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pruneviz.humanize import count, percent
-from pruneviz.session import LayerPlan, open_session
+from pruneviz.core.humanize import count, percent
+from pruneviz.workflows.session import LayerPlan, open_session
 from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, Server, dashboard_process
 
 MODEL = "demo:cnn"
@@ -63,7 +63,7 @@ def expected(sliders: tuple[int, ...]) -> dict[str, str]:
     session.apply_layer_plans({n: LayerPlan(v / 100) for n, v in zip(LAYERS, sliders)})
     r = session.report()
     return {
-        "Accuracy": percent(r.accuracy),
+        "Accuracy": percent(r.score),
         "Loss": f"{r.loss:.3f}",
         "Non-zero params": count(r.params_nonzero),
     }

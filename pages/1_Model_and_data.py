@@ -4,9 +4,10 @@ import pandas as pd
 import streamlit as st
 import torchvision.models as tvm
 
-from pruneviz.demo import DEMO_ARCHITECTURES
-from pruneviz.humanize import count, percent, size
-from pruneviz.ui.state import Choice, page_header, policy, replace_workspace, save_upload
+from pruneviz.core.humanize import count, percent, size
+from pruneviz.io.demo import DEMO_ARCHITECTURES
+from pruneviz.ui.keys import MODEL as K
+from pruneviz.ui.state import Choice, page_header, policy, replace_workspace, save_upload, workspace
 
 ws = page_header("Model & data", "Choose what to prune and what to measure it on.")
 rules = policy()
@@ -14,14 +15,14 @@ rules = policy()
 SOURCES = ["Demo model", "torchvision", "Upload a file"]
 if rules.allow_python:  # the user's own code: only when the server was started to allow it
     SOURCES.append("Python factory")
-source = st.radio("Model source", SOURCES, horizontal=True, key="md_source")
+source = st.radio("Model source", SOURCES, horizontal=True, key=K("source"))
 
-with st.form("model_form"):
+with st.form(K("form")):
     weights = arch = None
     trust = False
     if source == "Demo model":
         name = st.selectbox(
-            "Demo model", DEMO_ARCHITECTURES.names(), key="md_demo", help="Trained on scikit-learn digits"
+            "Demo model", DEMO_ARCHITECTURES.names(), key=K("demo"), help="Trained on scikit-learn digits"
         )
         spec = f"demo:{name}"
     elif source == "torchvision":
@@ -29,16 +30,16 @@ with st.form("model_form"):
             "Architecture",
             tvm.list_models(module=tvm),
             index=tvm.list_models(module=tvm).index("resnet18"),
-            key="md_tv_arch",
+            key=K("tv_arch"),
         )
         spec = f"torchvision:{name}"
         kind = st.radio(
             "Weights",
             ["random (seeded)", "DEFAULT (download)", "upload a state_dict"],
             horizontal=True,
-            key="md_tv_weights",
+            key=K("tv_weights"),
         )
-        upload = st.file_uploader("state_dict file", type=["pt", "pth", "bin"], key="md_tv_upload")
+        upload = st.file_uploader("state_dict file", type=["pt", "pth", "bin"], key=K("tv_upload"))
         if kind.startswith("DEFAULT"):
             weights = "DEFAULT"
         elif kind.startswith("upload") and upload is not None:
@@ -47,16 +48,16 @@ with st.form("model_form"):
         upload = st.file_uploader(
             "TorchScript, .pt2 ExportedProgram, pruneviz checkpoint or state_dict",
             type=["pt", "pth", "pt2", "ts"],
-            key="md_upload",
+            key=K("upload"),
         )
         arch = (
             st.text_input(
-                "Architecture for a bare state_dict", placeholder="torchvision:resnet18", key="md_arch"
+                "Architecture for a bare state_dict", placeholder="torchvision:resnet18", key=K("arch")
             )
             or None
         )
         trust = rules.allow_pickle and st.checkbox(
-            "Trust this file's pickled objects (runs code from the file)", value=False, key="md_trust"
+            "Trust this file's pickled objects (runs code from the file)", value=False, key=K("trust")
         )
         spec = f"file:{save_upload(upload)}" if upload is not None else None
     else:
@@ -64,23 +65,23 @@ with st.form("model_form"):
             "Factory",
             placeholder="mypackage.models:build",
             help="A function returning an nn.Module, or (module, dataset)",
-            key="md_python",
+            key=K("python"),
         )
     data = st.text_input(
         "Validation data",
-        key="md_data",
+        key=K("data"),
         placeholder="default for this model (digits for demo models)",
         help="digits, synthetic:3x64x64:256, folder:PATH, torchvision:CIFAR10:ROOT, python:module:fn",
     )
     limit = st.number_input(
         "Live subset size (0 = all samples)",
-        key="md_limit",
+        key=K("limit"),
         min_value=0,
         value=0,
         step=64,
         help="A fixed, seeded subset keeps live re-evaluation fast",
     )
-    submitted = st.form_submit_button("Load", type="primary", key="md_load")
+    submitted = st.form_submit_button("Load", type="primary", key=K("load"))
 
 if submitted:
     if not spec or spec == "python:":
@@ -91,16 +92,18 @@ if submitted:
         )
         if replace_workspace(choice):
             st.success(f"Loaded {spec}")
-            ws = st.session_state["pruneviz_workspace"]
+            ws = workspace()
 
-session, base = ws.session, ws.baseline
+session, base, task = ws.session, ws.baseline, ws.session.task
 st.subheader(f"Baseline of `{session.model.spec}` on `{session.data.spec}`")
-cols = st.columns(5)
-cols[0].metric("Accuracy", percent(base.accuracy))
-cols[1].metric("Top-5", percent(base.top5) if base.top5 is not None else "–")
-cols[2].metric("Parameters", count(base.params_total))
-cols[3].metric("MACs / sample", count(base.macs_dense))
-cols[4].metric("Size (fp32)", size(base.size_bytes_dense))
+extras = {label: base.figures.get(key) for key, label in task.extra_figures.items()}
+cols = st.columns(4 + len(extras))
+cols[0].metric(task.metric.label, task.metric.format(base.score))
+for col, (label, value) in zip(cols[1:], extras.items()):
+    col.metric(label, "–" if value is None else percent(value))
+cols[-3].metric("Parameters", count(base.params_total))
+cols[-2].metric("MACs / sample", count(base.macs_dense))
+cols[-1].metric("Size (fp32)", size(base.size_bytes_dense))
 
 st.subheader(f"{len(session.layers)} prunable layers")
 table = pd.DataFrame(

@@ -2,47 +2,47 @@
 
 import streamlit as st
 
-from pruneviz.heatmap import weight_grid
-from pruneviz.jobs import Job
-from pruneviz.ui import charts
+from pruneviz.core.granularity import FILTER, UNSTRUCTURED
+from pruneviz.core.jobs import Job
+from pruneviz.ui.keys import IMPORTANCE as K
 from pruneviz.ui.state import page_header
 from pruneviz.ui.widgets import require_prunable_layers
+from pruneviz.views import charts
+from pruneviz.views.heatmap import weight_grid
 
 ws = page_header("Importance", "Bright cells matter more. Click a bar to inspect a layer.")
 session = ws.session
 require_prunable_layers(session)
 names = session.layer_names
 # data-driven scores, computed together by one background job on the session's own baseline copy
-NEEDED = [
-    ("gradient", "unstructured"),
-    ("taylor", "unstructured"),
-    ("taylor", "filter"),
-    ("activation", "filter"),
-]
+NEEDED = [("gradient", UNSTRUCTURED), ("taylor", UNSTRUCTURED), ("taylor", FILTER), ("activation", FILTER)]
 JOB = "importance"
+LAYER = K("layer")
 
-if st.session_state.get("imp_layer") not in names:
-    st.session_state.imp_layer = names[0]
+if ws.importance_layer in names:  # another page (Sensitivity) asked for this layer
+    st.session_state[LAYER], ws.importance_layer = ws.importance_layer, None
+if st.session_state.get(LAYER) not in names:
+    st.session_state[LAYER] = names[0]
 
 
 def select_clicked_layer() -> None:
-    points = st.session_state.imp_overview.selection.points
+    points = st.session_state[K("overview")].selection.points
     if points and points[0].get("customdata") in names:
-        st.session_state.imp_layer = points[0]["customdata"]
+        st.session_state[LAYER] = points[0]["customdata"]
 
 
 st.plotly_chart(
-    charts.layer_overview(session.layers, session.layer_sparsity(), st.session_state.imp_layer),
-    key="imp_overview",
+    charts.layer_overview(session.layers, session.layer_sparsity(), st.session_state[LAYER]),
+    key=K("overview"),
     on_select=select_clicked_layer,
     selection_mode="points",
 )
-layer = st.selectbox("Layer", names, key="imp_layer")
+layer = st.selectbox("Layer", names, key=LAYER)
 
 
 def compute_all(progress) -> None:
-    for i, (criterion, granularity) in enumerate(NEEDED):
-        session.scores(criterion, granularity, progress=lambda f, m, i=i: progress((i + f) / len(NEEDED), m))
+    for i, (criterion, kind) in enumerate(NEEDED):
+        session.scores(criterion, kind, progress=lambda f, m, i=i: progress((i + f) / len(NEEDED), m))
 
 
 ready = all(session.has_scores(c, g) for c, g in NEEDED)
@@ -61,7 +61,7 @@ def job_progress() -> None:
 
 if job is not None and job.error:
     st.error(f"Gradient importance failed: {job.error}", icon="⚠️")
-    if st.button("Try again"):
+    if st.button("Try again", key=K("retry")):
         del ws.jobs[JOB]
         st.rerun()
 elif not ready:
@@ -81,10 +81,10 @@ for tab, criterion in zip(tabs[1:], ["gradient", "taylor"]):
 
 left, right = st.columns(2)
 with left:
-    filters = {c: session.scores(c, "filter")[layer] for c in ("l1", "l2")}
+    filters = {c: session.scores(c, FILTER)[layer] for c in ("l1", "l2")}
     for c in ("taylor", "activation"):
-        if session.has_scores(c, "filter"):
-            filters[c] = session.scores(c, "filter")[layer]
+        if session.has_scores(c, FILTER):
+            filters[c] = session.scores(c, FILTER)[layer]
     st.plotly_chart(charts.filter_bars(filters))
 with right:
     st.plotly_chart(charts.weight_histogram(session.dense_weights[layer], session.masks.get(layer)))

@@ -3,54 +3,56 @@
 import pandas as pd
 import streamlit as st
 
-from pruneviz.allocate import Target, auto_allocate
-from pruneviz.humanize import percent, points
-from pruneviz.importance import FILTER_CRITERIA, WEIGHT_CRITERIA
-from pruneviz.jobs import Job
-from pruneviz.sensitivity import DEFAULT_LEVELS, LiveSweep, SweepSpec, estimate_correlation
-from pruneviz.ui import charts
-from pruneviz.ui.state import errors_shown, page_header, scratch_session, sweep_cache
-from pruneviz.ui.widgets import follow_job, require_prunable_layers
+from pruneviz.core.granularity import granularity, rankable
+from pruneviz.core.humanize import percent
+from pruneviz.core.jobs import Job
+from pruneviz.ui.keys import SENSITIVITY as K
+from pruneviz.ui.state import SliderRequest, errors_shown, page_header, sweep_cache
+from pruneviz.ui.widgets import follow_job, require_prunable_layers, task_metric
+from pruneviz.views import charts
+from pruneviz.workflows.allocate import Target, auto_allocate
+from pruneviz.workflows.sensitivity import DEFAULT_LEVELS, LiveSweep, SweepSpec, estimate_correlation
 
 ws = page_header("Sensitivity", "Each layer pruned alone, level by level: which layers can lose how much.")
 session = ws.session
+metric = session.task.metric
 require_prunable_layers(session)
 LEVEL_SETS = {
     "every 5% (20 levels)": DEFAULT_LEVELS,
     "every 10% (10 levels)": tuple(round(0.1 * i, 1) for i in range(10)),
 }
+# Drops are asked for in points for a fractional metric (accuracy) and in its own units otherwise.
+UNIT, SCALE = ("points", 100) if metric.is_fraction else (metric.label.lower(), 1)
 
-with st.form("sens_form"):
+with st.form(K("form")):
     c1, c2, c3 = st.columns(3)
-    granularity = c1.selectbox("Granularity", ["unstructured", "filter"], key="sens_granularity")
-    criteria = FILTER_CRITERIA.names() if granularity == "filter" else WEIGHT_CRITERIA.names()
+    name = c1.selectbox("Granularity", [g.name for g in rankable()], key=K("granularity"))
+    kind = granularity(name)
+    criteria = kind.criteria.names()
     criterion = c2.selectbox(
-        "Criterion",
-        criteria,
-        index=criteria.index("l1" if granularity == "filter" else "magnitude"),
-        key="sens_criterion",
+        "Criterion", criteria, index=criteria.index(kind.default_criterion), key=K("criterion")
     )
-    levels = c3.selectbox("Levels", list(LEVEL_SETS), key="sens_levels")
+    levels = c3.selectbox("Levels", list(LEVEL_SETS), key=K("levels"))
     budget = st.number_input(
         "Activation cache budget (MiB)",
         16,
         65536,
         2048,
         step=256,
-        key="sens_budget",
+        key=K("budget"),
         help="Cached activations let each step re-run only the layers after the changed one; above the "
         "budget the sweep runs full forwards (same results, slower).",
     )
-    run = st.form_submit_button("Run sweep", type="primary")
+    run = st.form_submit_button("Run sweep", type="primary", key=K("run"))
 
-spec = SweepSpec(LEVEL_SETS[levels], criterion, granularity)
+spec = SweepSpec(LEVEL_SETS[levels], criterion, kind)
 job = ws.jobs.get("sweep")
 if run and (job is None or job.done):
     cached = sweep_cache().get((ws.choice, spec))
     if cached is not None:
         ws.sensitivity, ws.estimate = cached
-    else:
-        live, scratch = LiveSweep(spec), scratch_session(ws, int(budget) * 2**20)  # never the user's masks
+    else:  # the loaded baseline on its own copy: never the user's masks, and the same for everyone
+        live, scratch = LiveSweep(spec), session.fork(keep_weights=False, memory_budget=int(budget) * 2**20)
         job = ws.jobs["sweep"] = Job("sweep", lambda progress: live.run(scratch, progress))
         ws.live = live
 
@@ -58,13 +60,11 @@ if run and (job is None or job.done):
 def draw_live(job) -> None:
     """The curves measured so far over the dashed estimates."""
     live = ws.live
-    measured = live.result.curves("loss") if live.result else {}
-    base = live.result.baseline_loss if live.result else 0.0
-    delta = {layer: {s: v - base for s, v in c.items()} for layer, c in measured.items()}
-    st.plotly_chart(charts.sensitivity_lines(delta, base, "loss", live.estimate), key="sens_live")
+    delta = live.result.loss_changes() if live.result else {}
+    st.plotly_chart(charts.sensitivity_lines(delta, 0.0, metric, True, live.estimate), key=K("live"))
 
 
-finished = follow_job(ws, "sweep", "The sweep", draw_live, stop_label="Stop", keep_stopped=True)
+finished = follow_job(ws, "sweep", "The sweep", K, draw_live, stop_label="Stop", keep_stopped=True)
 if finished is not None and finished.cancelled:
     kept = ws.live.result.finished_layers() if ws.live.result else None
     if kept and kept.rows:
@@ -86,42 +86,37 @@ if result is None:
 
 
 def open_clicked_layer() -> None:
-    points_ = st.session_state.sens_lines.selection.points
+    points_ = st.session_state[K("lines")].selection.points
     layer = points_[0].get("customdata") if points_ else None
     if layer in session.layer_names:
-        st.session_state.imp_layer = layer
-        st.session_state.sens_open_layer = True
+        ws.importance_layer = layer
 
 
 measured = result.curves()
 st.plotly_chart(
-    charts.sensitivity_lines(measured, result.baseline_accuracy),
-    key="sens_lines",
+    charts.sensitivity_lines(measured, result.baseline_score, metric),
+    key=K("lines"),
     on_select=open_clicked_layer,
     selection_mode="points",
 )
-if st.session_state.pop("sens_open_layer", False):
+if ws.importance_layer is not None:
     st.switch_page("pages/2_Importance.py")
 estimate = ws.estimate
 if estimate:
-    loss_curves = {
-        layer: {s: v - result.baseline_loss for s, v in c.items()}
-        for layer, c in result.curves("loss").items()
-    }
     st.plotly_chart(
-        charts.sensitivity_lines(loss_curves, result.baseline_loss, "loss", estimate), key="sens_loss"
+        charts.sensitivity_lines(result.loss_changes(), 0.0, metric, True, estimate), key=K("loss")
     )
     st.caption(
         f"Dashed: first-order Taylor estimate. Rank correlation with the measurement: "
         f"{estimate_correlation(result, estimate):.2f} (Spearman)."
     )
-st.plotly_chart(charts.sensitivity_heatmap(measured))
+st.plotly_chart(charts.sensitivity_heatmap(measured, metric))
 c1, c2 = st.columns(2)
-c1.download_button("Download CSV", result.to_csv(), "sensitivity.csv", "text/csv", key="sens_csv")
-c2.download_button("Download JSON", result.to_json(), "sensitivity.json", "application/json", key="sens_json")
+c1.download_button("Download CSV", result.to_csv(), "sensitivity.csv", "text/csv", key=K("csv"))
+c2.download_button("Download JSON", result.to_json(), "sensitivity.json", "application/json", key=K("json"))
 
-st.subheader("Largest sparsity per layer within an accuracy drop")
-drop = st.slider("Allowed drop (accuracy points)", 0.0, 5.0, 1.0, 0.25, key="sens_drop") / 100
+st.subheader(f"Largest sparsity per layer within a {metric.label.lower()} drop")
+drop = st.slider(f"Allowed drop ({UNIT})", 0.0, 5.0, 1.0, 0.25, key=K("drop")) / SCALE
 within = result.max_sparsity_within(drop)
 st.dataframe(
     pd.DataFrame({"layer": list(within), "max sparsity": [percent(s, 0) for s in within.values()]}),
@@ -131,53 +126,44 @@ st.dataframe(
 
 
 def send_to_prune(sparsity: dict[str, float]) -> None:
-    st.session_state.prune_granularity = result.spec.granularity
-    st.session_state.prune_criterion = result.spec.criterion
-    for layer, s in sparsity.items():
-        st.session_state[f"prune_layer_{layer}"] = min(99, round(100 * s))
+    ws.prune_request = SliderRequest(result.spec.granularity, result.spec.criterion, sparsity)
     st.switch_page("pages/3_Prune.py")
 
 
-if st.button("Send these sparsities to the Prune page", key="sens_send"):
+if st.button("Send these sparsities to the Prune page", key=K("send")):
     send_to_prune(within)
 
 st.subheader("Automatic allocation")
+GOALS = ["remove % of parameters", "remove % of MACs", f"max {metric.label.lower()} drop ({UNIT})"]
 c1, c2 = st.columns(2)
-goal = c1.radio(
-    "Target", ["remove % of parameters", "remove % of MACs", "max accuracy drop (points)"], key="sens_goal"
-)
-value = c2.number_input("Value", 0.1, 99.0, 50.0 if "remove" in goal else 1.0, key="sens_goal_value")
-if st.button("Allocate and verify", type="primary", key="sens_auto"):
-    fraction = value / 100
+goal = c1.radio("Target", GOALS, key=K("goal"))
+value = c2.number_input("Value", 0.1, 99.0, 50.0 if goal != GOALS[2] else 1.0, key=K("goal_value"))
+if st.button("Allocate and verify", type="primary", key=K("auto")):
     target = Target(
-        params=fraction if "parameters" in goal else None,
-        macs=fraction if "MACs" in goal else None,
-        max_drop=fraction if "drop" in goal else None,
+        params=value / 100 if goal == GOALS[0] else None,
+        macs=value / 100 if goal == GOALS[1] else None,
+        max_drop=value / SCALE if goal == GOALS[2] else None,
     )
-    with errors_shown(), st.spinner("Allocating and verifying on the real model…"):
-        st.session_state.sens_auto_result = auto_allocate(session, result, target)
-auto = st.session_state.get("sens_auto_result")
+    with errors_shown(), st.spinner("Allocating and verifying on a copy of the model…"):
+        ws.allocation = auto_allocate(session, result, target)
+auto = ws.allocation
 if auto is not None:
     cols = st.columns(4)
-    cols[0].metric("Predicted accuracy", percent(auto.predicted_accuracy))
-    cols[1].metric(
-        "Measured accuracy",
-        percent(auto.measured_accuracy),
-        points(auto.measured_accuracy - result.baseline_accuracy),
-    )
+    cols[0].metric(f"Predicted {metric.label.lower()}", metric.format(auto.predicted))
+    task_metric(cols[1], metric, auto.measured, result.baseline_score, f"Measured {metric.label.lower()}")
     cols[2].metric("Parameters removed", percent(auto.removed_params))
     cols[3].metric("Verification rounds", auto.rounds)
     st.dataframe(
         pd.DataFrame(
             {
                 "allocation": ["this (from sensitivity)", *auto.baselines],
-                "accuracy at the same parameter count": [
-                    percent(auto.measured_accuracy),
-                    *map(percent, auto.baselines.values()),
+                f"{metric.label.lower()} at the same parameter count": [
+                    metric.format(auto.measured),
+                    *map(metric.format, auto.baselines.values()),
                 ],
             }
         ),
         hide_index=True,
     )
-    if st.button("Open this allocation on the Prune page", key="sens_auto_send"):
+    if st.button("Open this allocation on the Prune page", key=K("auto_send")):
         send_to_prune(auto.sparsity)

@@ -2,41 +2,42 @@
 
 import streamlit as st
 
-from pruneviz.humanize import percent, points
-from pruneviz.jobs import Cancelled, Job
-from pruneviz.recovery import SCHEDULES, TrainConfig, finetune, train_split
-from pruneviz.session import LayerPlan
-from pruneviz.ui import charts
+from pruneviz.core.jobs import Cancelled, Job
+from pruneviz.ui.keys import RECOVERY as K
 from pruneviz.ui.state import errors_shown, page_header
-from pruneviz.ui.widgets import follow_job
+from pruneviz.ui.widgets import follow_job, task_metric
+from pruneviz.views import charts
+from pruneviz.workflows.recovery import SCHEDULES, TrainConfig, finetune, train_split
+from pruneviz.workflows.session import LayerPlan
 
-ws = page_header("Recovery", "Fine-tune with the pruned weights held at zero: accuracy often comes back.")
+ws = page_header("Recovery", "Fine-tune with the pruned weights held at zero: quality often comes back.")
 session = ws.session
+metric = session.task.metric
 plans = dict(session.plans) or {n: LayerPlan(s) for n, s in session.layer_sparsity().items() if s > 0}
-if not any(p.sparsity > 0 or p.granularity not in ("unstructured", "filter") for p in plans.values()):
+if all(p.dense for p in plans.values()):
     st.info("Nothing is pruned yet: set sparsities on the Prune page (or Sensitivity) first.")
     st.stop()
 now = session.report()
 st.caption(
-    f"Target: the Prune page's configuration — accuracy now {percent(now.accuracy)} "
-    f"({points(now.accuracy - ws.baseline.accuracy)} vs dense)."
+    f"Target: the Prune page's configuration — {metric.label.lower()} now {metric.format(now.score)} "
+    f"({metric.change(now.score, ws.baseline.score)} vs dense)."
 )
 
-with st.form("ft_form"):
+with st.form(K("form")):
     c1, c2, c3 = st.columns(3)
     schedule = c1.selectbox(
         "Schedule",
         SCHEDULES,
-        key="ft_schedule",
+        key=K("schedule"),
         help="oneshot: prune then train; iterative: k prune+train rounds; gradual: cubic (Zhu & Gupta)",
     )
-    rounds = c2.number_input("Rounds (iterative / gradual)", 1, 20, 3, key="ft_rounds")
-    steps = c3.number_input("Steps", 10, 20_000, 300, step=50, key="ft_steps")
+    rounds = c2.number_input("Rounds (iterative / gradual)", 1, 20, 3, key=K("rounds"))
+    steps = c3.number_input("Steps", 10, 20_000, 300, step=50, key=K("steps"))
     c4, c5, c6 = st.columns(3)
-    lr = c4.number_input("Learning rate", 1e-5, 1.0, 1e-3, format="%.5f", key="ft_lr")
-    batch = c5.number_input("Batch size", 1, 4096, 64, key="ft_batch")
-    optimizer = c6.selectbox("Optimiser", ["adam", "sgd"], key="ft_optimizer")
-    start = st.form_submit_button("Fine-tune", type="primary")
+    lr = c4.number_input("Learning rate", 1e-5, 1.0, 1e-3, format="%.5f", key=K("lr"))
+    batch = c5.number_input("Batch size", 1, 4096, 64, key=K("batch"))
+    optimizer = c6.selectbox("Optimiser", ["adam", "sgd"], key=K("optimizer"))
+    start = st.form_submit_button("Fine-tune", type="primary", key=K("start"))
 
 job = ws.jobs.get("finetune")
 if start and (job is None or job.done):
@@ -57,11 +58,11 @@ if start and (job is None or job.done):
         def work(progress):
             try:
                 finetune(scratch, plans, train, config, schedule, int(rounds), curve.append, progress)
-            except Cancelled:
+                scratch.training = training
+            except Cancelled:  # a stopped run cannot be replayed: its weights carry no training record
                 if not curve:
                     raise  # stopped before the first evaluation: nothing worth keeping
-            state = scratch.save_state()  # masks are re-applied after every step: any stop is consistent
-            return state, training
+            return scratch.save_state()  # masks are re-applied after every step: any stop is consistent
 
         job = ws.jobs["finetune"] = Job("finetune", work, curve)
 
@@ -70,35 +71,31 @@ finished = follow_job(
     ws,
     "finetune",
     "Fine-tuning",
-    draw=lambda job: st.plotly_chart(charts.training_curve(list(job.partial)), key="ft_live"),
+    K,
+    draw=lambda job: st.plotly_chart(charts.training_curve(list(job.partial), metric), key=K("live")),
     stop_label="Stop",
     keep_stopped=True,
 )
 if finished is not None and finished.result is None:
     st.warning("Stopped before the first evaluation; the session keeps its model from before.")
 elif finished is not None:
-    state, training = finished.result
     if finished.cancelled:
         st.warning(
             "Stopped early: the model as trained so far is now your model (undo below). A stopped run "
             "cannot be replayed, so the session's recipe carries no training settings for it."
         )
-    st.session_state.ft_undo = session.save_state(), ws.training
-    session.load_state(state)
-    ws.training = None if finished.cancelled else training
-    st.session_state.ft_curve = list(finished.partial)
+    ws.undo = session.save_state()
+    session.load_state(finished.result)
+    ws.curve = list(finished.partial)
 
-if st.session_state.get("ft_curve"):
-    st.plotly_chart(charts.training_curve(st.session_state.ft_curve), key="ft_done")
+if ws.curve:
+    st.plotly_chart(charts.training_curve(ws.curve, metric), key=K("done"))
     after = session.report()
     cols = st.columns(3)
-    cols[0].metric(
-        "Accuracy after fine-tuning", percent(after.accuracy), points(after.accuracy - now.accuracy)
-    )
-    cols[1].metric("vs dense", points(after.accuracy - ws.baseline.accuracy))
+    task_metric(cols[0], metric, after.score, now.score, f"{metric.label} after fine-tuning")
+    cols[1].metric("vs dense", metric.change(after.score, ws.baseline.score))
     cols[2].metric("Non-zero params", f"{after.params_nonzero:,}")
-if st.session_state.get("ft_undo") is not None and st.button("Undo the fine-tune", key="ft_undo_button"):
-    state, ws.training = st.session_state.pop("ft_undo")
-    session.load_state(state)
-    st.session_state.pop("ft_curve", None)
+if ws.undo is not None and st.button("Undo the fine-tune", key=K("undo_button")):
+    session.load_state(ws.undo)
+    ws.undo, ws.curve = None, None
     st.rerun()

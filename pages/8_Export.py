@@ -6,56 +6,59 @@ from pathlib import Path
 
 import streamlit as st
 
-from pruneviz.export import EXPORTERS, export_model, verify_export
-from pruneviz.recipe import parse_recipe
-from pruneviz.report import html_report
-from pruneviz.snippet import torch_prune_snippet
-from pruneviz.ui.state import errors_shown, page_header
+from pruneviz.io.formats import FORMATS, writable
+from pruneviz.ui.keys import EXPORT as K
+from pruneviz.ui.state import Exported, errors_shown, page_header
+from pruneviz.views.report import html_report
+from pruneviz.workflows.apply import as_applied, export_and_verify
+from pruneviz.workflows.recipe import parse_recipe
+from pruneviz.workflows.snippet import torch_prune_snippet
 
 ws = page_header("Export", "Take the pruned model and the chosen thresholds out of the browser.")
 session = ws.session
+metric = session.task.metric
 now = session.report()
-SUFFIX = {"onnx": ".onnx", "safetensors": ".safetensors", "torchscript": ".ts"}
-structured = session.removal is not None
+structured = session.removal is not None and bool(session.removal.history)
 source = "the smaller model from the Structured page's preview" if structured else "the Prune page's masks"
-st.caption(f"Exports the session as it is now: {source}, accuracy {now.accuracy:.1%}.")
+st.caption(f"Exports the session as it is now: {source}, {metric.label.lower()} {metric.format(now.score)}.")
 
-fmt = st.selectbox("Format", EXPORTERS.names(), index=EXPORTERS.names().index("state_dict"), key="ex_format")
-if st.button("Export and verify", type="primary", key="ex_run"):
+formats = writable()
+fmt = st.selectbox("Format", formats, index=formats.index("state_dict"), key=K("format"))
+if st.button("Export and verify", type="primary", key=K("run")):
     with (
         errors_shown(),
         st.spinner("Writing, reloading and evaluating…"),
         tempfile.TemporaryDirectory() as tmp,
     ):
-        model = session.shrunk() if structured else session.working
-        path = export_model(model, Path(tmp) / f"pruned{SUFFIX.get(fmt, '.pt')}", fmt, session.export_meta())
-        check = verify_export(path, fmt, session.data.x, session.data.y, now.accuracy)
-        st.session_state.ex_file = (path.name, path.read_bytes(), check)
-if "ex_file" in st.session_state:
-    name, data, check = st.session_state.ex_file
+        path = Path(tmp) / f"pruned{FORMATS.get(fmt).suffix}"
+        check = export_and_verify(session, as_applied(session, ws.baseline), path, fmt)
+        ws.exported = Exported(path.name, path.read_bytes(), check)
+if ws.exported is not None:
+    name, check = ws.exported.name, ws.exported.check
     (st.success if check.ok else st.error)(
-        f"{name}: reloaded and evaluated on {check.samples} samples — accuracy {check.accuracy:.2%} "
-        f"(session {check.expected:.2%}): {'verified' if check.ok else 'MISMATCH'}"
+        f"{name}: reloaded and evaluated on {check.samples} samples — {metric.label.lower()} "
+        f"{metric.format(check.score)} (session {metric.format(check.expected)}): "
+        f"{'verified' if check.ok else 'MISMATCH'}"
     )
-    st.download_button(f"Download {name}", data, file_name=name, key="ex_download")
+    st.download_button(f"Download {name}", ws.exported.data, file_name=name, key=K("download"))
 
 st.subheader("torch.nn.utils.prune snippet")
 with errors_shown():
     recipe = parse_recipe(ws.recipe_document())
     code = torch_prune_snippet(recipe, session.layers)
     st.code(code, language="python")
-    st.download_button("Download prune_with_torch.py", code, "prune_with_torch.py", key="ex_snippet")
+    st.download_button("Download prune_with_torch.py", code, "prune_with_torch.py", key=K("snippet"))
 
 st.subheader("Report")
-if st.button("Build the HTML report", key="ex_report"):
+if st.button("Build the HTML report", key=K("report")):
     with errors_shown(), st.spinner("Rendering…"):
-        st.session_state.ex_report_html = html_report(session, ws.baseline, f"pruneviz: {session.model.spec}")
-if "ex_report_html" in st.session_state:
+        ws.report_html = html_report(session, ws.baseline, f"pruneviz: {session.model.spec}")
+if ws.report_html is not None:
     st.download_button(
         "Download report.html (self-contained)",
-        st.session_state.ex_report_html,
+        ws.report_html,
         "report.html",
         "text/html",
-        key="ex_report_download",
+        key=K("report_download"),
     )
     st.caption("PNG export of the charts needs kaleido, which is not installed here.")

@@ -4,7 +4,7 @@ The engine is importable without Streamlit; the dashboard (``app.py``, ``pages/`
 (:mod:`pruneviz.cli`) are thin shells over it.
 """
 
-from pruneviz.errors import PrunevizError
+from pruneviz.core.errors import PrunevizError
 
 __all__ = ["PrunevizError"]
 __version__ = "0.1.0"

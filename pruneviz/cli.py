@@ -15,36 +15,37 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import torch
-from torch import nn
-
-from pruneviz.allocate import Target, auto_allocate
-from pruneviz.checkpoint import save_checkpoint
-from pruneviz.data import DataSet
-from pruneviz.errors import PrunevizError
-from pruneviz.evaluate import DEFAULT_BUDGET_BYTES
-from pruneviz.export import EXPORTERS, export_model, verify_export
-from pruneviz.importance import FILTER_CRITERIA, WEIGHT_CRITERIA
-from pruneviz.latency import measure_latency
-from pruneviz.layers import module_macs, prunable_modules
-from pruneviz.lottery import lottery
-from pruneviz.lottery import to_csv as lottery_csv
-from pruneviz.metrics import param_counts
-from pruneviz.models import ModelOptions
-from pruneviz.recipe import (
+from pruneviz.core.errors import PrunevizError
+from pruneviz.core.evaluate import DEFAULT_BUDGET_BYTES
+from pruneviz.core.granularity import rankable
+from pruneviz.io.checkpoint import save_checkpoint
+from pruneviz.io.data import DataSet
+from pruneviz.io.demo import ASSETS
+from pruneviz.io.formats import export_model, writable
+from pruneviz.io.models import ModelOptions
+from pruneviz.tasks import Metric
+from pruneviz.views.report import html_report, write_png
+from pruneviz.workflows.allocate import Target, auto_allocate
+from pruneviz.workflows.apply import apply_and_measure, export_and_verify
+from pruneviz.workflows.demo_training import train_demo
+from pruneviz.workflows.latency import measure_latency
+from pruneviz.workflows.lottery import lottery
+from pruneviz.workflows.lottery import to_csv as lottery_csv
+from pruneviz.workflows.recipe import (
     Recipe,
     apply_recipe,
     load_recipe,
     recipe_document,
+    removes_filters,
     resolve,
     save_recipe,
-    structured_plan,
+    skipped_by_default,
+    uniform_plans,
 )
-from pruneviz.recovery import SCHEDULES, TrainConfig, finetune, train_split, train_steps
-from pruneviz.report import html_report, write_png
-from pruneviz.sensitivity import DEFAULT_LEVELS, SweepSpec, accuracy_and_loss, naive_sweep, sweep
-from pruneviz.session import GlobalPlan, LayerPlan, PruneSession, open_session
-from pruneviz.snippet import torch_prune_snippet
+from pruneviz.workflows.recovery import SCHEDULES, TrainConfig, finetune, train_split, train_steps
+from pruneviz.workflows.sensitivity import DEFAULT_LEVELS, SweepSpec, naive_sweep, sweep
+from pruneviz.workflows.session import GlobalPlan, LayerPlan, PruneSession, open_session
+from pruneviz.workflows.snippet import torch_prune_snippet
 
 EXIT_ERROR = 2
 
@@ -111,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--recipe", required=True, help="recipe with granularity: filter layers (or a filter global)"
     )
     ap.add_argument("--out", required=True, help="file to write the shrunk model to")
-    ap.add_argument("--format", default="state_dict", choices=EXPORTERS.names(), help="default: state_dict")
+    ap.add_argument("--format", default="state_dict", choices=writable(), help="default: state_dict")
     ap.set_defaults(run=cmd_apply)
 
     la = sub.add_parser("latency", parents=[common], help="measured latency of the dense and pruned model")
@@ -122,11 +123,11 @@ def build_parser() -> argparse.ArgumentParser:
     la.set_defaults(run=cmd_latency)
 
     se = sub.add_parser(
-        "sensitivity", parents=[common], help="accuracy per layer pruned alone, level by level"
+        "sensitivity", parents=[common], help="the metric per layer pruned alone, level by level"
     )
     _model_args(se)
     _sweep_args(se)
-    se.add_argument("--out", required=True, help="results file: .csv (layer,sparsity,accuracy,loss) or .json")
+    se.add_argument("--out", required=True, help="results file: .csv (layer,sparsity,<metric>,loss) or .json")
     se.add_argument("--naive", action="store_true", help="deep-copy + full pass per point (for comparison)")
     se.set_defaults(run=cmd_sensitivity)
 
@@ -136,7 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     goal = au.add_mutually_exclusive_group(required=True)
     goal.add_argument("--target-params", type=float, help="remove this fraction of the parameters")
     goal.add_argument("--target-macs", type=float, help="remove this fraction of the MACs")
-    goal.add_argument("--max-drop", type=float, help="prune as much as possible losing at most this accuracy")
+    goal.add_argument(
+        "--max-drop", type=float, help="prune as much as possible losing at most this much of the metric"
+    )
     au.add_argument("--out", required=True, help="recipe file to write (.yaml or .json)")
     au.set_defaults(run=cmd_auto)
 
@@ -199,8 +202,8 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
 
 def _sweep_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--levels", help="comma-separated sparsities (default 0,0.05,...,0.95)")
-    p.add_argument("--granularity", default="unstructured", choices=["unstructured", "filter"])
-    p.add_argument("--criterion", help="default: magnitude (unstructured) or l1 (filter)")
+    p.add_argument("--granularity", default="unstructured", choices=[g.name for g in rankable()])
+    p.add_argument("--criterion", help="default: the granularity's (magnitude; l1 for filters)")
     p.add_argument("--memory-budget-mb", type=int, help="activation cache for incremental evaluation (MiB)")
 
 
@@ -209,10 +212,7 @@ def _sweep_spec(args: argparse.Namespace) -> SweepSpec:
         levels = tuple(float(v) for v in args.levels.split(",")) if args.levels else DEFAULT_LEVELS
     except ValueError:
         raise PrunevizError(f"--levels must be comma-separated numbers, got '{args.levels}'") from None
-    criterion = args.criterion or ("l1" if args.granularity == "filter" else "magnitude")
-    registry = FILTER_CRITERIA if args.granularity == "filter" else WEIGHT_CRITERIA
-    registry.get(criterion)
-    return SweepSpec(levels, criterion, args.granularity)
+    return SweepSpec(levels, args.criterion, args.granularity)
 
 
 def _session(args: argparse.Namespace, model: str | None = None, data: str | None = None) -> PruneSession:
@@ -255,10 +255,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     out = {"model": session.model.spec, "data": session.data.spec, "samples": len(session.data)}
     if _printed_as_json(args, out | report.as_dict()):
         return 0
+    metric = session.task.metric
     print(f"model    {session.model.spec}")
     print(f"data     {session.data.spec} ({len(session.data)} samples)")
-    top5 = f"   top-5 {100 * report.top5:.2f}%" if report.top5 is not None else ""
-    print(f"accuracy {100 * report.accuracy:.2f}%{top5}   loss {report.loss:.4f}")
+    extras = "".join(
+        f"   {label.lower()} {100 * report.figures[key]:.2f}%"
+        for key, label in session.task.extra_figures.items()
+        if report.figures.get(key) is not None
+    )
+    print(f"{metric.key:<8} {metric.format(report.score)}{extras}   loss {report.loss:.4f}")
     print(f"params   {report.params_nonzero:,} non-zero of {report.params_total:,}")
     print(f"MACs     {report.macs_effective:,} effective of {report.macs_dense:,} dense")
     print(f"size     {report.size_bytes_sparse:,} B sparse, {report.size_bytes_dense:,} B dense fp32")
@@ -267,95 +272,58 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _recipe_session(args: argparse.Namespace) -> tuple[PruneSession, Recipe | None]:
+    """The session the command works on and the recipe it names (layers a ``default`` cannot reach
+    are named on stderr)."""
     recipe = load_recipe(args.recipe) if args.recipe else None
     model = args.model or (recipe and recipe.model)
     data = args.data or (recipe and recipe.data)
-    return _session(args, model, data), recipe
-
-
-def _structured(session: PruneSession, recipe: Recipe) -> nn.Module:
-    """Preview the recipe's filter removal on the session and return the shrunk model."""
-    session.preview_removal(session.plan_removal(structured_plan(recipe, session.layer_names)))
-    return session.shrunk()
+    session = _session(args, model, data)
+    if recipe is not None:
+        for name in skipped_by_default(recipe, session.layers):
+            reason = recipe.default.granularity.ineligible(session.shape(name))
+            print(f"left dense: {name} ({reason})", file=sys.stderr)
+    return session, recipe
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
     session, recipe = _recipe_session(args)
-    dense = session.report()
-    if _has_filter_removal(recipe, session):
-        model = _structured(session, recipe)
-        params_pred, macs_pred = session.predicted_counts()
-    else:  # masks: the model keeps its shapes, the pruned weights are exact zeros
-        apply_recipe(session, recipe)
-        model = session.working
-    pruned = session.report()
-    params, _ = param_counts(model)
-    macs, _ = module_macs(model, session.data.x[:1])
-    if session.removal is None:
-        params, macs = pruned.params_nonzero, pruned.macs_effective
-        params_pred, macs_pred = params, macs
-    export_model(model.cpu(), args.out, args.format, session.export_meta())
-    check = verify_export(args.out, args.format, session.data.x, session.data.y, pruned.accuracy)
+    applied = apply_and_measure(session, recipe)
+    metric, dense, pruned = session.task.metric, applied.dense, applied.pruned
+    check = export_and_verify(session, applied, args.out, args.format)
+    if not check.ok:
+        raise PrunevizError(
+            f"the exported file gives {metric.format(check.score)} {metric.key} but the session "
+            f"{metric.format(check.expected)}; {args.out} is not a faithful export"
+        )
     summary = {
         "out": args.out,
         "format": args.format,
-        "kind": "structured" if session.removal is not None else "masked",
-        "accuracy_dense": dense.accuracy,
-        "accuracy_pruned": pruned.accuracy,
-        "accuracy_reloaded": check.accuracy,
+        **_by_metric(metric, "{metric}_{name}", dense=dense.score, pruned=pruned.score, reloaded=check.score),
         "verified": check.ok,
-        "params_dense": dense.params_total,
-        "params_pruned": params,
-        "params_predicted": params_pred,
-        "macs_dense": dense.macs_dense,
-        "macs_pruned": macs,
-        "macs_predicted": macs_pred,
-        "skipped_groups": session.removal.skipped if session.removal else [],
-        "layers": _shape_changes(session.working, model) if session.removal else {},
+        **applied.counts(),
     }
-    if not check.ok:
-        raise PrunevizError(
-            f"the exported file gives {check.accuracy:.2%} accuracy but the session {check.expected:.2%}; "
-            f"{args.out} is not a faithful export"
-        )
     if _printed_as_json(args, summary):
         return 0
-    print(f"wrote {args.out} ({args.format}); reloaded and verified: accuracy {100 * check.accuracy:.2f}%")
-    print(f"params   {dense.params_total:,} -> {params:,} ({params / dense.params_total:.1%})")
-    print(f"MACs     {dense.macs_dense:,} -> {macs:,} ({macs / dense.macs_dense:.1%})")
-    print(f"accuracy {100 * dense.accuracy:.2f}% -> {100 * pruned.accuracy:.2f}% (before any fine-tuning)")
-    if summary["layers"]:
-        rows = [(n, "x".join(map(str, a)), "x".join(map(str, b))) for n, (a, b) in summary["layers"].items()]
+    key = metric.key
+    print(f"wrote {args.out} ({args.format}); reloaded and verified: {key} {metric.format(check.score)}")
+    share = applied.params / dense.params_total
+    print(f"params   {dense.params_total:,} -> {applied.params:,} ({share:.1%})")
+    print(f"MACs     {dense.macs_dense:,} -> {applied.macs:,} ({applied.macs / dense.macs_dense:.1%})")
+    print(f"{key:<8} {metric.format(dense.score)} -> {metric.format(pruned.score)} (before any fine-tuning)")
+    if applied.shapes:
+        rows = [(n, "x".join(map(str, a)), "x".join(map(str, b))) for n, (a, b) in applied.shapes.items()]
         _print_table(("layer", "before", "after"), rows)
-    for note in summary["skipped_groups"]:
+    for note in applied.skipped:
         print(f"kept intact: {note}", file=sys.stderr)
     return 0
 
 
-def _shape_changes(before: nn.Module, after: nn.Module) -> dict[str, tuple[list[int], list[int]]]:
-    """Weight shapes that changed, by layer: (before, after)."""
-    old = {n: list(m.weight.shape) for n, m in prunable_modules(before).items()}
-    new = {n: list(m.weight.shape) for n, m in prunable_modules(after).items()}
-    return {n: (old[n], new[n]) for n in old if n in new and old[n] != new[n]}
-
-
 def cmd_latency(args: argparse.Namespace) -> int:
     session, recipe = _recipe_session(args)
-    dense = session.report()
     batches = [int(b) for b in args.batch_sizes.split(",")]
-    if recipe is None:
-        pruned_model, kind = session.working, "dense"
-        params_pruned, macs_pruned = dense.params_total, dense.macs_dense
-    elif _has_filter_removal(recipe, session):
-        pruned_model, kind = _structured(session, recipe), "structured"
-        params_pruned, _ = param_counts(pruned_model)
-        macs_pruned, _ = module_macs(pruned_model, session.data.x[:1])
-    else:
-        apply_recipe(session, recipe)
-        now = session.report()
-        pruned_model, kind = session.working, "unstructured"
-        params_pruned, macs_pruned = now.params_nonzero, now.macs_effective
-    dense_model = session.calibration().model
+    applied = apply_and_measure(session, recipe)
+    kind = {"masked": "unstructured"}.get(applied.kind, applied.kind)
+    dense_model, pruned_model = session.calibration().model, applied.model
     shape, device = session.data.sample_shape, session.device
     timings = {
         b: {
@@ -365,14 +333,15 @@ def cmd_latency(args: argparse.Namespace) -> int:
         for b in batches
     }
     ref = max(batches) if 64 not in batches else 64
+    dense = applied.dense
     out = {
         "model": session.model.spec,
         "kind": kind,
         "device": str(device),
         "params_dense": dense.params_total,
-        "params_pruned": params_pruned,
+        "params_pruned": applied.params,
         "macs_dense": dense.macs_dense,
-        "macs_pruned": macs_pruned,
+        "macs_pruned": applied.macs,
         "latency_ms_dense": timings[ref]["dense"],
         "latency_ms_pruned": timings[ref]["pruned"],
         "batch_size": ref,
@@ -382,22 +351,15 @@ def cmd_latency(args: argparse.Namespace) -> int:
         return 0
     sample = "x".join(map(str, shape))
     print(f"{session.model.spec} ({kind}) on {device}, sample {sample}, median of {args.repeats}")
-    print(f"params {dense.params_total:,} -> {params_pruned:,}")
-    ratio = dense.macs_dense / max(macs_pruned, 1)
-    print(f"MACs   {dense.macs_dense:,} -> {macs_pruned:,} (x{ratio:.2f} fewer)")
+    print(f"params {dense.params_total:,} -> {applied.params:,}")
+    ratio = dense.macs_dense / max(applied.macs, 1)
+    print(f"MACs   {dense.macs_dense:,} -> {applied.macs:,} (x{ratio:.2f} fewer)")
     rows = [
         (str(b), f"{t['dense']:.2f}", f"{t['pruned']:.2f}", f"x{t['dense'] / t['pruned']:.2f}")
         for b, t in timings.items()
     ]
     _print_table(("batch", "dense ms", "pruned ms", "speed-up"), rows)
     return 0
-
-
-def _has_filter_removal(recipe: Recipe, session: PruneSession) -> bool:
-    plan = resolve(recipe, session.layer_names)
-    if isinstance(plan, GlobalPlan):
-        return plan.granularity == "filter"
-    return any(p.granularity == "filter" and p.sparsity > 0 for p in plan.values())
 
 
 def cmd_sensitivity(args: argparse.Namespace) -> int:
@@ -409,8 +371,11 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(result.to_json() if out.suffix == ".json" else result.to_csv())
     print(f"\r{len(result.rows)} points in {time.perf_counter() - start:.1f} s -> {out}", file=sys.stderr)
-    within = result.max_sparsity_within(0.01)
-    _print_table(("layer", "max sparsity within 1 pt"), [(n, f"{100 * s:.0f}%") for n, s in within.items()])
+    metric = session.task.metric
+    drop = 0.01 if metric.is_fraction else 0.1
+    within = result.max_sparsity_within(drop)
+    header = f"max sparsity within {metric.change(drop, 0.0).lstrip('+')}"
+    _print_table(("layer", header), [(n, f"{100 * s:.0f}%") for n, s in within.items()])
     return 0
 
 
@@ -423,15 +388,15 @@ def cmd_auto(args: argparse.Namespace) -> int:
     spec = _sweep_spec(args)
     target = Target(params=args.target_params, macs=args.target_macs, max_drop=args.max_drop)
     session = _session(args)
-    result = auto_allocate(session, sweep(session, spec, progress=_stderr_progress), target)
-    layers = {n: LayerPlan(s, spec.criterion, spec.granularity) for n, s in result.sparsity.items()}
+    result = auto_allocate(session, sweep(session.fork(), spec, progress=_stderr_progress), target)
+    layers = uniform_plans(session.layers, result.sparsity, spec.criterion, spec.granularity)
     doc = recipe_document(session.model.spec, session.data.spec, layers)
     save_recipe(args.out, doc)
+    metric = session.task.metric
     summary = {
         "out": args.out,
         "sparsity": result.sparsity,
-        "predicted_accuracy": result.predicted_accuracy,
-        "measured_accuracy": result.measured_accuracy,
+        **_by_metric(metric, "{name}_{metric}", predicted=result.predicted, measured=result.measured),
         "removed_params": result.removed_params,
         "removed_macs": result.removed_macs,
         "rounds": result.rounds,
@@ -440,14 +405,14 @@ def cmd_auto(args: argparse.Namespace) -> int:
     if _printed_as_json(args, summary):
         return 0
     print(f"wrote {args.out}")
-    predicted, measured = 100 * result.predicted_accuracy, 100 * result.measured_accuracy
+    predicted, measured = metric.format(result.predicted), metric.format(result.measured)
     rounds = f"{result.rounds} verification round(s)"
-    print(f"accuracy predicted {predicted:.2f}%, measured {measured:.2f}% ({rounds})")
+    print(f"{metric.key} predicted {predicted}, measured {measured} ({rounds})")
     print(
         f"removed  {100 * result.removed_params:.1f}% of parameters, {100 * result.removed_macs:.1f}% of MACs"
     )
-    for name, acc in result.baselines.items():
-        print(f"  {name} at the same parameter count: {100 * acc:.2f}%")
+    for name, value in result.baselines.items():
+        print(f"  {name} at the same parameter count: {metric.format(value)}")
     _print_table(("layer", "sparsity"), [(n, f"{100 * s:.0f}%") for n, s in result.sparsity.items()])
     return 0
 
@@ -456,13 +421,14 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     config = _train_config(args)
     session, recipe = _recipe_session(args)
     train = train_split(session, args.train_data)
-    if _has_filter_removal(recipe, session):
+    metric = session.task.metric
+    if removes_filters(recipe, session.layers):
         return _finetune_shrunk(args, session, recipe, train, config)
-    plan = resolve(recipe, session.layer_names)
+    plan = resolve(recipe, session.layers)
     if isinstance(plan, GlobalPlan):  # a global ranking, turned into the per-layer fractions it gives
-        session.apply_global(plan)
-        plan = {n: LayerPlan(s, plan.criterion) for n, s in session.layer_sparsity().items()}
-        session.reset()
+        ranked = session.fork()
+        ranked.apply_global(plan)
+        plan = {n: LayerPlan(s, plan.criterion) for n, s in ranked.layer_sparsity().items()}
     dense = session.report()
     session.apply_layer_plans(plan)
     pruned = session.report()
@@ -472,18 +438,18 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     summary = {
         "out": args.out,
         "schedule": args.schedule,
-        "accuracy_dense": dense.accuracy,
-        "accuracy_pruned": pruned.accuracy,
-        "accuracy_finetuned": tuned.accuracy,
+        **_by_metric(
+            metric, "{metric}_{name}", dense=dense.score, pruned=pruned.score, finetuned=tuned.score
+        ),
         "params_nonzero": tuned.params_nonzero,
         "params_total": tuned.params_total,
-        "curve": [asdict(p) for p in points],
+        "curve": [p.as_dict(metric) for p in points],
     }
     if _printed_as_json(args, summary):
         return 0
     print(
-        f"accuracy dense {100 * dense.accuracy:.2f}%  pruned {100 * pruned.accuracy:.2f}%  "
-        f"fine-tuned {100 * tuned.accuracy:.2f}%  ({args.schedule}, {config.steps} steps)"
+        f"{metric.key} dense {metric.format(dense.score)}  pruned {metric.format(pruned.score)}  "
+        f"fine-tuned {metric.format(tuned.score)}  ({args.schedule}, {config.steps} steps)"
     )
     print(f"params   {tuned.params_nonzero:,} non-zero of {tuned.params_total:,}; wrote {args.out}")
     return 0
@@ -493,27 +459,26 @@ def _finetune_shrunk(
     args: argparse.Namespace, session: PruneSession, recipe: Recipe, train: DataSet, config: TrainConfig
 ) -> int:
     """Filter recipes: remove the filters for real, then train the smaller model (nothing to hold at zero)."""
-    dense = session.report()
-    small = _structured(session, recipe)
-    pruned = session.report().accuracy
-    train_steps(small, train, config.steps, config)
-    with torch.inference_mode():
-        tuned = accuracy_and_loss(torch.cat([small(b) for b in session.evaluator.batches]), session.data.y)[0]
-    export_model(small, args.out, "state_dict", session.export_meta())
-    params, _ = param_counts(small)
+    applied = apply_and_measure(session, recipe)
+    small, task = applied.model, session.task
+    train_steps(small, train, config.steps, config, task.batch_loss)
+    tuned, _ = task.quick(task.outputs(small, session.data.x), session.data.y)
+    export_model(small, args.out, "state_dict", applied.meta)
+    metric = task.metric
     summary = {
         "out": args.out,
         "schedule": "oneshot (filters removed)",
-        "accuracy_dense": dense.accuracy,
-        "accuracy_pruned": pruned,
-        "accuracy_finetuned": tuned,
-        "params_total": params,
+        **_by_metric(
+            metric, "{metric}_{name}", dense=applied.dense.score, pruned=applied.pruned.score, finetuned=tuned
+        ),
+        "params_total": applied.params,
     }
     if _printed_as_json(args, summary):
         return 0
     print(
-        f"accuracy dense {100 * dense.accuracy:.2f}%  filters removed {100 * pruned:.2f}%  "
-        f"fine-tuned {100 * tuned:.2f}%; {params:,} parameters; wrote {args.out}"
+        f"{metric.key} dense {metric.format(applied.dense.score)}  filters removed "
+        f"{metric.format(applied.pruned.score)}  fine-tuned {metric.format(tuned)}; "
+        f"{applied.params:,} parameters; wrote {args.out}"
     )
     return 0
 
@@ -547,7 +512,7 @@ def cmd_lottery(args: argparse.Namespace) -> int:
     config = _train_config(args)
     session = _session(args)
     train = train_split(session, args.train_data)
-    results, _, _ = lottery(
+    results = lottery(
         session.working,
         train,
         session.data,
@@ -556,7 +521,7 @@ def cmd_lottery(args: argparse.Namespace) -> int:
         args.rewind_iter,
         config,
         _stderr_progress,
-    )
+    ).rounds
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(lottery_csv(results))
@@ -586,13 +551,16 @@ def _save(session: PruneSession, path: Path) -> None:
 
 
 def cmd_train_demo(args: argparse.Namespace) -> int:
-    from pruneviz.demo import ASSETS, train_demo
-
     out = Path(args.out) if args.out else ASSETS
     for name in args.models.split(","):
         path = train_demo(name.strip(), out, epochs=args.epochs, log=lambda s: print(s, file=sys.stderr))
         print(path)
     return 0
+
+
+def _by_metric(metric: Metric, pattern: str, **values: float) -> dict[str, float]:
+    """JSON keys named after the task's metric: ``pattern`` "{metric}_{name}" gives accuracy_dense."""
+    return {pattern.format(metric=metric.key, name=name): v for name, v in values.items()}
 
 
 def _printed_as_json(args: argparse.Namespace, data: Any) -> bool:

@@ -13,8 +13,8 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from pruneviz.checkpoint import save_checkpoint
-from pruneviz.demo import DemoCNN, DemoMLP
+from pruneviz.io.checkpoint import save_checkpoint
+from pruneviz.io.demo import DemoCNN, DemoMLP
 
 MARKER = "pruneviz-pwned.txt"
 

@@ -4,9 +4,9 @@ import pytest
 import torch
 from hypothesis import settings
 
-from pruneviz.data import load_data
-from pruneviz.models import load_model
-from pruneviz.session import PruneSession
+from pruneviz.io.data import load_data
+from pruneviz.io.models import load_model
+from pruneviz.workflows.session import PruneSession
 
 # Fuzz tests draw the same examples every run: CI results must not depend on luck. (Explore new ones with
 # `pytest tests/test_recipe_fuzz.py --hypothesis-seed=N`.)

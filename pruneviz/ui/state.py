@@ -1,8 +1,10 @@
 """Per-browser-session state for the dashboard, over one shared read-only baseline per model.
 
 Workshop rule: many sessions share one cached :class:`LoadedModel` and :class:`DataSet` (read-only);
-each session gets its own :class:`PruneSession` (its own working copy, masks and evaluator), so two
-people pruning differently never see each other's numbers.
+each browser session owns one :class:`Workspace`: its own :class:`PruneSession` (working copy, masks,
+evaluator) and every result its pages keep, as typed fields. Nothing lives in loose
+``st.session_state`` entries besides widget values (keys from :mod:`pruneviz.ui.keys`), and switching
+models builds a fresh workspace, so nothing of the old model survives by construction.
 """
 
 from __future__ import annotations
@@ -16,19 +18,24 @@ from pathlib import Path
 
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
-from torch import nn
 
-from pruneviz.data import DataSet, load_data
-from pruneviz.errors import PrunevizError
-from pruneviz.history import History
-from pruneviz.humanize import percent
-from pruneviz.jobs import Job
-from pruneviz.models import LoadedModel, ModelOptions, load_model
-from pruneviz.recipe import recipe_document, recipe_text
-from pruneviz.sensitivity import LiveSweep, Sensitivity
-from pruneviz.serving import ServerPolicy
-from pruneviz.session import PruneSession, Report, resolve_device
-from pruneviz.structured import Removal
+from pruneviz.core.errors import PrunevizError
+from pruneviz.core.granularity import Granularity
+from pruneviz.core.history import History
+from pruneviz.core.jobs import Job
+from pruneviz.io.data import DataSet
+from pruneviz.io.models import LoadedModel, ModelOptions
+from pruneviz.ui import keys
+from pruneviz.ui.serving import ServerPolicy
+from pruneviz.workflows.allocate import AutoResult
+from pruneviz.workflows.apply import Applied, Verification
+from pruneviz.workflows.latency import SpeedUp
+from pruneviz.workflows.lottery import LotteryRun
+from pruneviz.workflows.recipe import recipe_document, recipe_text
+from pruneviz.workflows.recovery import Point
+from pruneviz.workflows.sensitivity import LiveSweep, Sensitivity
+from pruneviz.workflows.session import PruneSession, Report, load_pair, resolve_device
+from pruneviz.workflows.structured import Removal
 
 DEFAULT_MODEL = "demo:cnn"
 UPLOADS = Path(tempfile.gettempdir()) / "pruneviz-uploads"
@@ -60,26 +67,61 @@ class Choice:
     trust_pickle: bool = False
 
 
+@dataclass(frozen=True)
+class SliderRequest:
+    """Slider positions another page (Sensitivity, an uploaded recipe) asks the Prune page to show:
+    one granularity and criterion, and per-layer sparsity (fractions)."""
+
+    granularity: Granularity
+    criterion: str
+    sparsity: dict[str, float]
+
+
+@dataclass
+class Exported:
+    """A file the Export page wrote and verified, ready to download."""
+
+    name: str
+    data: bytes
+    check: Verification
+
+
 @dataclass
 class Workspace:
-    """Everything one browser session owns: its session (working copy), baseline metrics, history, jobs."""
+    """Everything one browser session owns, for one loaded model."""
 
     choice: Choice
     session: PruneSession
     baseline: Report
-    history: History = field(default_factory=History)
+    history: History
     jobs: dict[str, Job] = field(default_factory=dict)
-    removals: dict[str, Removal] = field(default_factory=dict)  # structured plans already computed
-    shrunk: nn.Module | None = None  # the last model built on the Structured page
+    prune_request: SliderRequest | None = None  # sliders for the Prune page to show on its next run
+    recipe_error: str | None = None  # why the last recipe uploaded on the Prune page was refused
+    importance_layer: str | None = None  # the layer for the Importance page to show on its next run
+    # Structured page
+    removals: dict[str, Removal] = field(default_factory=dict)  # plans already computed, most recent last
+    shrunk: Applied | None = None  # the last smaller model built, with what it measures
+    latency: SpeedUp | None = None  # its latency against dense and unstructured
+    groups: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)  # coupled layers per layer
+    structured_files: dict[str, bytes] = field(default_factory=dict)  # exports of the shrunk model
+    # Sensitivity page
     sensitivity: Sensitivity | None = None  # the latest finished sweep (feeds the Prune page preset)
     estimate: dict | None = None  # its instant Taylor estimate
     live: LiveSweep | None = None  # the sweep running in the background, if any
-    training: dict | None = None  # the settings of the fine-tune behind the current weights, if any
+    allocation: AutoResult | None = None  # the latest automatic allocation
+    # Recovery page
+    curve: list[Point] | None = None  # the latest fine-tune's training curve
+    undo: dict | None = None  # the session's state before that fine-tune
+    # Lottery ticket page
+    lottery: LotteryRun | None = None
+    # Export page
+    exported: Exported | None = None
+    report_html: str | None = None
 
     def recipe_document(self) -> dict:
         """The session as a recipe: model, data, every layer's plan, and the fine-tune settings."""
         s = self.session
-        return recipe_document(s.model.spec, s.data.spec, s.current_plans(), training=self.training)
+        return recipe_document(s.model.spec, s.data.spec, s.current_plans(), training=s.training)
 
     def recipe(self) -> str:
         """:meth:`recipe_document` as YAML text (the sidebar's download)."""
@@ -90,9 +132,7 @@ class Workspace:
 def shared_baseline(choice: Choice) -> tuple[LoadedModel, DataSet]:
     """Load once per distinct choice for the whole server; callers must treat it as read-only."""
     options = ModelOptions(weights=choice.weights, arch=choice.arch, trust_pickle=choice.trust_pickle)
-    model = load_model(choice.model, options)
-    data = load_data(choice.data, model, limit=choice.limit, device=resolve_device(None))
-    return model, data
+    return load_pair(choice.model, choice.data, options, choice.limit, resolve_device(None))
 
 
 def policy() -> ServerPolicy:
@@ -108,7 +148,7 @@ def open_workspace(choice: Choice) -> Workspace:
     rules.check_trust(choice.trust_pickle)
     model, data = shared_baseline(choice)
     session = PruneSession(model, data, data.x.device, memory_budget=rules.session_memory_bytes)
-    return Workspace(choice, session, session.report())
+    return Workspace(choice, session, session.report(), History(session.task.metric.higher_is_better))
 
 
 def workspace() -> Workspace:
@@ -124,9 +164,12 @@ def workspace() -> Workspace:
 def replace_workspace(choice: Choice) -> bool:
     """Switch to ``choice``; on failure show the error and keep the current workspace intact."""
     with errors_shown():
-        st.session_state[KEY] = open_workspace(choice)
-        for key in [k for k in st.session_state if str(k).startswith("prune_")]:
-            del st.session_state[key]  # sliders of the old model must not leak into the new one
+        fresh, old = open_workspace(choice), st.session_state.get(KEY)
+        for job in old.jobs.values() if old is not None else ():
+            job.cancel()  # its results belong to the old model
+        st.session_state[KEY] = fresh
+        for key in keys.model_keys(list(st.session_state)):
+            del st.session_state[key]  # widgets of the old model must not leak into the new one
         return True
     return False
 
@@ -164,18 +207,19 @@ def page_header(title: str, caption: str) -> Workspace:
             pass  # a page run on its own (AppTest.from_file on the page) has no other pages to link
         st.divider()
     ws = workspace()
+    metric = ws.session.task.metric
     with st.sidebar:
         st.markdown(
             f"**Model** `{ws.session.model.spec}`  \n**Data** `{ws.session.data.spec}` "
             f"({len(ws.session.data)} samples)"
         )
-        st.markdown(f"Baseline accuracy **{percent(ws.baseline.accuracy)}**")
+        st.markdown(f"Baseline {metric.label.lower()} **{metric.format(ws.baseline.score)}**")
         st.download_button(
             "Save session as recipe",
             ws.recipe,  # built on click, from the masks as they are then
             "recipe.yaml",
             "application/yaml",
-            key="sidebar_recipe",
+            key=keys.SIDEBAR("recipe"),
             icon=":material/save:",
             on_click="ignore",
             help="Every layer's sparsity, criterion and granularity (and fine-tune settings): reload it on "
@@ -188,12 +232,3 @@ def page_header(title: str, caption: str) -> Workspace:
 def sweep_cache() -> dict:
     """Finished sweeps for the whole server, keyed by (model choice, sweep spec): computed once."""
     return {}
-
-
-def scratch_session(ws: Workspace, memory_budget: int) -> PruneSession:
-    """A second working copy over the same shared baseline, for long jobs that must not disturb the
-    user's own masks (sweeps); ``memory_budget`` (bytes, at most the server's per-session cap) caps
-    its activation cache."""
-    model, data = shared_baseline(ws.choice)
-    budget = min(memory_budget, policy().session_memory_bytes)
-    return PruneSession(model, data, data.x.device, memory_budget=budget)

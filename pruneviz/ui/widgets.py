@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pruneviz.humanize import count, percent, points, size
-from pruneviz.session import PruneSession, Report
-from pruneviz.ui.state import errors_shown
+from pruneviz.core.granularity import UNSTRUCTURED, Granularity
+from pruneviz.core.humanize import count, percent, size
+from pruneviz.core.jobs import Job
+from pruneviz.tasks import Metric, Task
+from pruneviz.ui.keys import PageKeys
+from pruneviz.ui.state import Workspace, errors_shown
+from pruneviz.workflows.session import PruneSession, Report
 
 
 def require_prunable_layers(session: PruneSession) -> None:
@@ -16,13 +20,13 @@ def require_prunable_layers(session: PruneSession) -> None:
         st.stop()
 
 
-def ensure_scores(session: PruneSession, criterion: str, granularity: str = "unstructured") -> bool:
+def ensure_scores(session: PruneSession, criterion: str, kind: Granularity = UNSTRUCTURED) -> bool:
     """Compute (once) the scores of ``criterion``, with a progress bar; False if it failed (shown)."""
-    if session.has_scores(criterion, granularity):
+    if session.has_scores(criterion, kind):
         return True
     bar = st.progress(0.0, text=f"Computing {criterion} importance…")
     with errors_shown():
-        session.scores(criterion, granularity, progress=lambda f, m: bar.progress(f, text=m))
+        session.scores(criterion, kind, progress=lambda f, m: bar.progress(f, text=m))
         bar.empty()
         return True
     bar.empty()
@@ -34,15 +38,23 @@ def info_metric(col, label: str, value: str, note: str) -> None:
     col.metric(label, value, note, delta_color="off", delta_arrow="off")
 
 
+def task_metric(col, metric: Metric, now: float, base: float, label: str | None = None) -> None:
+    """The task's metric with its change from ``base``, coloured by which way is better."""
+    colour = "normal" if metric.higher_is_better else "inverse"
+    col.metric(label or metric.label, metric.format(now), metric.change(now, base), delta_color=colour)
+
+
 def _share(part: float, whole: float) -> str:
     """'12.0% of 38.3 k' (a model without weights or MACs has no share to show)."""
     return f"{percent(part / whole)} of {count(whole)}" if whole else "none in this model"
 
 
-def metrics_row(now: Report, base: Report) -> None:
-    """Accuracy (with change vs baseline), loss, parameters, MACs and size side by side."""
+def metrics_row(now: Report, base: Report, task: Task) -> None:
+    """The task's metric (with change vs baseline), loss, parameters, MACs, size and the task's other
+    figures side by side."""
+    metric = task.metric
     top, bottom = st.columns(3), st.columns(3)
-    top[0].metric("Accuracy", percent(now.accuracy), points(now.accuracy - base.accuracy))
+    task_metric(top[0], metric, now.score, base.score)
     top[1].metric("Loss", f"{now.loss:.3f}", f"{now.loss - base.loss:+.3f}", delta_color="inverse")
     info_metric(
         top[2], "Non-zero params", count(now.params_nonzero), _share(now.params_nonzero, now.params_total)
@@ -51,18 +63,21 @@ def metrics_row(now: Report, base: Report) -> None:
         bottom[0], "Effective MACs", count(now.macs_effective), _share(now.macs_effective, now.macs_dense)
     )
     info_metric(bottom[1], "Sparse size", size(now.size_bytes_sparse), f"dense {size(now.size_bytes_dense)}")
-    bottom[2].metric("Top-5", percent(now.top5) if now.top5 is not None else "–")
+    for col, (key, label) in zip(bottom[2:], task.extra_figures.items()):  # room for one more figure
+        value = now.figures.get(key)
+        col.metric(label, "–" if value is None else percent(value))
 
 
 def follow_job(
-    ws,
+    ws: Workspace,
     name: str,
     what: str,
+    page: PageKeys,
     draw=None,
     stop_label: str = "Cancel",
     cancelled: str = "Cancelled.",
     keep_stopped: bool = False,
-):
+) -> Job | None:
     """Show background job ``name`` while it runs (progress, a stop button and ``draw(job)`` for partial
     results, refreshed twice a second); once finished, forget it and return it if it succeeded, or if
     it was stopped and ``keep_stopped`` (the caller keeps ``job.partial`` / ``job.result`` and says
@@ -77,7 +92,7 @@ def follow_job(
             if job.done:
                 st.rerun()
             st.progress(job.fraction, text=job.message)
-            st.button(stop_label, key=f"{name}_stop", on_click=job.cancel)
+            st.button(stop_label, key=page(f"{name}_stop"), on_click=job.cancel)
             if draw is not None:
                 draw(job)
 

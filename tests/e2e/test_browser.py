@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pruneviz.recipe import parse_recipe_text
+from pruneviz.workflows.recipe import apply_recipe, parse_recipe_text
+from pruneviz.workflows.session import open_session
 from tests.e2e.browser import (
     ROOT,
     chromium_page,
@@ -136,3 +137,26 @@ def test_a_recipe_saved_from_the_sidebar_survives_a_reload(server, page):
     )
     assert wait_until_changed(page, "Non-zero params", "38.3 k") == params
     assert slider_thumb(page, "conv2").input_value() == "10"
+
+
+def test_the_prune_pages_recipe_download_with_two_four_applies(server, page):
+    """Regression (issue 12): with 2:4 selected, the downloaded recipe gave conv1 (one input channel,
+    its slider disabled but not at 0) granularity 2:4, so `pruneviz apply` failed on it."""
+    open_page(page, server, "Prune", "Per-layer sparsity")
+    slider_thumb(page, "conv1").focus()
+    page.keyboard.press("End")  # conv1 at 99%, unstructured
+    params = wait_until_changed(page, "Non-zero params", "38.3 k")
+    page.locator('[data-testid="stSelectbox"]').filter(has_text="Granularity").click()
+    page.get_by_role("option", name="2:4").click()
+    page.get_by_text("a layer at 0% stays dense").wait_for(timeout=30_000)
+    slider_thumb(page, "fc1").focus()
+    page.keyboard.press("PageUp")
+    wait_until_changed(page, "Non-zero params", params)
+    page.get_by_text("Recipe: save, load, compare").click()
+    with page.expect_download(timeout=30_000) as download:
+        page.get_by_role("button", name="Download this configuration as a recipe").click()
+    recipe = parse_recipe_text(Path(download.value.path()).read_text())
+    assert recipe.layers["conv1"].dense and str(recipe.layers["fc1"].granularity) == "2:4"
+    session = open_session("demo:cnn", device="cpu")
+    apply_recipe(session, recipe)
+    assert session.layer_sparsity()["conv1"] == 0.0 and session.layer_sparsity()["fc1"] == 0.5

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from pruneviz.semistructured import unsupported_reason
+from pruneviz.io.semistructured import unsupported_reason
 
 PRUNEVIZ = shutil.which("pruneviz", path=str(Path(sys.executable).parent)) or "pruneviz"
 
@@ -118,7 +118,7 @@ def _corrupt(tmp_path):
 
 
 def _wrong_arch(tmp_path):
-    from pruneviz.demo import DemoMLP
+    from pruneviz.io.demo import DemoMLP
 
     path = tmp_path / "mlp_sd.pt"
     torch.save(DemoMLP().state_dict(), path)
@@ -376,3 +376,22 @@ def test_finetune_a_filter_recipe_trains_the_shrunk_model(tmp_path):
     evaluated = json.loads(run("evaluate", f"file:{out}", "--json").stdout)
     assert evaluated["params_total"] == summary["params_total"] < 38266 * 0.5
     assert evaluated["accuracy"] == pytest.approx(summary["accuracy_finetuned"])
+
+
+def test_a_two_four_default_leaves_ineligible_layers_dense_and_says_so(tmp_path):
+    """Regression: `default: {granularity: '2:4'}` failed on demo:cnn's conv1 (one input channel)."""
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("pruneviz: 1\nmodel: demo:cnn\ndefault: {sparsity: 0.5, granularity: '2:4'}\n")
+    proc = run("evaluate", "--recipe", str(recipe), "--json")
+    assert "left dense: conv1 (2:4 needs the input dimension to be a multiple of 4)" in proc.stderr
+    layers = json.loads(proc.stdout)["layers"]
+    assert layers == {"conv1": 0.0, "conv2": 0.5, "fc1": 0.5, "fc2": 0.5}
+    out = tmp_path / "m.pt"
+    assert run("apply", "--recipe", str(recipe), "--out", str(out)).returncode == 0
+    explicit = tmp_path / "bad.yaml"
+    explicit.write_text(
+        "pruneviz: 1\nmodel: demo:cnn\nlayers: {conv1: {sparsity: 0.5, granularity: '2:4'}}\n"
+    )
+    proc = run("evaluate", "--recipe", str(explicit), ok=False)
+    assert proc.returncode == 2 and "layer 'conv1' cannot take 2:4" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1

@@ -7,10 +7,11 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from pruneviz.checkpoint import save_checkpoint
-from pruneviz.demo import DemoCNN
-from pruneviz.recipe import apply_recipe, parse_recipe_text
-from pruneviz.session import open_session
+from pruneviz.core.humanize import count, percent
+from pruneviz.io.checkpoint import save_checkpoint
+from pruneviz.io.demo import DemoCNN
+from pruneviz.workflows.recipe import apply_recipe, parse_recipe_text
+from pruneviz.workflows.session import open_session
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = ["app.py", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "pages").glob("*.py"))]
@@ -162,7 +163,10 @@ def test_learn_page_runs_an_example_and_checks_an_exercise():
 
 def test_structured_preview_apply_measure_and_export():
     at = open_page("pages/4_Structured.py")
-    assert at.multiselect(key="st_pinned").value == ["fc2"]  # the classifier, by default
+    # the classifier is always kept whole: not offered, and said so
+    assert "fc2" not in at.multiselect(key="st_pinned").options
+    assert not any(s.key == "st_layer_fc2" for s in at.slider)
+    assert any("`fc2` is the classifier and is always kept whole" in c.value for c in at.caption)
     at.slider(key="st_layer_conv2").set_value(50).run()
     assert metric(at, "Parameters after removal") == "19.6 k"  # conv2 16 of 32 filters, fc1 inputs with them
     session = at.session_state[WORKSPACE].session
@@ -170,14 +174,14 @@ def test_structured_preview_apply_measure_and_export():
     assert sparsity["conv2"] == 0.5 and sparsity["fc1"] == 0.5  # filters zeroed, and fc1's inputs from them
     at.button(key="st_apply").click().run()
     assert "as predicted" in at.success[0].value
-    shrunk = at.session_state[WORKSPACE].shrunk
+    shrunk = at.session_state[WORKSPACE].shrunk.model
     assert shrunk.conv2.out_channels == 16 and shrunk.fc1.in_features == 256
     at.button(key="st_measure").click().run()
     assert at.session_state[WORKSPACE].jobs["latency"].wait(120)
     at.run()
     assert any("Promised vs measured" in c.proto.spec for c in at.get("plotly_chart"))
     at.button(key="st_export_state_dict").click().run()
-    assert not at.exception and len(at.session_state["st_file_state_dict"]) > 1000
+    assert not at.exception and len(at.session_state[WORKSPACE].structured_files["state_dict"]) > 1000
 
 
 def test_structured_shows_the_coupled_group():
@@ -187,17 +191,48 @@ def test_structured_shows_the_coupled_group():
     assert {"conv2", "fc1"} <= set(group["layer"]) and set(group["channels"]) == {"out", "in"}
 
 
-def test_structured_page_keeps_prune_masks_until_a_plan_is_chosen():
+@pytest.mark.parametrize(
+    ("choose", "layers"),
+    [
+        (lambda at: None, ("conv2", "fc1")),  # demo:cnn
+        (lambda at: _load(at, "torchvision", "synthetic:3x96x96:32", "mobilenet_v3_small"), None),
+    ],
+    ids=["demo-cnn", "mobilenet-v3-small"],
+)
+def test_structured_figures_describe_one_model_from_the_first_render(choose, layers):
+    """Regression (issue 17): after pruning on the Prune page, the Structured page showed the pruned
+    accuracy next to the dense parameter and MAC counts."""
     at = open_page("app.py")
+    choose(at)
+    ws = at.session_state[WORKSPACE]
+    layers = layers or tuple(ws.session.layer_names[1:3])
     at.switch_page("pages/3_Prune.py").run()
-    at.slider(key="prune_layer_fc1").set_value(50).run()
+    for n in layers:
+        at.slider(key=f"prune_layer_{n}").set_value(99).run()
+    pruned = ws.session.report()
+    assert pruned.score < ws.baseline.score
     at.switch_page("pages/4_Structured.py").run()
-    session = at.session_state[WORKSPACE].session
-    assert session.layer_sparsity()["fc1"] == 0.5  # merely visiting changes nothing
-    at.slider(key="st_layer_conv1").set_value(50).run()
-    assert session.removal is not None and session.layer_sparsity()["fc1"] == 0.0
-    at.switch_page("pages/3_Prune.py").run()
-    assert session.removal is None and session.layer_sparsity()["fc1"] == 0.5  # the sliders' masks return
+    assert not at.exception
+    session = ws.session
+    # nothing chosen here: nothing removed, and the accuracy is the dense model's
+    assert metric(at, "Accuracy (preview)") == percent(ws.baseline.score)
+    assert metric(at, "Parameters after removal") == count(ws.baseline.params_total)
+    assert metric(at, "MACs after removal") == count(ws.baseline.macs_dense)
+    assert session.masks == {}
+    at.switch_page("pages/3_Prune.py").run()  # the Prune page brings its masks back, and says so
+    assert session.report().score == pruned.score and session.removal is None
+    assert any("Structured page's preview was showing" in i.value for i in at.info)
+
+
+def _load(at: AppTest, source: str, data: str, arch: str | None = None) -> None:
+    """Load a model on the Model & data page (``arch``: a torchvision architecture)."""
+    at.switch_page("pages/1_Model_and_data.py").run()
+    at.radio(key="md_source").set_value(source).run()
+    if arch:
+        at.selectbox(key="md_tv_arch").set_value(arch)
+    at.text_input(key="md_data").input(data)
+    at.button(key="md_load").click().run()
+    assert not at.error, [e.value for e in at.error]
 
 
 def _run_sweep(at: AppTest) -> None:
@@ -253,7 +288,7 @@ def start_finetune(at: AppTest, layers: tuple[str, ...], steps: int):
     for n in layers:
         at.slider(key=f"prune_layer_{n}").set_value(90).run()
     session = at.session_state[WORKSPACE].session
-    pruned = session.report().accuracy
+    pruned = session.report().score
     at.switch_page("pages/6_Recovery.py").run()
     at.number_input(key="ft_steps").set_value(steps)
     next(b for b in at.button if b.label == "Fine-tune").click().run()
@@ -268,15 +303,15 @@ def test_recovery_finetunes_the_prune_configuration_and_can_undo():
     assert job.wait(120) and job.error is None
     at.run()
     tuned = session.report()
-    assert tuned.accuracy > pruned + 0.2  # measured: 23.3% -> 87.5% in 100 steps
+    assert tuned.score > pruned + 0.2  # measured: 23.3% -> 87.5% in 100 steps
     assert all(bool((session.modules[n].weight[~m] == 0).all()) for n, m in session.masks.items())
-    assert metric(at, "Accuracy after fine-tuning") == f"{100 * tuned.accuracy:.1f}%"
+    assert metric(at, "Accuracy after fine-tuning") == f"{100 * tuned.score:.1f}%"
     recipe = parse_recipe_text(at.session_state[WORKSPACE].recipe())
     assert recipe.training == {
         "steps": 100, "lr": 0.001, "batch_size": 64, "optimizer": "adam", "schedule": "oneshot", "rounds": 3
     }  # fmt: skip
     at.button(key="ft_undo_button").click().run()
-    assert session.report().accuracy == pruned
+    assert session.report().score == pruned
     assert parse_recipe_text(at.session_state[WORKSPACE].recipe()).training is None
 
 
@@ -311,7 +346,7 @@ def test_lottery_page_runs_rounds_and_loads_the_ticket():
     assert list(at.dataframe[0].value["round"]) == [0, 1, 2]
     at.button(key="lt_load").click().run()
     session = at.session_state[WORKSPACE].session
-    remaining = job.result[0][-1].remaining
+    remaining = job.result.rounds[-1].remaining
     sizes = {x.name: x.params for x in session.layers}
     zeros = sum(session.layer_sparsity()[n] * sizes[n] for n in sizes)
     assert 1 - zeros / sum(sizes.values()) == pytest.approx(remaining, abs=1e-6)
@@ -351,7 +386,7 @@ def test_export_page_writes_verifies_and_offers_snippet_and_report():
         assert not at.exception and "verified" in at.success[0].value, fmt
     assert "prune.l1_unstructured(modules['fc1'], 'weight', amount=26214)" in at.code[0].value
     at.button(key="ex_report").click().run()
-    assert not at.exception and at.session_state["ex_report_html"].startswith("<!doctype html>")
+    assert not at.exception and at.session_state[WORKSPACE].report_html.startswith("<!doctype html>")
 
 
 def wait_for(condition, timeout: float = 120) -> None:
@@ -364,15 +399,13 @@ def wait_for(condition, timeout: float = 120) -> None:
 def test_a_stopped_sweep_keeps_the_layers_it_finished():
     at = open_page("app.py")
     at.switch_page("pages/1_Model_and_data.py").run()
-    at.radio(key="md_source").set_value("torchvision").run()  # resnet18: 21 layers, a sweep of ~20 s
-    at.text_input(key="md_data").input("synthetic:3x64x64:64")
-    at.button(key="md_load").click().run()
+    _load(at, "torchvision", "synthetic:3x64x64:64")  # resnet18: 21 layers, a sweep of ~20 s
     at.switch_page("pages/5_Sensitivity.py").run()
     next(b for b in at.button if b.label == "Run sweep").click().run()
     ws = at.session_state[WORKSPACE]
     job = ws.jobs["sweep"]
     wait_for(lambda: ws.live.result is not None and ws.live.result.finished_layers().rows)
-    at.button(key="sweep_stop").click().run()
+    at.button(key="sens_sweep_stop").click().run()
     assert job.wait(60) and job.cancelled
     at.run()
     kept = ws.sensitivity.curves()
@@ -386,23 +419,61 @@ def test_a_stopped_finetune_keeps_what_it_trained_and_can_be_undone():
     at = open_page("app.py")
     session, pruned, job = start_finetune(at, ("conv2", "fc1"), steps=20_000)
     wait_for(lambda: len(job.partial) >= 2)
-    at.button(key="finetune_stop").click().run()
+    at.button(key="ft_finetune_stop").click().run()
     assert job.wait(60) and job.cancelled and job.result is not None
     at.run()
     assert any("Stopped early" in w.value for w in at.warning)
-    assert session.report().accuracy != pruned
+    assert session.report().score != pruned
     assert all(bool((session.modules[n].weight[~m] == 0).all()) for n, m in session.masks.items())
     at.button(key="ft_undo_button").click().run()
-    assert session.report().accuracy == pruned
+    assert session.report().score == pruned
 
 
 def test_a_stopped_lottery_run_keeps_its_rounds():
     at, job = start_lottery(rounds=20, steps=300)
     wait_for(lambda: len(job.partial) >= 2)
-    at.button(key="lottery_stop").click().run()
+    at.button(key="lt_lottery_stop").click().run()
     assert job.wait(60) and job.cancelled
     at.run()
     rounds = len(job.partial)
     assert any(f"Stopped after {rounds} round(s)" in w.value for w in at.warning)
     assert len(at.dataframe[0].value) == rounds
     assert not any(b.key == "lt_load" for b in at.button)  # no ticket from an unfinished run
+
+
+def test_switching_models_leaves_nothing_of_the_old_one():
+    """Regression: the undo of a fine-tune, lottery results, structured pins and sliders, and an
+    automatic allocation survived a model switch (undo would load the old model's weights)."""
+    at = open_page("app.py")
+    _, _, job = start_finetune(at, ("fc1",), steps=25)
+    assert job.wait(120)
+    at.run()
+    old = at.session_state[WORKSPACE]
+    assert old.undo is not None and any(b.key == "ft_undo_button" for b in at.button)
+    at.switch_page("pages/4_Structured.py").run()
+    at.slider(key="st_layer_conv2").set_value(40).run()
+    _load(at, "Demo model", "digits")  # demo:cnn again: a new model load all the same
+    fresh = at.session_state[WORKSPACE]
+    assert fresh is not old and fresh.undo is None and fresh.curve is None and fresh.lottery is None
+    assert fresh.session.working is not old.session.working and fresh.session.training is None
+    leftovers = [k for k in at.session_state if str(k).startswith(("st_", "prune_", "ft_", "lt_", "sens_"))]
+    assert leftovers == []
+    at.switch_page("pages/6_Recovery.py").run()
+    assert not any(b.key == "ft_undo_button" for b in at.button)
+    at.switch_page("pages/4_Structured.py").run()
+    assert at.slider(key="st_layer_conv2").value == 0
+
+
+def test_the_session_recipe_of_a_two_four_prune_page_applies():
+    """Regression: with 2:4 selected, the session's recipe gave conv1 (one input channel) 2:4."""
+    at = open_page("pages/3_Prune.py")
+    at.slider(key="prune_layer_conv1").set_value(30).run()  # set while unstructured...
+    at.selectbox(key="prune_granularity").set_value("2:4").run()  # ...then disabled, still at 30
+    at.slider(key="prune_layer_fc1").set_value(30).run()
+    assert at.slider(key="prune_layer_conv1").disabled and at.slider(key="prune_layer_conv1").value == 30
+    ws = at.session_state[WORKSPACE]
+    assert ws.session.plans["conv1"].dense and ws.session.layer_sparsity()["fc1"] == 0.5
+    recipe = parse_recipe_text(ws.recipe())
+    fresh = open_session("demo:cnn", device="cpu")
+    apply_recipe(fresh, recipe)  # what `pruneviz apply` does with the downloaded file
+    assert fresh.layer_sparsity() == ws.session.layer_sparsity()

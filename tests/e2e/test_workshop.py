@@ -15,9 +15,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from pruneviz.humanize import count, percent
-from pruneviz.models import load_model, weights_digest
-from pruneviz.session import LayerPlan, open_session
+from pruneviz.core.humanize import count, percent
+from pruneviz.io.models import load_model, weights_digest
+from pruneviz.workflows.session import LayerPlan, open_session
 from tests.e2e.test_pages import WORKSPACE, metric, open_page
 
 ATTENDEES = 6
@@ -82,4 +82,4 @@ def test_each_attendee_saw_the_numbers_of_their_own_sliders(room):
     for sliders, accuracy, params in results:
         fresh.apply_layer_plans({n: LayerPlan(v / 100) for n, v in sliders.items()})
         report = fresh.report()
-        assert (accuracy, params) == (percent(report.accuracy), count(report.params_nonzero)), sliders
+        assert (accuracy, params) == (percent(report.score), count(report.params_nonzero)), sliders

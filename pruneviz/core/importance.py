@@ -1,0 +1,226 @@
+"""Importance criteria: how much each weight (or each filter) matters, registered by name.
+
+Two registries, because the two granularities rank different things:
+
+* :data:`WEIGHT_CRITERIA` score every weight (same shape as the weight) for unstructured and N:M masks;
+* :data:`FILTER_CRITERIA` score every output channel (shape ``(out_channels,)``) for filter masks and
+  structured removal.
+
+Every criterion is a function ``(modules, calibration) -> {layer name: scores}``; higher means keep.
+A criterion that cannot score a layer (``bn_scale`` without a BatchNorm) leaves it out.
+Data-driven criteria share one :class:`Calibration`, which computes gradients once and caches them.
+"""
+
+from __future__ import annotations
+
+import threading
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from pruneviz.core.errors import PrunevizError
+from pruneviz.core.layers import type_name
+from pruneviz.core.registry import Registry
+
+Scores = dict[str, torch.Tensor]
+Criterion = Callable[[dict[str, nn.Module], "Calibration"], Scores]
+# The task's mean loss of a module on one batch (module, inputs, targets) -> scalar, differentiable.
+LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
+
+WEIGHT_CRITERIA: Registry[Criterion] = Registry("weight criterion")
+FILTER_CRITERIA: Registry[Criterion] = Registry("filter criterion")
+
+
+@dataclass
+class Calibration:
+    """The model and labelled batches the data-driven criteria look at.
+
+    ``x``/``y`` are a (small) calibration subset and ``loss`` the task's loss; gradients of that loss
+    are computed per batch of ``batch_size`` and cached, so ``gradient`` and ``taylor`` cost one pass
+    together.
+    """
+
+    model: nn.Module
+    x: torch.Tensor
+    y: torch.Tensor
+    loss: LossFn
+    batch_size: int = 64
+    seed: int = 0
+    progress: Callable[[float, str], None] | None = field(default=None, repr=False)
+    _grads: tuple[Scores, Scores] | None = field(default=None, repr=False)
+    # One pass at a time over the model: Captum hooks and autograd passes from two threads would mix.
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def gradients(self, modules: dict[str, nn.Module]) -> tuple[Scores, Scores]:
+        """(mean of dL/dw, mean of |dL/dw|) over calibration batches, for every weight in ``modules``."""
+        with self._lock:
+            return self._gradients(modules)
+
+    def _gradients(self, modules: dict[str, nn.Module]) -> tuple[Scores, Scores]:
+        if self._grads is None or not set(modules) <= set(self._grads[0]):
+            weights = [m.weight for m in modules.values()]
+            total = [torch.zeros_like(w) for w in weights]
+            total_abs = [torch.zeros_like(w) for w in weights]
+            batches = self.batches()
+            with torch.enable_grad():
+                for i, (xb, yb) in enumerate(batches):
+                    self._report(i / len(batches), f"gradients: batch {i + 1} of {len(batches)}")
+                    loss = self.loss(self.model, xb, yb)
+                    grads = torch.autograd.grad(loss, weights, allow_unused=True)
+                    for t, ta, g in zip(total, total_abs, grads):
+                        if g is not None:
+                            t += g
+                            ta += g.abs()
+            n = len(batches)
+            names = list(modules)
+            self._grads = (
+                {k: t / n for k, t in zip(names, total)},
+                {k: t / n for k, t in zip(names, total_abs)},
+            )
+        return self._grads
+
+    def batches(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The calibration data as (inputs, targets) batches of ``batch_size``."""
+        return list(zip(self.x.split(self.batch_size), self.y.split(self.batch_size)))
+
+    def _report(self, fraction: float, message: str) -> None:
+        if self.progress is not None:
+            self.progress(fraction, message)
+
+    def channel_attributions(self, modules: dict[str, nn.Module]) -> Scores:
+        """Per-output-channel |gradient x activation| (Captum ``LayerGradientXActivation``), summed
+        over positions and averaged over calibration samples."""
+        with self._lock:
+            return self._channel_attributions(modules)
+
+    def _channel_attributions(self, modules: dict[str, nn.Module]) -> Scores:
+        from captum.attr import LayerGradientXActivation
+
+        names = list(modules)
+        attr = LayerGradientXActivation(self.model, [modules[n] for n in names])
+        sums = {n: None for n in names}
+        batches = self.batches()
+        with torch.enable_grad():
+            for i, (xb, yb) in enumerate(batches):
+                self._report(i / len(batches), f"Captum attribution: batch {i + 1} of {len(batches)}")
+                outs = attr.attribute(xb, target=yb)
+                outs = outs if isinstance(outs, list) else [outs]
+                for n, a in zip(names, outs):
+                    dims = [d for d in range(a.dim()) if d != 1]
+                    s = a.detach().abs().sum(dim=dims)
+                    sums[n] = s if sums[n] is None else sums[n] + s
+        return {n: s / len(self.x) for n, s in sums.items()}
+
+
+def _per_layer(fn: Callable[[torch.Tensor], torch.Tensor]) -> Criterion:
+    def criterion(modules: dict[str, nn.Module], calib: Calibration) -> Scores:
+        return {name: fn(m.weight.detach()) for name, m in modules.items()}
+
+    criterion.__doc__ = fn.__doc__
+    return criterion
+
+
+WEIGHT_CRITERIA.register("magnitude")(_per_layer(lambda w: w.abs()))
+
+
+@WEIGHT_CRITERIA.register("l2")
+def _l2(modules: dict[str, nn.Module], calib: Calibration) -> Scores:
+    """|w| / ||W||_2: magnitude normalised by the layer's L2 norm, so a global ranking compares
+    weights relative to their own layer's scale (identical to magnitude within one layer)."""
+    return {
+        n: m.weight.detach().abs() / m.weight.detach().norm().clamp_min(1e-12) for n, m in modules.items()
+    }
+
+
+@WEIGHT_CRITERIA.register("random")
+def _random(modules: dict[str, nn.Module], calib: Calibration) -> Scores:
+    """Uniform random scores, seeded per layer name: the baseline any real criterion must beat."""
+    out = {}
+    for name, m in modules.items():
+        gen = torch.Generator().manual_seed(calib.seed + zlib.crc32(name.encode()))
+        out[name] = torch.rand(m.weight.shape, generator=gen).to(m.weight.device)
+    return out
+
+
+@WEIGHT_CRITERIA.register("gradient")
+def _gradient(modules: dict[str, nn.Module], calib: Calibration) -> Scores:
+    """Mean |dL/dw| over calibration batches: how strongly the loss reacts to each weight."""
+    return calib.gradients(modules)[1]
+
+
+@WEIGHT_CRITERIA.register("taylor")
+def _taylor(modules: dict[str, nn.Module], calib: Calibration) -> Scores:
+    """|w * dL/dw| (first-order Taylor estimate of the loss change when w is zeroed, Molchanov et al.)."""
+    mean_grad = calib.gradients(modules)[0]
+    return {n: (m.weight.detach() * mean_grad[n]).abs() for n, m in modules.items()}
+
+
+@WEIGHT_CRITERIA.register("activation")
+def _activation(modules: dict[str, nn.Module], calib: Calibration) -> Scores:
+    """|w| scaled by its output channel's Captum gradient x activation attribution, so weights feeding
+    channels the predictions rely on rank higher."""
+    channel = calib.channel_attributions(modules)
+    return {n: m.weight.detach().abs() * _broadcast(channel[n], m.weight) for n, m in modules.items()}
+
+
+def _broadcast(per_channel: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    return per_channel.reshape(-1, *([1] * (weight.dim() - 1))).to(weight.device)
+
+
+def _filter_reduce(fn: Callable[[torch.Tensor], torch.Tensor]) -> Criterion:
+    def criterion(modules: dict[str, nn.Module], calib: Calibration) -> Scores:
+        return {name: fn(m.weight.detach().flatten(1)) for name, m in modules.items()}
+
+    return criterion
+
+
+FILTER_CRITERIA.register("l1")(_filter_reduce(lambda w: w.abs().sum(1)))
+FILTER_CRITERIA.register("l2")(_filter_reduce(lambda w: w.norm(dim=1)))
+
+
+@FILTER_CRITERIA.register("random")
+def _filter_random(modules: dict[str, nn.Module], calib: Calibration) -> Scores:
+    """Seeded random per-filter scores (baseline)."""
+    return {n: s.flatten(1)[:, 0] for n, s in _random(modules, calib).items()}
+
+
+@FILTER_CRITERIA.register("taylor")
+def _filter_taylor(modules: dict[str, nn.Module], calib: Calibration) -> Scores:
+    """(sum over the filter of w * dL/dw)^2: the Taylor estimate for removing the whole filter
+    (Molchanov et al., 2019)."""
+    mean_grad = calib.gradients(modules)[0]
+    return {n: (m.weight.detach() * mean_grad[n]).flatten(1).sum(1).pow(2) for n, m in modules.items()}
+
+
+@FILTER_CRITERIA.register("activation")
+def _filter_activation(modules: dict[str, nn.Module], calib: Calibration) -> Scores:
+    """Captum gradient x activation attribution of each output channel."""
+    return calib.channel_attributions(modules)
+
+
+@FILTER_CRITERIA.register("bn_scale")
+def _bn_scale(modules: dict[str, nn.Module], calib: Calibration) -> Scores:
+    """|gamma| of the BatchNorm right after each conv (network slimming, Liu et al. 2017); layers
+    without one get no score."""
+    following = batchnorm_after(calib.model)
+    return {n: following[n].weight.detach().abs() for n in modules if n in following}
+
+
+def batchnorm_after(model: nn.Module) -> dict[str, nn.Module]:
+    """Map each conv's name to the BatchNorm module that directly consumes its output (via torch.fx)."""
+    try:
+        graph = torch.fx.symbolic_trace(model).graph
+    except Exception as err:  # noqa: BLE001 - tracing fails in many ways on untraceable models
+        raise PrunevizError(f"cannot trace the model to find BatchNorm layers: {err}") from None
+    modules = dict(model.named_modules())
+    found = {}
+    for node in graph.nodes:
+        if node.op != "call_module" or len(node.users) != 1:
+            continue
+        user = next(iter(node.users))
+        if user.op == "call_module" and type_name(modules[user.target]).startswith("BatchNorm"):
+            found[node.target] = modules[user.target]
+    return found

@@ -1,0 +1,85 @@
+"""Discover the layers a user can prune, with the numbers that help choose how much to prune each.
+
+Prunable by default: Conv1d/2d/3d and Linear (weights of other module types can be added by name).
+MACs per layer come from ``torch.utils.flop_counter`` on one sample (MACs = FLOPs / 2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from pruneviz.core.errors import PrunevizError
+
+PRUNABLE_TYPES = ("Conv1d", "Conv2d", "Conv3d", "Linear")
+
+
+def type_name(module: nn.Module) -> str:
+    """The module's class name; TorchScript modules keep theirs in ``original_name``."""
+    return getattr(module, "original_name", None) or type(module).__name__
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """One prunable layer: qualified name (from ``named_modules()``), module type, weight shape,
+    weight parameter count, multiply-accumulates per sample and their share of the model's (0..1)."""
+
+    name: str
+    type: str
+    shape: tuple[int, ...]
+    params: int
+    macs: int
+    macs_share: float
+
+    def as_dict(self) -> dict:
+        return asdict(self) | {"shape": list(self.shape)}
+
+
+def prunable_modules(model: nn.Module, extra: tuple[str, ...] = ()) -> dict[str, nn.Module]:
+    """Conv/Linear modules with a weight, plus the modules named in ``extra`` (which must have one)."""
+    found = {
+        name: m
+        for name, m in model.named_modules()
+        if type_name(m) in PRUNABLE_TYPES and isinstance(getattr(m, "weight", None), torch.Tensor)
+    }
+    modules = dict(model.named_modules())
+    for name in extra:
+        if not isinstance(getattr(modules.get(name), "weight", None), torch.Tensor):
+            raise PrunevizError(f"'{name}' is not a module with a weight in this model")
+        found[name] = modules[name]
+    return found
+
+
+def module_macs(model: nn.Module, sample: torch.Tensor) -> tuple[int, dict[str, int]]:
+    """Total MACs for one forward of ``sample`` (batch of 1) and MACs per qualified module name."""
+    counter = FlopCounterMode(display=False)
+    with counter, torch.inference_mode():
+        model(sample)
+    prefix = type(model).__name__ + "."
+    per_module = {
+        key.removeprefix(prefix): sum(ops.values()) // 2
+        for key, ops in counter.get_flop_counts().items()
+        if key.startswith(prefix)
+    }
+    return counter.get_total_flops() // 2, per_module
+
+
+def discover_layers(model: nn.Module, example: torch.Tensor, extra: tuple[str, ...] = ()) -> list[LayerInfo]:
+    """The prunable layers of ``model`` in definition order, with MACs for one sample like ``example``
+    (a batch of 1)."""
+    modules = prunable_modules(model, extra)
+    total, per_module = module_macs(model, example)
+    return [
+        LayerInfo(
+            name=name,
+            type=type_name(m),
+            shape=tuple(m.weight.shape),
+            params=m.weight.numel(),
+            macs=per_module.get(name, 0),
+            macs_share=per_module.get(name, 0) / total if total else 0.0,
+        )
+        for name, m in modules.items()
+    ]

@@ -1,0 +1,410 @@
+"""File formats, registered by the names users type (``--format``): how each is written, recognised,
+read back and run for verification.
+
+Loading a ``file:PATH`` asks this registry which format the file is in (:func:`read_model_file`), so
+the model specs never recognise formats themselves. Every format pruneviz writes records the model
+and data spec it came from, so ``pruneviz evaluate file:PATH`` evaluates an export without flags:
+
+* ``state_dict`` — a pruneviz checkpoint (weights-only loadable; structurally pruned models carry the
+  Torch-Pruning history that rebuilds their shapes). Also reads bare state_dicts (with ``--arch``)
+  and, only with ``--trust-pickle``, pickled modules;
+* ``safetensors`` — the (masked) weights in safetensors, specs in its metadata;
+* ``torch-prune`` — a checkpoint in ``torch.nn.utils.prune``'s form (``weight_orig`` + ``weight_mask``);
+* ``full`` — ``torch.save`` of the whole module (a pickle: reloading needs ``--trust-pickle``);
+* ``torchscript`` — a traced TorchScript file, specs in its extra files;
+* ``onnx`` — ONNX (dynamic batch), specs in its metadata; reloads through onnxruntime;
+* ``semi-structured`` — a checkpoint of 2:4 weights naming the Linear layers that
+  ``torch.sparse.to_sparse_semi_structured`` converts on load (written only on a GPU where that
+  conversion runs; see :mod:`pruneviz.io.semistructured`);
+* ``exported-program`` — ``torch.export``'s ``.pt2`` (read only).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import tempfile
+import warnings
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+import torch.nn.utils.prune as tprune
+from torch import nn
+
+from pruneviz.core.errors import PrunevizError, first_line
+from pruneviz.core.layers import prunable_modules
+from pruneviz.core.registry import Registry
+from pruneviz.core.structure import shrink
+from pruneviz.io import semistructured
+from pruneviz.io.checkpoint import from_payload, is_checkpoint, save_checkpoint
+from pruneviz.io.models import (
+    MODEL_SCHEMES,
+    LoadedModel,
+    ModelOptions,
+    clone_module,
+    load_model,
+    load_state_dict,
+    read_torch_file,
+)
+
+META_FILE = "pruneviz.json"
+META_KEY = "pruneviz"
+FULL_FORMAT = "pruneviz-full"
+
+
+@dataclass(frozen=True)
+class ExportMeta:
+    """Where a model came from: the spec that rebuilds its architecture, its data, its structure."""
+
+    model_spec: str | None
+    data_spec: str | None
+    input_shape: tuple[int, ...]
+    structure: list | None = None
+
+    def as_json(self) -> str:
+        return json.dumps({"model_spec": self.model_spec, "data_spec": self.data_spec})
+
+
+Writer = Callable[[nn.Module, Path, ExportMeta], None]
+Reader = Callable[[Path, ModelOptions], LoadedModel]
+
+
+@dataclass(frozen=True)
+class Format:
+    """One file format: its usual suffix, how to write a model (None: read only), how to tell a file is
+    in it and read it, whether reading it back needs pickle trust, and how a reloaded model is run to
+    verify it (default: as loaded, on the CPU in fp32)."""
+
+    name: str
+    suffix: str
+    write: Writer | None
+    read: Reader
+    recognise: Callable[[Path], bool]
+    needs_trust: bool = False
+    prepare: Callable[[LoadedModel], tuple[nn.Module, torch.device, torch.dtype]] | None = None
+
+
+FORMATS: Registry[Format] = Registry("file format")
+
+
+def _register(fmt: Format) -> None:
+    FORMATS.register(fmt.name)(fmt)
+
+
+def writable() -> list[str]:
+    """The formats a model can be exported to (for ``--format`` and the Export page)."""
+    return [n for n in FORMATS.names() if FORMATS.get(n).write is not None]
+
+
+def read_model_file(path: Path, options: ModelOptions) -> LoadedModel:
+    """Read ``path`` with the first registered format that recognises it (the catch-all, a torch file
+    holding a checkpoint, a state_dict or a pickle, comes last)."""
+    if not path.is_file():
+        raise PrunevizError(f"model file not found: {path}")
+    for name in FORMATS.registered():
+        fmt = FORMATS.get(name)
+        if fmt.recognise(path):
+            loaded = fmt.read(path, options)
+            return replace(loaded, spec=f"file:{path}")
+    raise PrunevizError(f"{path}: no pruneviz file format recognises it")
+
+
+@MODEL_SCHEMES.register("file")
+def _file_scheme(rest: str, options: ModelOptions) -> LoadedModel:
+    return read_model_file(Path(rest), options)
+
+
+def export_model(module: nn.Module, path: str | Path, fmt: str, meta: ExportMeta) -> Path:
+    """Write ``module`` to ``path`` in format ``fmt``; returns the path."""
+    writer = FORMATS.get(fmt).write
+    if writer is None:
+        raise PrunevizError(f"pruneviz reads {fmt} files but does not write them (choose: {writable()})")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        writer(module, path, meta)
+    except PrunevizError:
+        raise
+    except Exception as err:  # noqa: BLE001 - tracing/export failures come in many types
+        raise PrunevizError(f"cannot export to {fmt}: {first_line(err)}") from None
+    return path
+
+
+def reload_for_verification(path: str | Path, fmt: str) -> tuple[nn.Module, torch.device, torch.dtype]:
+    """Load an export the way a user would (``file:PATH``) and ready it to run as the format is meant
+    to run: the module, and the device and dtype to feed it."""
+    spec = FORMATS.get(fmt)
+    loaded = load_model(f"file:{path}", ModelOptions(trust_pickle=spec.needs_trust))
+    if spec.prepare is not None:
+        return spec.prepare(loaded)
+    return loaded.module, torch.device("cpu"), torch.float32
+
+
+# --- torch files: checkpoints, state_dicts, pickles -------------------------------------------------
+
+
+def _read_torch(path: Path, options: ModelOptions) -> LoadedModel:
+    obj = read_torch_file(path, options.trust_pickle)
+    spec = f"file:{path}"
+    if is_checkpoint(obj):
+        ckpt = from_payload(obj)
+        base = load_model(ckpt.model_spec, replace(options, weights="none"))
+        if ckpt.structure:
+            example = torch.zeros((1, *ckpt.input_shape))
+            base = replace(
+                base, module=shrink(base.module, example, ckpt.structure), structure=ckpt.structure
+            )
+        load_state_dict(base.module, ckpt.state_dict, f"checkpoint {path}")
+        return replace(base, spec=spec, default_data=ckpt.data_spec or base.default_data, info=ckpt.info)
+    if isinstance(obj, dict) and obj.get("format") == FULL_FORMAT:  # only reachable with trust
+        meta = json.loads(obj.get("meta") or "{}")
+        return LoadedModel(obj["module"], spec, default_data=meta.get("data_spec"))
+    if isinstance(obj, nn.Module):
+        return LoadedModel(obj, spec)
+    if isinstance(obj, dict):
+        if not options.arch:
+            raise PrunevizError(
+                f"{path} holds a bare state_dict; name its architecture with --arch "
+                "(e.g. --arch torchvision:resnet18)"
+            )
+        base = load_model(options.arch, replace(options, weights="none", arch=None))
+        load_state_dict(base.module, obj, f"state_dict {path}")
+        return replace(base, spec=spec)
+    raise PrunevizError(f"{path} holds a {type(obj).__name__}, not a model or state_dict")
+
+
+def _any_file(path: Path) -> bool:
+    return True
+
+
+def _needs_spec(meta: ExportMeta, fmt: str) -> str:
+    if meta.model_spec is None:
+        raise PrunevizError(f"format {fmt} needs a model pruneviz can rebuild; use torchscript or onnx")
+    return meta.model_spec
+
+
+def _write_state_dict(module: nn.Module, path: Path, meta: ExportMeta) -> None:
+    save_checkpoint(
+        path,
+        module,
+        _needs_spec(meta, "state_dict"),
+        meta.data_spec,
+        structure=meta.structure,
+        input_shape=meta.input_shape,
+    )
+
+
+def _write_torch_prune(module: nn.Module, path: Path, meta: ExportMeta) -> None:
+    """``torch.nn.utils.prune``'s own form: each pruned layer keeps ``weight_orig`` and ``weight_mask``,
+    so users can go on with PyTorch's pruning API."""
+    spec = _needs_spec(meta, "torch-prune")
+    copy = clone_module(module)
+    for layer in prunable_modules(copy).values():
+        tprune.custom_from_mask(layer, "weight", mask=(layer.weight != 0))
+    state = {k: v.detach().cpu() for k, v in copy.state_dict().items()}
+    save_checkpoint(path, _StateOnly(state), spec, meta.data_spec, info={"form": "torch-prune"})
+
+
+class _StateOnly(nn.Module):
+    """Carries a ready-made state_dict to :func:`save_checkpoint`."""
+
+    def __init__(self, state: dict[str, torch.Tensor]) -> None:
+        super().__init__()
+        self._state = state
+
+    def state_dict(self, *args, **kwargs) -> dict[str, torch.Tensor]:
+        return self._state
+
+
+def _write_full(module: nn.Module, path: Path, meta: ExportMeta) -> None:
+    torch.save({"format": FULL_FORMAT, "meta": meta.as_json(), "module": module}, path)
+
+
+SEMI_STRUCTURED = "semi-structured"
+
+
+def _write_semi_structured(module: nn.Module, path: Path, meta: ExportMeta) -> None:
+    spec = _needs_spec(meta, SEMI_STRUCTURED)
+    layers = semistructured.convertible_layers(module)
+    if not layers:
+        raise PrunevizError(
+            "no Linear layer is 2:4 sparse with rows a multiple of 32 and columns a multiple of 64; "
+            "prune with granularity 2:4 first"
+        )
+    converted = semistructured.to_semi_structured(clone_module(module), layers)  # refuses without a GPU
+    with torch.inference_mode():
+        converted(torch.zeros((8, *meta.input_shape), device="cuda", dtype=torch.float16))
+    info = {"form": SEMI_STRUCTURED, "semi_structured_layers": ",".join(layers)}
+    save_checkpoint(path, module, spec, meta.data_spec, info, meta.structure, meta.input_shape)
+
+
+def _prepare_semi_structured(loaded: LoadedModel) -> tuple[nn.Module, torch.device, torch.dtype]:
+    """Run it as it is meant to run: the named layers on sparse tensor cores, in fp16."""
+    names = (
+        loaded.info.get("semi_structured_layers", "") if loaded.info.get("form") == SEMI_STRUCTURED else ""
+    )
+    layers = [n for n in names.split(",") if n]
+    device, dtype = torch.device("cuda"), torch.float16
+    return semistructured.to_semi_structured(loaded.module, layers, device, dtype), device, dtype
+
+
+# --- safetensors --------------------------------------------------------------------------------------
+
+
+def _write_safetensors(module: nn.Module, path: Path, meta: ExportMeta) -> None:
+    from safetensors.torch import save_file  # optional dependency, imported when used
+
+    if meta.structure:
+        raise PrunevizError(
+            "safetensors holds tensors only; a shrunk model needs state_dict, torchscript or onnx"
+        )
+    state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    save_file(
+        state, str(path), metadata={"model_spec": meta.model_spec or "", "data_spec": meta.data_spec or ""}
+    )
+
+
+def _read_safetensors(path: Path, options: ModelOptions) -> LoadedModel:
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open is not a dict
+    except (SafetensorError, OSError) as err:
+        raise PrunevizError(f"cannot read safetensors file {path}: {err}") from None
+    arch = options.arch or meta.get("model_spec") or None
+    if not arch:
+        raise PrunevizError(f"{path} holds bare tensors; name its architecture with --arch")
+    base = load_model(arch, replace(options, weights="none", arch=None))
+    load_state_dict(base.module, state, f"safetensors {path}")
+    return replace(base, default_data=meta.get("data_spec") or base.default_data)
+
+
+# --- TorchScript -----------------------------------------------------------------------------------
+
+
+def _write_torchscript(module: nn.Module, path: Path, meta: ExportMeta) -> None:
+    example = torch.zeros((1, *meta.input_shape))
+    with torch.no_grad(), warnings.catch_warnings():  # deprecated upstream, still what many deploy
+        warnings.simplefilter("ignore", FutureWarning)
+        traced = torch.jit.trace(module.eval(), example)
+        torch.jit.save(traced, str(path), _extra_files={META_FILE: meta.as_json()})
+
+
+def _is_torchscript(path: Path) -> bool:
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as zf:
+        return any(n.split("/", 1)[-1].startswith("code/") for n in zf.namelist())
+
+
+def _read_torchscript(path: Path, options: ModelOptions) -> LoadedModel:
+    extra = {META_FILE: ""}
+    try:
+        with warnings.catch_warnings():  # TorchScript is deprecated upstream but users still have files
+            warnings.simplefilter("ignore", FutureWarning)
+            module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+    except RuntimeError as err:
+        raise PrunevizError(f"cannot read TorchScript file {path}: {err}") from None
+    meta = json.loads(extra[META_FILE] or "{}")
+    return LoadedModel(module, f"file:{path}", default_data=meta.get("data_spec"))
+
+
+# --- ONNX ------------------------------------------------------------------------------------------
+
+
+def _write_onnx(module: nn.Module, path: Path, meta: ExportMeta) -> None:
+    import onnx  # optional dependency, imported when used
+
+    example = torch.zeros((2, *meta.input_shape))
+    with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):
+        raw = Path(tmp) / "model.onnx"  # the exporter may write weights beside it; we save one file
+        torch.onnx.export(
+            module.eval(),
+            (example,),
+            str(raw),
+            dynamo=True,
+            input_names=["x"],
+            dynamic_shapes={"x": {0: "batch"}},
+        )
+        model = onnx.load(str(raw))
+    entry = model.metadata_props.add()
+    entry.key, entry.value = META_KEY, meta.as_json()
+    onnx.save(model, str(path))
+
+
+def _read_onnx(path: Path, options: ModelOptions) -> LoadedModel:
+    import onnx
+
+    meta = {}
+    for entry in onnx.load(str(path), load_external_data=False).metadata_props:
+        if entry.key == META_KEY:
+            meta = json.loads(entry.value)
+    return LoadedModel(OnnxModule(path), f"file:{path}", default_data=meta.get("data_spec"))
+
+
+class OnnxModule(nn.Module):
+    """An ONNX file run by onnxruntime, usable where pruneviz expects a module (evaluation only)."""
+
+    def __init__(self, path: str | Path) -> None:
+        super().__init__()
+        import onnxruntime as ort
+
+        self.path = Path(path)
+        try:
+            self._session = ort.InferenceSession(str(self.path), providers=["CPUExecutionProvider"])
+        except Exception as err:  # noqa: BLE001 - onnxruntime raises its own exception types
+            raise PrunevizError(f"cannot read ONNX file {self.path}: {err}") from None
+        self._input = self._session.get_inputs()[0].name
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor):  # e.g. a torch.fx Proxy: onnxruntime needs real data
+            raise TypeError("an ONNX model runs on tensors only and cannot be traced")
+        out = self._session.run(None, {self._input: x.detach().cpu().float().numpy()})[0]
+        return torch.from_numpy(out).to(x.device)
+
+    def __deepcopy__(self, memo: dict) -> OnnxModule:
+        return OnnxModule(self.path)
+
+
+# --- torch.export ----------------------------------------------------------------------------------
+
+
+def _read_exported_program(path: Path, options: ModelOptions) -> LoadedModel:
+    try:
+        program = torch.export.load(str(path))
+    except Exception as err:  # noqa: BLE001 - any failure here means an unreadable file
+        raise PrunevizError(f"cannot read exported program {path}: {err}") from None
+    return LoadedModel(program.module(), f"file:{path}")
+
+
+def _suffix(suffix: str) -> Callable[[Path], bool]:
+    return lambda path: path.suffix == suffix
+
+
+# Recognition order matters: formats told apart by suffix or content first, the torch-file catch-all last.
+_register(Format("exported-program", ".pt2", None, _read_exported_program, _suffix(".pt2")))
+_register(
+    Format("safetensors", ".safetensors", _write_safetensors, _read_safetensors, _suffix(".safetensors"))
+)
+_register(Format("onnx", ".onnx", _write_onnx, _read_onnx, _suffix(".onnx")))
+_register(Format("torchscript", ".ts", _write_torchscript, _read_torchscript, _is_torchscript))
+# The torch-file formats below are read by one reader; the first to recognise a file reads it.
+_register(Format("state_dict", ".pt", _write_state_dict, _read_torch, _any_file))
+_register(Format("torch-prune", ".pt", _write_torch_prune, _read_torch, _any_file))
+_register(Format("full", ".pt", _write_full, _read_torch, _any_file, needs_trust=True))
+_register(
+    Format(
+        SEMI_STRUCTURED,
+        ".pt",
+        _write_semi_structured,
+        _read_torch,
+        _any_file,
+        prepare=_prepare_semi_structured,
+    )
+)

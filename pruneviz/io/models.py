@@ -1,0 +1,260 @@
+"""Model specs: the strings that name a model everywhere (CLI, recipes, dashboard).
+
+``SCHEME:REST`` is looked up in :data:`MODEL_SCHEMES`:
+
+* ``demo:cnn|mlp|resnet`` — the shipped digits classifiers (weights under ``assets/``);
+* ``torchvision:NAME`` — any ``torchvision.models`` classifier, weights from ``--weights``
+  (a state_dict path, ``DEFAULT`` for torchvision's download, or ``none`` for random init);
+* ``file:PATH`` — any file format pruneviz reads (registered by :mod:`pruneviz.io.formats`);
+* ``python:module.sub:factory`` — the user's own function returning an ``nn.Module`` or a
+  ``(module, dataset)`` pair.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import hashlib
+import importlib
+import pickle
+import sys
+import warnings
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from pruneviz.core.errors import PrunevizError, first_line
+from pruneviz.core.registry import Registry
+from pruneviz.io import demo
+from pruneviz.io.checkpoint import from_payload, is_checkpoint
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """How to obtain weights: ``weights`` (path, ``DEFAULT`` or ``none``), ``arch`` for bare
+    state_dicts, and ``trust_pickle`` to allow unpickling arbitrary objects (runs code!)."""
+
+    weights: str | None = None
+    arch: str | None = None
+    trust_pickle: bool = False
+
+
+@dataclass
+class LoadedModel:
+    """A model ready for evaluation, with what pruneviz knows about its inputs.
+
+    ``input_shape`` is one sample's shape (C, H, W) or None when only the data can tell;
+    ``mean``/``std`` are the per-channel normalisation image datasets must apply before the model;
+    ``default_data`` is the data spec used when the user names none; ``dataset`` is what a
+    ``python:`` factory returned alongside its model.
+    """
+
+    module: nn.Module
+    spec: str
+    input_shape: tuple[int, ...] | None = None
+    num_classes: int | None = None
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    default_data: str | None = None
+    dataset: Any = None
+    arch_spec: str | None = None
+    structure: list | None = None  # Torch-Pruning history applied on top of arch_spec, if shrunk
+    task: str = "classification"  # what the model does with its data (a name in pruneviz.tasks.TASKS)
+    info: dict[str, str] = field(default_factory=dict)  # what a pruneviz checkpoint says about itself
+
+
+MODEL_SCHEMES: Registry[Callable[[str, ModelOptions], LoadedModel]] = Registry("model scheme")
+
+
+def load_model(spec: str, options: ModelOptions | None = None) -> LoadedModel:
+    """Build the model named by ``spec`` in eval mode on the CPU."""
+    options = options or ModelOptions()
+    scheme, sep, rest = spec.partition(":")
+    if not sep or not rest:
+        raise PrunevizError(
+            f"model spec '{spec}' must look like SCHEME:NAME, e.g. demo:cnn, torchvision:resnet18, "
+            "file:model.pt, python:mypkg.models:build"
+        )
+    loaded = MODEL_SCHEMES.get(scheme)(rest, options)
+    eval_mode(loaded.module)
+    check_finite(loaded.module, spec)
+    return loaded
+
+
+def check_finite(module: nn.Module, spec: str) -> None:
+    """NaN or infinite weights make every metric meaningless: refuse them, naming the parameter."""
+    for name, param in module.named_parameters():
+        if not torch.isfinite(param).all():
+            raise PrunevizError(f"model {spec} has NaN or infinite values in '{name}'")
+
+
+def clone_module(module: nn.Module, device: torch.device | str = "cpu") -> nn.Module:
+    """A deep copy on ``device`` (TorchScript modules warn about non-leaf ``.grad`` while being moved;
+    harmless)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The .grad attribute of a Tensor that is not a leaf")
+        return copy.deepcopy(module).to(device)
+
+
+def eval_mode(module: nn.Module) -> nn.Module:
+    """``module.eval()``, tolerating an ExportedProgram's module (fixed in the mode it was exported in)."""
+    with contextlib.suppress(NotImplementedError):
+        module.eval()
+    return module
+
+
+def weights_digest(module: nn.Module) -> str:
+    """SHA-256 over every parameter and buffer (name, dtype, shape, bytes): equal digests mean
+    bit-identical weights, which is how a shared baseline is shown to be untouched."""
+    digest = hashlib.sha256()
+    for name, tensor in module.state_dict().items():
+        flat = tensor.detach().cpu().contiguous().reshape(-1)
+        digest.update(f"{name}:{flat.dtype}:{tuple(tensor.shape)};".encode())
+        digest.update(flat.view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def load_state_dict(module: nn.Module, state: dict, what: str) -> None:
+    """Load ``state`` strictly, turning shape/key mismatches into one readable line. State dicts in
+    ``torch.nn.utils.prune`` form (``weight_orig`` + ``weight_mask``) are folded into plain weights."""
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise PrunevizError(f"{what} is not a state_dict (a mapping of names to tensors)")
+    state = fold_torch_prune(state)
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        detail = " ".join(str(err).split())
+        raise PrunevizError(f"{what} does not fit this architecture: {detail[:300]}") from None
+
+
+def fold_torch_prune(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``x_orig`` and ``x_mask`` pairs (torch.nn.utils.prune) become ``x = x_orig * x_mask``."""
+    out = {}
+    for key, value in state.items():
+        if key.endswith("_orig") and key.removesuffix("_orig") + "_mask" in state:
+            base = key.removesuffix("_orig")
+            out[base] = value * state[base + "_mask"]
+        elif not (key.endswith("_mask") and key.removesuffix("_mask") + "_orig" in state):
+            out[key] = value
+    return out
+
+
+def _is_raw_pickle(path: Path) -> bool:
+    """A plain ``pickle.dump`` file (protocol 2+ header), not ``torch.save``'s zip archive."""
+    with path.open("rb") as f:
+        return f.read(1) == b"\x80" and not zipfile.is_zipfile(path)
+
+
+def read_torch_file(path: Path, trust_pickle: bool) -> Any:
+    """``torch.load`` with ``weights_only=True`` unless the user explicitly trusts the file."""
+    if not path.is_file():
+        raise PrunevizError(f"model file not found: {path}")
+    try:
+        with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": the error below says more
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.load(path, map_location="cpu", weights_only=not trust_pickle)
+    except pickle.UnpicklingError as err:
+        if "Unsupported global" in str(err) or _is_raw_pickle(path):
+            raise PrunevizError(
+                f"{path} contains pickled Python objects, and loading it would run code from the file; "
+                "allow it (--trust-pickle, or 'Trust' in the dashboard) only if you trust its source"
+            ) from None
+        raise PrunevizError(f"cannot read {path}: corrupt or not a PyTorch file") from None
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as err:
+        raise PrunevizError(
+            f"cannot read {path}: corrupt or not a PyTorch file ({first_line(err)})"
+        ) from None
+
+
+def load_weights_file(module: nn.Module, path: Path, trust_pickle: bool) -> None:
+    """Load the weights in ``path`` (a state_dict or a pruneviz checkpoint) into ``module``."""
+    payload = read_torch_file(path, trust_pickle)
+    state = from_payload(payload).state_dict if is_checkpoint(payload) else payload
+    load_state_dict(module, state, f"weights {path}")
+
+
+@MODEL_SCHEMES.register("demo")
+def _demo(name: str, options: ModelOptions) -> LoadedModel:
+    module = demo.DEMO_ARCHITECTURES.get(name)()
+    weights = options.weights or str(demo.weights_path(name))
+    if weights.lower() != "none":
+        load_weights_file(module, Path(weights), trust_pickle=False)
+    return LoadedModel(
+        module,
+        f"demo:{name}",
+        input_shape=demo.INPUT_SHAPE,
+        num_classes=demo.NUM_CLASSES,
+        default_data="digits",
+        arch_spec=f"demo:{name}",
+    )
+
+
+@MODEL_SCHEMES.register("torchvision")
+def _torchvision(name: str, options: ModelOptions) -> LoadedModel:
+    import torchvision.models as tvm
+
+    if name not in tvm.list_models(module=tvm):
+        raise PrunevizError(
+            f"'{name}' is not a torchvision classification model (see torchvision.models.list_models())"
+        )
+    weights = options.weights or "none"
+    if weights == "DEFAULT":
+        module = tvm.get_model(name, weights="DEFAULT")  # downloads; needs internet
+    else:
+        with torch.random.fork_rng():  # the same random init every time, without touching global RNG
+            torch.manual_seed(0)
+            module = tvm.get_model(name, weights=None)
+        if weights.lower() != "none":
+            load_weights_file(module, Path(weights), options.trust_pickle)
+    size = 299 if name == "inception_v3" else 224
+    return LoadedModel(
+        module,
+        f"torchvision:{name}",
+        input_shape=(3, size, size),
+        num_classes=1000,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        default_data=f"synthetic:3x{size}x{size}:64",
+        arch_spec=f"torchvision:{name}",
+    )
+
+
+@MODEL_SCHEMES.register("python")
+def _python(rest: str, options: ModelOptions) -> LoadedModel:
+    module_name, sep, factory_name = rest.rpartition(":")
+    if not sep or not module_name:
+        raise PrunevizError(f"python model spec needs python:MODULE:FUNCTION, got 'python:{rest}'")
+    factory = import_callable(module_name, factory_name)
+    made = factory()
+    dataset = None
+    if isinstance(made, tuple) and len(made) == 2:
+        made, dataset = made
+    if not isinstance(made, nn.Module):
+        raise PrunevizError(
+            f"{module_name}:{factory_name}() returned {type(made).__name__}, not an nn.Module"
+        )
+    default = "model" if dataset is not None else None
+    spec = f"python:{rest}"
+    return LoadedModel(made, spec, default_data=default, dataset=dataset, arch_spec=spec)
+
+
+def import_callable(module_name: str, attr: str) -> Callable[..., Any]:
+    """Import ``module_name.attr`` (the current directory is importable, as users expect)."""
+    if "" not in sys.path and "." not in sys.path:
+        sys.path.insert(0, "")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise PrunevizError(f"cannot import module '{module_name}': {err}") from None
+    fn = getattr(module, attr, None)
+    if not callable(fn):
+        raise PrunevizError(f"module '{module_name}' has no function '{attr}'")
+    return fn

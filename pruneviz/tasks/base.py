@@ -1,0 +1,103 @@
+"""What a task is: what a batch holds, the loss, the headline metric and which way it improves.
+
+Every session runs one task, chosen by the loaded model (:func:`pruneviz.tasks.task_of`). The engine
+asks the task instead of assuming a classifier, so a new kind of model (a language model next to an
+image classifier) is one new module here, not an ``if`` on every page.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+import torch
+from torch import nn
+
+from pruneviz.core.evaluate import DEFAULT_BUDGET_BYTES, Evaluator, forward_batches
+from pruneviz.core.humanize import percent, points
+
+if TYPE_CHECKING:  # annotations only: io sits below tasks, never the other way round
+    from pruneviz.io.data import DataSet
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A task's headline figure: its key in reports, its label, the better direction, and whether it is
+    a fraction shown as a percentage (accuracy) or a plain number (perplexity)."""
+
+    key: str
+    label: str
+    higher_is_better: bool
+    is_fraction: bool
+
+    def format(self, value: float) -> str:
+        """83.4% for a fraction, 3.61 otherwise."""
+        return percent(value) if self.is_fraction else f"{value:.2f}"
+
+    def change(self, now: float, base: float) -> str:
+        """The change from ``base`` to ``now``, signed: '-1.2 pt' for fractions, '+0.31' otherwise."""
+        return points(now - base) if self.is_fraction else f"{now - base:+.2f}"
+
+    def worse_by(self, base: float, value: float) -> float:
+        """How much worse ``value`` is than ``base`` (negative when it is better), in the metric's units."""
+        return base - value if self.higher_is_better else value - base
+
+    def at_least_as_good(self, a: float, b: float) -> bool:
+        return a >= b if self.higher_is_better else a <= b
+
+
+class Task(ABC):
+    """One kind of model and data. Subclasses are stateless singletons registered in :data:`TASKS`."""
+
+    name: ClassVar[str]
+    metric: ClassVar[Metric]
+    # The figures a report has besides the metric and the loss, all fractions: key -> label.
+    extra_figures: ClassVar[dict[str, str]] = {}
+    # load_data(spec, model, *, limit=None, train=False, device="cpu") -> DataSet: the validation (or
+    # training) data named by ``spec`` (None: the model's default), as this task's batches take it.
+    load_data: Callable[..., DataSet]
+
+    @abstractmethod
+    def batch_loss(self, module: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The mean training loss of ``module`` on one batch (differentiable): gradients and training."""
+
+    def forward(self, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """What :meth:`figures` reads from one batch (a classifier's logits)."""
+        return module(x)
+
+    def outputs(self, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` over every batch of ``x``: the one way to run a whole model over the data."""
+        return forward_batches(lambda batch: self.forward(module, batch), x)
+
+    def evaluator(
+        self,
+        module: nn.Module,
+        x: torch.Tensor,
+        layers: Iterable[str],
+        memory_budget: int = DEFAULT_BUDGET_BYTES,
+        architecture: nn.Module | None = None,
+    ) -> Evaluator:
+        """The incremental evaluator that recomputes :meth:`outputs` of ``module`` (a copy of
+        ``architecture``, the loaded baseline) after layer changes."""
+        return Evaluator(module, x, layers, memory_budget=memory_budget, architecture=architecture)
+
+    @abstractmethod
+    def figures(self, outputs: torch.Tensor, y: torch.Tensor) -> dict[str, float | None]:
+        """Every figure a report shows, keyed as in ``evaluate --json``; includes ``metric.key`` and
+        ``loss``."""
+
+    def quick(self, outputs: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+        """(headline metric, loss): the two numbers a sensitivity sweep records per point."""
+        figures = self.figures(outputs, y)
+        return figures[self.metric.key], figures["loss"]
+
+    @abstractmethod
+    def tolerance(self, samples: int) -> float:
+        """How far a reloaded export's metric may lie from the session's over ``samples`` samples
+        (kernels of other runtimes round differently)."""
+
+    def breakdown(self, outputs: torch.Tensor, y: torch.Tensor) -> list[float | None]:
+        """A per-category view of the metric where the task has one (per-class accuracy), else empty."""
+        return []

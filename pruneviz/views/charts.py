@@ -1,0 +1,303 @@
+"""Plotly figures for the dashboard. Pure functions: data in, ``go.Figure`` out (no Streamlit here)."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import torch
+from plotly.subplots import make_subplots
+
+from pruneviz.core.history import History
+from pruneviz.core.humanize import count
+from pruneviz.core.layers import LayerInfo
+from pruneviz.tasks import Metric
+from pruneviz.views import theme
+from pruneviz.views.heatmap import Grid
+
+_LAYOUT = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "legend": {"orientation": "h", "y": -0.2}}
+
+
+def _fig(title: str, height: int = 320) -> go.Figure:
+    fig = go.Figure()
+    fig.update_layout(title=title, height=height, **_LAYOUT)
+    return fig
+
+
+def layer_overview(
+    layers: list[LayerInfo], sparsity: dict[str, float], selected: str | None = None
+) -> go.Figure:
+    """Kept vs pruned share of each layer's weights (stacked to 100%, so small layers stay clickable)."""
+    labels = [f"{x.name}<br>{count(x.params)}" for x in layers]
+    pruned = [100 * sparsity.get(x.name, 0.0) for x in layers]
+    fig = _fig("Layers: kept vs pruned weights (click a bar to inspect it)", height=300)
+    outline = [3 if x.name == selected else 0 for x in layers]
+    common = {"x": labels, "customdata": [x.name for x in layers]}
+    fig.add_bar(
+        y=[100 - p for p in pruned],
+        name="kept",
+        marker={"color": theme.KEPT, "line": {"width": outline}},
+        **common,
+    )
+    fig.add_bar(y=pruned, name="pruned", marker={"color": theme.PRUNED}, **common)
+    fig.update_layout(barmode="stack", yaxis={"title": "% of the layer's weights", "range": [0, 100]})
+    return fig
+
+
+def sparsity_bars(layers: list[LayerInfo], sparsity: dict[str, float]) -> go.Figure:
+    """Per-layer sparsity (0..100%) as horizontal kept/pruned bars."""
+    names = [x.name for x in layers][::-1]
+    pruned = [100 * sparsity.get(n, 0.0) for n in names]
+    fig = _fig("Sparsity per layer", height=max(220, 28 * len(names) + 80))
+    fig.add_bar(y=names, x=[100 - p for p in pruned], name="kept", orientation="h", marker_color=theme.KEPT)
+    fig.add_bar(y=names, x=pruned, name="pruned", orientation="h", marker_color=theme.PRUNED)
+    fig.update_layout(barmode="stack", xaxis={"title": "% of weights", "range": [0, 100]})
+    return fig
+
+
+def heatmap(grid: Grid, title: str) -> go.Figure:
+    """A weight-shaped importance grid (rows = out channels)."""
+    fig = _fig(title + (f" — {grid.note}" if grid.note else ""), height=360)
+    fig.add_heatmap(z=grid.values.numpy(), colorscale=theme.IMPORTANCE_SCALE, colorbar={"thickness": 12})
+    fig.update_layout(xaxis_title=grid.cols, yaxis_title=grid.rows, yaxis_autorange="reversed")
+    return fig
+
+
+def filter_bars(scores: dict[str, torch.Tensor]) -> go.Figure:
+    """Per-filter importance under several criteria, each scaled to its maximum (0..1) to compare ranks."""
+    fig = _fig("Per-filter importance (each criterion scaled to its maximum)")
+    for name, s in scores.items():
+        s = s.detach().float().cpu()
+        top = s.max().item() or 1.0
+        fig.add_bar(
+            x=list(range(len(s))),
+            y=(s / top).tolist(),
+            name=name,
+            marker_color=theme.CRITERIA_COLOURS.get(name),
+        )
+    fig.update_layout(barmode="group", xaxis_title="output channel", yaxis_title="relative importance")
+    return fig
+
+
+def weight_histogram(dense: torch.Tensor, mask: torch.Tensor | None) -> go.Figure:
+    """Distribution of the layer's weights, kept and pruned stacked, with the magnitude threshold line."""
+    w = dense.detach().flatten().float().cpu()
+    keep = torch.ones_like(w, dtype=torch.bool) if mask is None else mask.flatten().cpu()
+    fig = _fig("Weight distribution")
+    bins = {"start": w.min().item(), "end": w.max().item(), "size": (w.max() - w.min()).item() / 60 or 1.0}
+    fig.add_histogram(x=w[keep].numpy(), name="kept", marker_color=theme.KEPT, xbins=bins)
+    fig.add_histogram(x=w[~keep].numpy(), name="pruned", marker_color=theme.PRUNED, xbins=bins)
+    fig.update_layout(barmode="stack", xaxis_title="weight value", yaxis_title="count")
+    if not keep.all():
+        threshold = w[~keep].abs().max().item()
+        for x in (-threshold, threshold):
+            fig.add_vline(x=x, line_dash="dash", line_color=theme.PRUNED)
+        fig.add_annotation(x=threshold, y=1, yref="paper", text=f"|w| ≤ {threshold:.3g}", showarrow=False)
+    return fig
+
+
+def _shown(metric: Metric, value: float) -> float:
+    """A metric value as a chart axis shows it: fractions as percent."""
+    return 100 * value if metric.is_fraction else value
+
+
+def _axis(metric: Metric) -> str:
+    return f"{metric.label.lower()} (%)" if metric.is_fraction else metric.label.lower()
+
+
+def pareto_scatter(
+    history: History, params_total: int, metric: Metric, current: int | None = None
+) -> go.Figure:
+    """The metric vs remaining parameters for every configuration tried; the Pareto front is highlighted."""
+    trials = history.trials
+    front = set(history.pareto())
+    fig = _fig("Every configuration tried (click a point to restore it)", height=360)
+    x = [100 * t.params_nonzero / params_total for t in trials]
+    y = [_shown(metric, t.score) for t in trials]
+    text = [
+        f"#{i + 1} {t.criterion}/{t.granularity}<br>{count(t.params_nonzero)} params"
+        for i, t in enumerate(trials)
+    ]
+    colours = [theme.PARETO if i in front else theme.BASELINE for i in range(len(trials))]
+    sizes = [14 if i == current else 9 for i in range(len(trials))]
+    unit = "%" if metric.is_fraction else ""
+    fig.add_scatter(
+        x=x,
+        y=y,
+        mode="markers",
+        text=text,
+        hovertemplate=f"%{{text}}<br>%{{y:.2f}}{unit} {metric.label.lower()}<extra></extra>",
+        marker={"color": colours, "size": sizes, "line": {"width": 1, "color": "white"}},
+        name="tried",
+    )
+    order = sorted(front, key=lambda i: x[i])
+    fig.add_scatter(
+        x=[x[i] for i in order],
+        y=[y[i] for i in order],
+        mode="lines",
+        line={"color": theme.PARETO, "dash": "dot"},
+        name="Pareto front",
+        hoverinfo="skip",
+    )
+    fig.update_layout(xaxis_title="parameters remaining (% of original)", yaxis_title=_axis(metric))
+    return fig
+
+
+def per_class_delta(baseline: list[float | None], current: list[float | None]) -> go.Figure:
+    """Change in per-class accuracy vs the unpruned model, in percentage points."""
+    classes = [str(c) for c, (b, n) in enumerate(zip(baseline, current)) if b is not None and n is not None]
+    deltas = [100 * (n - b) for b, n in zip(baseline, current) if b is not None and n is not None]
+    fig = _fig("Per-class accuracy change (points)", height=260)
+    fig.add_bar(x=classes, y=deltas, marker_color=[theme.PRUNED if d < 0 else theme.KEPT for d in deltas])
+    fig.update_layout(xaxis_title="class", yaxis_title="Δ accuracy (pt)", xaxis_type="category")
+    return fig
+
+
+def speedup_bars(macs_ratio: dict[str, float], latency_ratio: dict[str, dict[int, float]]) -> go.Figure:
+    """For each pruning kind: the speed-up MACs promise vs the latency speed-up measured (x dense)."""
+    kinds = list(macs_ratio)
+    fig = _fig("Promised vs measured speed-up (× faster than dense)", height=340)
+    fig.add_bar(x=kinds, y=[macs_ratio[k] for k in kinds], name="MACs ratio", marker_color=theme.BASELINE)
+    batches = sorted({b for per in latency_ratio.values() for b in per})
+    colours = [theme.KEPT, theme.ACCENT, theme.PARETO]
+    for colour, batch in zip(colours, batches):
+        fig.add_bar(
+            x=kinds,
+            y=[latency_ratio[k][batch] for k in kinds],
+            name=f"latency ratio, batch {batch}",
+            marker_color=colour,
+        )
+    fig.add_hline(y=1.0, line_dash="dot", line_color=theme.PRUNED)
+    fig.update_layout(barmode="group", yaxis_title="× dense")
+    return fig
+
+
+_LAYER_COLOURS = [
+    "#2a9d8f",
+    "#e76f51",
+    "#457b9d",
+    "#e9c46a",
+    "#8d99ae",
+    "#f4a261",
+    "#6a4c93",
+    "#1982c4",
+    "#8ac926",
+    "#ff595e",
+    "#52b788",
+    "#b5838d",
+]
+
+
+def sensitivity_lines(
+    measured: dict[str, dict[float, float]],
+    baseline: float,
+    metric: Metric,
+    loss: bool = False,
+    estimate: dict[str, dict[float, float]] | None = None,
+) -> go.Figure:
+    """One line per layer (the metric, or with ``loss`` the loss change, vs sparsity, Distiller-style);
+    optional dashed estimates behind them. Each measured line's trace carries its layer name, so a click
+    can select it."""
+    title = "Loss change" if loss else metric.label
+    fig = _fig(f"{title} with each layer pruned alone (click a line to inspect the layer)", height=420)
+    for i, layer in enumerate(measured or estimate or {}):
+        colour = _LAYER_COLOURS[i % len(_LAYER_COLOURS)]
+        if estimate and layer in estimate:
+            xs = sorted(estimate[layer])
+            fig.add_scatter(
+                x=[100 * s for s in xs],
+                y=[estimate[layer][s] for s in xs],
+                mode="lines",
+                name=f"{layer} (estimate)",
+                line={"dash": "dash", "color": colour, "width": 1},
+                legendgroup=layer,
+                showlegend=False,
+            )
+        if layer in measured:
+            xs = sorted(measured[layer])
+            ys = [measured[layer][s] if loss else _shown(metric, measured[layer][s]) for s in xs]
+            fig.add_scatter(
+                x=[100 * s for s in xs],
+                y=ys,
+                mode="lines+markers",
+                name=layer,
+                legendgroup=layer,
+                line={"color": colour},
+                customdata=[layer] * len(xs),
+            )
+    if not loss:
+        fig.add_hline(y=_shown(metric, baseline), line_dash="dot", line_color=theme.BASELINE)
+    fig.update_layout(
+        xaxis_title="sparsity of that layer (%)", yaxis_title="Δ loss" if loss else _axis(metric)
+    )
+    return fig
+
+
+def sensitivity_heatmap(measured: dict[str, dict[float, float]], metric: Metric) -> go.Figure:
+    """Layers x levels, coloured by the metric."""
+    layers = list(measured)
+    levels = sorted({s for curve in measured.values() for s in curve})
+    z = [[_shown(metric, measured[layer].get(s, float("nan"))) for s in levels] for layer in layers]
+    scale = theme.IMPORTANCE_SCALE if metric.higher_is_better else theme.IMPORTANCE_SCALE + "_r"
+    fig = _fig(f"{_axis(metric).capitalize()} by layer and sparsity", height=max(260, 26 * len(layers) + 100))
+    fig.add_heatmap(
+        z=z,
+        x=[f"{100 * s:.0f}%" for s in levels],
+        y=layers,
+        colorscale=scale,
+        colorbar={"thickness": 12},
+    )
+    fig.update_layout(yaxis_autorange="reversed", xaxis_title="sparsity")
+    return fig
+
+
+def training_curve(points: list, metric: Metric) -> go.Figure:
+    """Training loss, the validation metric and sparsity (%) over steps, on two y axes."""
+    fig = _fig("Fine-tuning", height=340)
+    steps = [p.step for p in points]
+    fig.add_scatter(
+        x=steps, y=[p.train_loss for p in points], name="training loss", line={"color": theme.PRUNED}
+    )
+    fig.add_scatter(
+        x=steps,
+        y=[_shown(metric, p.score) for p in points],
+        name=f"validation {_axis(metric)}",
+        yaxis="y2",
+        line={"color": theme.KEPT},
+    )
+    fig.add_scatter(
+        x=steps,
+        y=[100 * p.sparsity for p in points],
+        name="sparsity (%)",
+        yaxis="y2",
+        line={"color": theme.BASELINE, "dash": "dot"},
+    )
+    fig.update_layout(
+        xaxis_title="step",
+        yaxis_title="loss",
+        yaxis2={"overlaying": "y", "side": "right", "rangemode": "tozero"},
+    )
+    return fig
+
+
+def lottery_chart(rounds: list) -> go.Figure:
+    """Accuracy and early-stopping step vs weights remaining (log x), ticket vs re-initialised control."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Best accuracy (%)", "Early-stopping step"))
+    fig.update_layout(height=340, **_LAYOUT)
+    x = [100 * r.remaining for r in rounds]
+    for label, colour, acc, stop in (
+        ("ticket (rewound)", theme.KEPT, "accuracy", "early_stop_iter"),
+        ("control (random re-init)", theme.PRUNED, "control_accuracy", "control_early_stop_iter"),
+    ):
+        fig.add_scatter(
+            x=x, y=[100 * getattr(r, acc) for r in rounds], name=label, line={"color": colour}, row=1, col=1
+        )
+        fig.add_scatter(
+            x=x,
+            y=[getattr(r, stop) for r in rounds],
+            name=label,
+            line={"color": colour},
+            showlegend=False,
+            row=1,
+            col=2,
+        )
+    fig.update_xaxes(type="log", autorange="reversed", title_text="weights remaining (%)")
+    return fig

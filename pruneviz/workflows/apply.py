@@ -1,0 +1,131 @@
+"""Apply a recipe for real and measure what came out: the workflow behind ``pruneviz apply``,
+``pruneviz latency``, ``pruneviz finetune`` of filter recipes, and the Structured and Export pages.
+
+A recipe that removes filters is previewed, then the smaller model is built and measured (parameters
+and MACs counted on it, next to what the preview predicted, and the layers whose shapes changed); any
+other recipe is applied as masks on the working copy (same shapes, exact zeros). Exports are reloaded
+the way a user would load them and evaluated, so a written file is known to be faithful.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from pruneviz.core.layers import module_macs, prunable_modules
+from pruneviz.core.metrics import param_counts
+from pruneviz.io.formats import ExportMeta, export_model, reload_for_verification
+from pruneviz.workflows.recipe import Recipe, apply_recipe, removes_filters, structured_plan
+from pruneviz.workflows.session import PruneSession, Report
+
+Shapes = dict[str, tuple[list[int], list[int]]]
+
+
+@dataclass
+class Applied:
+    """A session's model made ready to export: the module, its kind (``dense``, ``masked`` or
+    ``structured``), where it comes from (for exporters), reports before and after, parameters and MACs
+    per sample (counted on the shrunk model, or non-zero / effective for masks) beside what the preview
+    predicted, the coupled groups kept intact, and the weight shapes that changed (before, after)."""
+
+    model: nn.Module
+    meta: ExportMeta
+    kind: str
+    dense: Report
+    pruned: Report
+    params: int
+    macs: int
+    params_predicted: int
+    macs_predicted: int
+    skipped: list[str] = field(default_factory=list)
+    shapes: Shapes = field(default_factory=dict)
+
+    @property
+    def as_predicted(self) -> bool:
+        return (self.params, self.macs) == (self.params_predicted, self.macs_predicted)
+
+    def counts(self) -> dict:
+        """Kind, parameters and MACs before, after and predicted, groups kept, shapes changed (the
+        figures ``pruneviz apply --json`` reports)."""
+        return {
+            "kind": self.kind,
+            "params_dense": self.dense.params_total,
+            "params_pruned": self.params,
+            "params_predicted": self.params_predicted,
+            "macs_dense": self.dense.macs_dense,
+            "macs_pruned": self.macs,
+            "macs_predicted": self.macs_predicted,
+            "skipped_groups": self.skipped,
+            "layers": self.shapes,
+        }
+
+
+def apply_and_measure(session: PruneSession, recipe: Recipe | None) -> Applied:
+    """Apply ``recipe`` (None: nothing) to ``session`` and measure the result."""
+    dense = session.report()
+    if recipe is not None and removes_filters(recipe, session.layers):
+        session.preview_removal(session.plan_removal(structured_plan(recipe, session.layers)))
+    elif recipe is not None:
+        apply_recipe(session, recipe)
+    return as_applied(session, dense)
+
+
+def as_applied(session: PruneSession, dense: Report) -> Applied:
+    """The session's model as it stands: the smaller model when a structured removal is previewed,
+    otherwise the working copy with its masks. ``dense`` is the report to compare against."""
+    pruned = session.report()
+    meta = session.export_meta()
+    if session.removal is not None and session.removal.history:
+        model = session.shrunk()
+        params, _ = param_counts(model)
+        macs, _ = module_macs(model, session.example)
+        predicted = session.predicted_counts()
+        shapes = shape_changes(session.calibration().model, model)
+        skipped = list(session.removal.skipped)
+        return Applied(model, meta, "structured", dense, pruned, params, macs, *predicted, skipped, shapes)
+    kind = "masked" if session.masks else "dense"
+    params, macs = pruned.params_nonzero, pruned.macs_effective
+    return Applied(session.working, meta, kind, dense, pruned, params, macs, params, macs)
+
+
+def shape_changes(before: nn.Module, after: nn.Module) -> Shapes:
+    """Prunable layers' weight shapes that differ between two models: (before, after)."""
+    old = {n: list(m.weight.shape) for n, m in prunable_modules(before).items()}
+    new = {n: list(m.weight.shape) for n, m in prunable_modules(after).items()}
+    return {n: (old[n], new[n]) for n in old if n in new and old[n] != new[n]}
+
+
+@dataclass(frozen=True)
+class Verification:
+    """An export reloaded and run on the validation data: its score on the task's metric against the
+    session's, and how far apart they may be (classifiers: at most one prediction may differ, as ONNX
+    kernels round differently)."""
+
+    score: float
+    expected: float
+    tolerance: float
+    samples: int
+
+    @property
+    def ok(self) -> bool:
+        return abs(self.score - self.expected) <= self.tolerance
+
+
+def verify_export(session: PruneSession, path: str | Path, fmt: str, expected: float) -> Verification:
+    """Reload ``path`` the way a user would (``file:PATH``) and measure it on the session's data."""
+    module, device, dtype = reload_for_verification(path, fmt)
+    task, data = session.task, session.data
+    x = data.x.to(device) if not torch.is_floating_point(data.x) else data.x.to(device, dtype)
+    outputs = task.outputs(module, x).float().cpu()
+    score, _ = task.quick(outputs, data.y.cpu())
+    return Verification(score, expected, task.tolerance(len(data)), len(data))
+
+
+def export_and_verify(session: PruneSession, applied: Applied, path: str | Path, fmt: str) -> Verification:
+    """Write the applied model in ``fmt`` and verify the file against the score it had in the session."""
+    path = export_model(applied.model.cpu(), path, fmt, applied.meta)
+    applied.model.to(session.device)
+    return verify_export(session, path, fmt, applied.pruned.score)

@@ -1,0 +1,410 @@
+"""Recipes: the per-layer pruning choices as a small YAML/JSON document, validated with clear errors.
+
+::
+
+    pruneviz: 1
+    model: demo:cnn                    # optional when the command names the model
+    data: digits                       # optional
+    default: {sparsity: 0.5, criterion: magnitude, granularity: unstructured}
+    pinned: [fc2]                      # left dense
+    layers:                            # per-layer overrides of ``default``, by qualified module name
+      conv1: {sparsity: 0.2}
+
+A ``default`` reaches only the layers that can take its granularity (a 2:4 default leaves a layer
+whose input dimension is not a multiple of 4 dense, and says so); a ``layers`` entry that cannot
+take its granularity is an error.
+
+or, instead of ``default``/``layers``, one ranking across layers::
+
+    global: {sparsity: 0.6, criterion: magnitude, lamp: false}
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pruneviz.core.errors import PrunevizError
+from pruneviz.core.granularity import FILTER, Granularity, granularity, rankable
+from pruneviz.core.layers import LayerInfo
+from pruneviz.core.masks import check_sparsity
+from pruneviz.workflows.session import GlobalPlan, LayerPlan, PruneSession
+from pruneviz.workflows.structured import StructuredPlan
+
+VERSION = 1
+TOP_KEYS = (
+    "pruneviz",
+    "model",
+    "data",
+    "default",
+    "pinned",
+    "layers",
+    "global",
+    "round_to",
+    "seed",
+    "training",
+)
+TRAINING_KEYS = {
+    "steps": int,
+    "lr": float,
+    "batch_size": int,
+    "optimizer": str,
+    "schedule": str,
+    "rounds": int,
+}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A parsed, validated recipe (layer names are checked against a model by :func:`resolve`)."""
+
+    model: str | None = None
+    data: str | None = None
+    default: LayerPlan | None = None
+    pinned: tuple[str, ...] = ()
+    layers: dict[str, LayerPlan] = field(default_factory=dict)
+    global_plan: GlobalPlan | None = None
+    round_to: int | None = None  # structured removal: keep channel counts multiples of this
+    seed: int | None = None
+    training: dict | None = None  # the fine-tune settings, after a fine-tune (see TRAINING_KEYS)
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """Read and validate a recipe file (YAML, of which JSON is a subset)."""
+    path = Path(path)
+    if not path.is_file():
+        raise PrunevizError(f"recipe file not found: {path}")
+    try:
+        obj = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise PrunevizError(f"recipe {path} is not valid YAML/JSON: {' '.join(str(err).split())}") from None
+    return parse_recipe(obj, str(path))
+
+
+def parse_recipe(obj: Any, source: str = "recipe") -> Recipe:
+    """Validate a recipe document already parsed into Python objects."""
+    if not isinstance(obj, dict):
+        raise PrunevizError(f"{source}: a recipe must be a mapping with 'pruneviz: {VERSION}' at the top")
+    _no_unknown(obj, TOP_KEYS, source)
+    if obj.get("pruneviz") != VERSION:
+        raise PrunevizError(f"{source}: needs 'pruneviz: {VERSION}' (got {obj.get('pruneviz')!r})")
+    if "global" in obj and ("default" in obj or "layers" in obj):
+        raise PrunevizError(f"{source}: use either 'global' or 'default'/'layers', not both")
+    for key in ("model", "data"):
+        if key in obj and not isinstance(obj[key], str):
+            raise PrunevizError(f"{source}: '{key}' must be a spec string")
+    round_to = obj.get("round_to")
+    if round_to is not None and (isinstance(round_to, bool) or not isinstance(round_to, int) or round_to < 1):
+        raise PrunevizError(f"{source}: 'round_to' must be a positive integer, got {round_to!r}")
+    extras = {"seed": _seed(obj.get("seed"), source), "training": _training(obj.get("training"), source)}
+    pinned = obj.get("pinned") or []
+    if not isinstance(pinned, list) or not all(isinstance(p, str) for p in pinned):
+        raise PrunevizError(f"{source}: 'pinned' must be a list of layer names")
+    if "global" in obj:
+        g = obj["global"]
+        _mapping(g, f"{source}: global")
+        _no_unknown(g, ("sparsity", "criterion", "lamp", "granularity"), f"{source}: global")
+        kind = _granularity(g.get("granularity", "unstructured"), f"{source}: global")
+        if not kind.rankable:
+            names = " or ".join(x.name for x in rankable())
+            raise PrunevizError(f"{source}: global granularity must be {names}, got {kind.name!r}")
+        plan = GlobalPlan(
+            sparsity=_sparsity(g.get("sparsity"), f"{source}: global"),
+            criterion=_criterion(g.get("criterion", kind.default_criterion), kind, f"{source}: global"),
+            lamp=bool(g.get("lamp", False)),
+            pinned=tuple(pinned),
+            granularity=kind,
+        )
+        return Recipe(
+            obj.get("model"),
+            obj.get("data"),
+            global_plan=plan,
+            pinned=tuple(pinned),
+            round_to=round_to,
+            **extras,
+        )
+    default = _layer_plan(obj["default"], None, f"{source}: default") if "default" in obj else None
+    layers_obj = obj.get("layers") or {}
+    _mapping(layers_obj, f"{source}: layers")
+    layers = {}
+    for name, entry in layers_obj.items():
+        if name in pinned:
+            raise PrunevizError(f"{source}: layer {name!r} is both pinned and listed under layers")
+        layers[str(name)] = _layer_plan(entry, default, f"{source}: layers.{name!r}")
+    return Recipe(
+        obj.get("model"), obj.get("data"), default, tuple(pinned), layers, round_to=round_to, **extras
+    )
+
+
+def _seed(value: Any, source: str) -> int | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        raise PrunevizError(f"{source}: 'seed' must be an integer, got {value!r}")
+    return value
+
+
+def _training(value: Any, source: str) -> dict | None:
+    if value is None:
+        return None
+    _mapping(value, f"{source}: training")
+    _no_unknown(value, tuple(TRAINING_KEYS), f"{source}: training")
+    for key, kind in TRAINING_KEYS.items():
+        v = value.get(key)
+        ok = (
+            v is None
+            or (isinstance(v, kind) and not isinstance(v, bool))
+            or (kind is float and isinstance(v, int))
+        )
+        if not ok:
+            raise PrunevizError(f"{source}: training.{key} must be {kind.__name__}, got {v!r}")
+    return dict(value)
+
+
+def _layer_plan(entry: Any, base: LayerPlan | None, where: str) -> LayerPlan:
+    _mapping(entry, where)
+    _no_unknown(entry, [f.name for f in fields(LayerPlan)], where)
+    if base is None and "sparsity" not in entry:
+        raise PrunevizError(f"{where}: needs a 'sparsity'")
+    base = base or LayerPlan(0.0)
+    kind = _granularity(entry.get("granularity", base.granularity), where)
+    return LayerPlan(
+        sparsity=_sparsity(entry.get("sparsity", base.sparsity), where),
+        criterion=_criterion(entry.get("criterion", base.criterion), kind, where),
+        granularity=kind,
+    )
+
+
+def _granularity(value: Any, where: str) -> Granularity:
+    try:
+        return granularity(value if isinstance(value, Granularity) else str(value))
+    except PrunevizError as err:
+        raise PrunevizError(f"{where}: {err}") from None
+
+
+def _sparsity(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PrunevizError(f"{where}: 'sparsity' must be a number in [0, 1), got {value!r}")
+    try:
+        check_sparsity(float(value))
+    except PrunevizError as err:
+        raise PrunevizError(f"{where}: {err}") from None
+    return float(value)
+
+
+def _criterion(name: Any, kind: Granularity, where: str) -> str:
+    try:
+        return kind.check_criterion(name)
+    except PrunevizError as err:
+        raise PrunevizError(f"{where}: {err}") from None
+
+
+def _mapping(obj: Any, where: str) -> None:
+    if not isinstance(obj, dict):
+        raise PrunevizError(f"{where}: must be a mapping, got {type(obj).__name__}")
+
+
+def _no_unknown(obj: dict, allowed, where: str) -> None:
+    unknown = [str(k) for k in obj if k not in allowed]
+    if unknown:
+        raise PrunevizError(f"{where}: unknown key {unknown[0]!r} (allowed: {', '.join(allowed)})")
+
+
+def resolve(recipe: Recipe, layers: list[LayerInfo]) -> dict[str, LayerPlan] | GlobalPlan:
+    """Turn the recipe into a plan for a concrete model, checking every named layer exists and can
+    take its granularity. ``default`` skips layers that cannot take its granularity (they stay dense;
+    :func:`skipped_by_default` names them)."""
+    shapes = {x.name: x.shape for x in layers}
+    for name in (*recipe.pinned, *recipe.layers):
+        if name not in shapes:
+            raise PrunevizError(f"recipe names unknown layer {name!r} (see `pruneviz info` for the layers)")
+    for name, plan in recipe.layers.items():
+        reason = plan.granularity.ineligible(shapes[name])
+        if reason and not plan.dense:
+            raise PrunevizError(f"recipe: layer {name!r} cannot take {plan.granularity}: {reason}")
+    if recipe.global_plan is not None:
+        return recipe.global_plan
+    skipped = set(skipped_by_default(recipe, layers))
+    plans = {}
+    for name in shapes:
+        if name in recipe.layers:
+            plans[name] = recipe.layers[name]
+        elif recipe.default is not None and name not in recipe.pinned and name not in skipped:
+            plans[name] = recipe.default
+        else:
+            plans[name] = LayerPlan(0.0)
+    return plans
+
+
+def skipped_by_default(recipe: Recipe, layers: list[LayerInfo]) -> list[str]:
+    """Layers the recipe's ``default`` would prune but that cannot take its granularity (left dense)."""
+    if recipe.default is None or recipe.default.dense:
+        return []
+    return [
+        x.name
+        for x in layers
+        if x.name not in recipe.layers
+        and x.name not in recipe.pinned
+        and not recipe.default.granularity.eligible(x.shape)
+    ]
+
+
+def uniform_plans(
+    layers: list[LayerInfo], sparsity: dict[str, float], criterion: str, kind: Granularity
+) -> dict[str, LayerPlan]:
+    """One criterion and granularity for every layer at its own sparsity; layers that cannot take the
+    granularity stay dense (what the Prune page's sliders and an allocation mean)."""
+    return {
+        x.name: LayerPlan(sparsity.get(x.name, 0.0), criterion, kind)
+        if kind.eligible(x.shape)
+        else LayerPlan(0.0)
+        for x in layers
+    }
+
+
+def apply_recipe(session: PruneSession, recipe: Recipe) -> None:
+    """Apply ``recipe`` to the session's working copy (replacing any masks it had)."""
+    plan = resolve(recipe, session.layers)
+    session.reset()
+    if isinstance(plan, GlobalPlan):
+        session.apply_global(plan)
+    else:
+        session.apply_layer_plans(plan)
+
+
+def removes_filters(recipe: Recipe, layers: list[LayerInfo]) -> bool:
+    """Whether the recipe asks for whole filters to go (so that ``apply`` removes them for real)."""
+    plan = resolve(recipe, layers)
+    if isinstance(plan, GlobalPlan):
+        return plan.granularity.structural
+    return any(p.granularity.structural and not p.dense for p in plan.values())
+
+
+def structured_plan(recipe: Recipe, layers: list[LayerInfo]) -> StructuredPlan:
+    """The filter-removal part of a recipe, for Torch-Pruning (``granularity: filter`` only).
+
+    Layers with other granularities must be dense: ``apply`` removes filters; masks are ``evaluate``'s.
+    """
+    plan = resolve(recipe, layers)
+    if isinstance(plan, GlobalPlan):
+        if not plan.granularity.structural:
+            raise PrunevizError(
+                f"structural removal needs granularity: filter (this global plan is {plan.granularity})"
+            )
+        return StructuredPlan(
+            global_ratio=plan.sparsity, criterion=plan.criterion, round_to=recipe.round_to, pinned=plan.pinned
+        )
+    filters = {n: p for n, p in plan.items() if p.granularity.structural and not p.dense}
+    others = [n for n, p in plan.items() if not p.granularity.structural and not p.dense]
+    if others:
+        kind = plan[others[0]].granularity
+        raise PrunevizError(
+            f"structural removal takes granularity: filter only; '{others[0]}' is {kind} "
+            "(use `pruneviz evaluate --save` for masks)"
+        )
+    criteria = {p.criterion for p in filters.values()}
+    if len(criteria) > 1:
+        raise PrunevizError(f"structural removal uses one criterion for all layers, got {sorted(criteria)}")
+    return StructuredPlan(
+        ratios={n: p.sparsity for n, p in filters.items()},
+        criterion=criteria.pop() if criteria else FILTER.default_criterion,
+        round_to=recipe.round_to,
+        pinned=recipe.pinned,
+    )
+
+
+def recipe_document(
+    model: str | None,
+    data: str | None,
+    layers: dict[str, LayerPlan],
+    default: LayerPlan | None = None,
+    seed: int | None = None,
+    training: dict | None = None,
+) -> dict:
+    """A recipe (as a mapping) naming every layer's plan; what ``auto`` and the dashboard write."""
+    doc: dict = {"pruneviz": VERSION}
+    if model:
+        doc["model"] = model
+    if data:
+        doc["data"] = data
+    if seed is not None:
+        doc["seed"] = seed
+    if training:
+        doc["training"] = dict(training)
+    doc["default"] = _plan_entry(default or LayerPlan(0.0))
+    doc["layers"] = {name: _plan_entry(plan) for name, plan in layers.items()}
+    parse_recipe(doc, "generated recipe")  # what we write must be what we read
+    return doc
+
+
+def _plan_entry(plan: LayerPlan) -> dict:
+    return {"sparsity": plan.sparsity, "criterion": plan.criterion, "granularity": plan.granularity.name}
+
+
+def save_recipe(path: str | Path, doc: dict) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(doc, indent=2) if path.suffix == ".json" else yaml.safe_dump(doc, sort_keys=False)
+    path.write_text(text)
+    return path
+
+
+def recipe_text(doc: dict) -> str:
+    """The YAML a recipe file holds (what the dashboard offers for download)."""
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+def diff_recipes(a: Recipe, b: Recipe, layers: list[LayerInfo]) -> list[dict]:
+    """Layers whose plans differ between two recipes: name, each side's plan, sparsity change (b - a).
+    Global recipes are compared as one '(global)' entry."""
+    plan_a, plan_b = resolve(a, layers), resolve(b, layers)
+    if isinstance(plan_a, GlobalPlan) or isinstance(plan_b, GlobalPlan):
+        if plan_a == plan_b:
+            return []
+        return [{"layer": "(global)", "a": _describe(plan_a), "b": _describe(plan_b), "change": None}]
+    out = []
+    for x in layers:
+        pa, pb = plan_a[x.name], plan_b[x.name]
+        if pa != pb:
+            out.append(
+                {"layer": x.name, "a": _describe(pa), "b": _describe(pb), "change": pb.sparsity - pa.sparsity}
+            )
+    return out
+
+
+def _describe(plan: LayerPlan | GlobalPlan | dict) -> str:
+    if isinstance(plan, dict):
+        return "per layer"
+    kind = "global " if isinstance(plan, GlobalPlan) else ""
+    return f"{kind}{plan.sparsity:.0%} {plan.criterion} {plan.granularity}"
+
+
+def parse_recipe_text(text: str, source: str = "recipe") -> Recipe:
+    """Validate a recipe given as YAML/JSON text (an upload)."""
+    try:
+        obj = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise PrunevizError(f"{source} is not valid YAML/JSON: {' '.join(str(err).split())}") from None
+    return parse_recipe(obj, source)
+
+
+def uniform_settings(recipe: Recipe, session: PruneSession) -> tuple[Granularity, str, dict[str, float]]:
+    """(granularity, criterion, per-layer sparsity) for a dashboard with one criterion and granularity
+    for all layers; a global recipe becomes the per-layer fractions its ranking gives (measured on a
+    fork: the session keeps its masks)."""
+    plan = resolve(recipe, session.layers)
+    if isinstance(plan, GlobalPlan):
+        scratch = session.fork()
+        scratch.apply_global(plan)
+        return plan.granularity, plan.criterion, scratch.layer_sparsity()
+    active = {(p.granularity, p.criterion) for p in plan.values() if not p.dense}
+    if len(active) > 1:
+        raise PrunevizError(
+            "this recipe mixes criteria or granularities across layers; the Prune page uses one for all "
+            f"(found {', '.join(sorted(f'{g}/{c}' for g, c in active))})"
+        )
+    dense = LayerPlan(0.0)
+    kind, criterion = active.pop() if active else (dense.granularity, dense.criterion)
+    return kind, criterion, {n: p.sparsity for n, p in plan.items()}

@@ -1,0 +1,218 @@
+"""Recovering accuracy by training with the pruning masks held fixed, on a schedule.
+
+Pruned weights stay exactly zero: after every optimiser step the masks are re-applied, so training
+only moves the surviving weights. Schedules decide when masks are (re)computed:
+
+* ``oneshot`` — prune to the target, then fine-tune;
+* ``iterative`` — ``rounds`` times: prune a further step towards the target, fine-tune;
+* ``gradual`` — Zhu & Gupta's cubic schedule from the initial to the final sparsity over ``rounds``
+  pruning steps spread through training.
+
+Masks are recomputed from the *current* weights (magnitude after fine-tuning), as these methods do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import torch
+from torch import nn
+
+from pruneviz.core.errors import PrunevizError
+from pruneviz.core.importance import LossFn
+from pruneviz.core.registry import Registry
+from pruneviz.io.data import DataSet
+from pruneviz.tasks import Metric
+from pruneviz.workflows.session import LayerPlan, PruneSession
+
+SCHEDULES = ("oneshot", "iterative", "gradual")
+OPTIMIZERS: Registry[Callable[..., torch.optim.Optimizer]] = Registry("optimizer")
+OPTIMIZERS.register("adam")(lambda params, lr: torch.optim.Adam(params, lr=lr))
+OPTIMIZERS.register("sgd")(lambda params, lr: torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True))
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training knobs with sensible defaults for the shipped demos (seeded: same run, same weights)."""
+
+    steps: int = 300
+    lr: float = 1e-3
+    batch_size: int = 64
+    optimizer: str = "adam"
+    seed: int = 0
+    eval_every: int = 25
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch_size < 1 or self.eval_every < 1 or not self.lr > 0:
+            raise PrunevizError("steps, batch size and evaluation interval must be positive, lr above 0")
+        OPTIMIZERS.get(self.optimizer)
+
+
+@dataclass(frozen=True)
+class Point:
+    """One point of a training curve: step, mean training loss since the last point, the task's
+    validation metric and the sparsity of the prunable weights at that step (fraction)."""
+
+    step: int
+    train_loss: float
+    score: float
+    sparsity: float
+
+    def as_dict(self, metric: Metric) -> dict[str, float]:
+        """The point with its metric under the task's name (``accuracy``, …), as the CLI prints it."""
+        return {
+            "step": self.step,
+            "train_loss": self.train_loss,
+            metric.key: self.score,
+            "sparsity": self.sparsity,
+        }
+
+
+Callback = Callable[[Point], None]
+
+
+def apply_masks(modules: dict[str, nn.Module], masks: dict[str, torch.Tensor]) -> None:
+    """Zero every masked-out weight in place."""
+    with torch.no_grad():
+        for name, mask in masks.items():
+            modules[name].weight.mul_(mask)
+
+
+def batches(n: int, batch_size: int, gen: torch.Generator) -> Callable[[], torch.Tensor]:
+    """An endless, seeded stream of index batches: reshuffled each epoch."""
+    queue: list[torch.Tensor] = []
+
+    def take() -> torch.Tensor:
+        if not queue:
+            queue.extend(torch.randperm(n, generator=gen).split(batch_size))
+        return queue.pop(0)
+
+    return take
+
+
+def train_steps(
+    model: nn.Module,
+    train: DataSet,
+    steps: int,
+    config: TrainConfig,
+    loss_fn: LossFn,
+    masks: dict[str, torch.Tensor] | None = None,
+    modules: dict[str, nn.Module] | None = None,
+    on_eval: Callable[[int, float], None] | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
+    gen: torch.Generator | None = None,
+) -> None:
+    """``steps`` optimiser steps of ``loss_fn`` (the task's batch loss) on ``train`` with ``masks``
+    re-applied after each; ``on_eval(step, mean_loss)`` every ``config.eval_every`` steps. Leaves the
+    model in eval mode."""
+    optimizer = optimizer or OPTIMIZERS.get(config.optimizer)(model.parameters(), config.lr)
+    take = batches(len(train), config.batch_size, gen or torch.Generator().manual_seed(config.seed))
+    masks, modules = masks or {}, modules or {}
+    apply_masks(modules, masks)
+    losses = []
+    for step in range(1, steps + 1):
+        model.train()
+        idx = take()
+        optimizer.zero_grad()
+        loss = loss_fn(model, train.x[idx], train.y[idx])
+        loss.backward()
+        optimizer.step()
+        apply_masks(modules, masks)
+        losses.append(loss.item())
+        if on_eval and (step % config.eval_every == 0 or step == steps):
+            model.eval()
+            on_eval(step, sum(losses) / len(losses))
+            losses.clear()
+    model.eval()
+
+
+def train_epochs(
+    session: PruneSession, train: DataSet, epochs: int = 3, lr: float = 1e-3, batch_size: int = 64
+) -> None:
+    """Train the session's working copy ``epochs`` passes over ``train`` with Adam, keeping its masked
+    weights at zero; the trained weights become its dense weights."""
+    steps = epochs * -(-len(train) // batch_size)
+    config = TrainConfig(steps, lr, batch_size)
+    train_steps(
+        session.working, train, steps, config, session.task.batch_loss, session.masks, session.modules
+    )
+    session.adopt_weights()
+
+
+def cubic_sparsity(step: int, total: int, initial: float, final: float) -> float:
+    """Zhu & Gupta (2017): s_t = s_f + (s_i - s_f)(1 - t/n)^3, for pruning step t of n."""
+    return final + (initial - final) * (1 - step / total) ** 3
+
+
+def schedule_fractions(schedule: str, rounds: int) -> list[float]:
+    """Fraction of the final per-layer sparsity to reach at each pruning step (last is 1.0)."""
+    if schedule not in SCHEDULES:
+        raise PrunevizError(f"unknown schedule '{schedule}' (choose one of: {', '.join(SCHEDULES)})")
+    if schedule == "oneshot":
+        return [1.0]
+    if rounds < 1:
+        raise PrunevizError("a schedule needs at least one round")
+    if schedule == "iterative":
+        return [(r + 1) / rounds for r in range(rounds)]
+    return [cubic_sparsity(t + 1, rounds, 0.0, 1.0) for t in range(rounds)]
+
+
+def finetune(
+    session: PruneSession,
+    plans: dict[str, LayerPlan],
+    train: DataSet,
+    config: TrainConfig = TrainConfig(),
+    schedule: str = "oneshot",
+    rounds: int = 3,
+    on_point: Callback | None = None,
+    progress: Callable[[float, str], None] | None = None,
+) -> list[Point]:
+    """Prune the session's working copy towards ``plans`` on ``schedule`` and fine-tune it with the masks
+    held; the trained weights become the session's new dense weights. Returns the curve."""
+    fractions = schedule_fractions(schedule, rounds)
+    steps_each = [config.steps // len(fractions)] * len(fractions)
+    steps_each[-1] += config.steps - sum(steps_each)
+    gen = torch.Generator().manual_seed(config.seed)
+    optimizer = OPTIMIZERS.get(config.optimizer)(session.working.parameters(), config.lr)
+    metric, loss_fn = session.task.metric, session.task.batch_loss
+    points: list[Point] = []
+    done = 0
+    for fraction, steps in zip(fractions, steps_each):
+        session.adopt_weights()  # re-mask from the current (fine-tuned) weights
+        session.apply_layer_plans({n: replace(p, sparsity=p.sparsity * fraction) for n, p in plans.items()})
+        sparsity = session.prunable_sparsity()
+
+        def record(step: int, loss: float, offset: int = done, sparsity: float = sparsity) -> None:
+            session.evaluator.invalidate()
+            point = Point(offset + step, loss, session.report().score, sparsity)
+            points.append(point)
+            if on_point:
+                on_point(point)
+            if progress:
+                progress(
+                    point.step / config.steps,
+                    f"step {point.step}/{config.steps}, {metric.key} {metric.format(point.score)}",
+                )
+
+        train_steps(
+            session.working,
+            train,
+            steps,
+            config,
+            loss_fn,
+            session.masks,
+            session.modules,
+            record,
+            optimizer,
+            gen,
+        )
+        done += steps
+    session.adopt_weights()
+    return points
+
+
+def train_split(session: PruneSession, spec: str | None = None) -> DataSet:
+    """The training data for fine-tuning: ``spec`` if given, else the training split of the session's own
+    data where one exists (digits, torchvision datasets, synthetic)."""
+    return session.task.load_data(spec or session.data.spec, session.model, train=True, device=session.device)

@@ -1,0 +1,460 @@
+"""The one explicit state object: a baseline model, its masked working copy, and their evaluation.
+
+A :class:`PruneSession` owns a *working copy* of the loaded model; masks are applied to that copy as
+``weight = dense_weight * mask`` so they can be changed or undone freely, and the loaded baseline
+is never mutated. Every dashboard user and every CLI command gets its own session; long jobs work on
+a :meth:`PruneSession.fork`, never on the user's copy.
+
+The session also keeps the *training record*: the fine-tune settings behind its current weights. Any
+change of masks clears it (the recipe would no longer replay those weights); only the code that
+finished a fine-tune sets it.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+from pruneviz.core import masks as M
+from pruneviz.core.errors import PrunevizError
+from pruneviz.core.evaluate import DEFAULT_BUDGET_BYTES
+from pruneviz.core.granularity import UNSTRUCTURED, Granularity, granularity
+from pruneviz.core.importance import Calibration, Scores
+from pruneviz.core.jobs import Progress
+from pruneviz.core.layers import discover_layers, module_macs, prunable_modules
+from pruneviz.core.metrics import effective_macs, param_counts, size_bytes
+from pruneviz.core.structure import preview, shrink
+from pruneviz.io.data import DataSet
+from pruneviz.io.formats import ExportMeta
+from pruneviz.io.models import LoadedModel, ModelOptions, clone_module, eval_mode, load_model
+from pruneviz.tasks import Task, task_of
+from pruneviz.workflows.structured import Removal, StructuredPlan, plan_removal, predicted_counts
+
+CALIBRATION_SAMPLES = 256
+
+
+@dataclass(frozen=True)
+class LayerPlan:
+    """How to prune one layer: a sparsity fraction in [0, 1), a criterion name and a granularity.
+    At sparsity 0 the layer stays dense; an N:M granularity fixes any other sparsity at 1 - N/M."""
+
+    sparsity: float
+    criterion: str = "magnitude"
+    granularity: Granularity = UNSTRUCTURED
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "granularity", granularity(self.granularity))
+
+    @property
+    def dense(self) -> bool:
+        return self.sparsity == 0
+
+
+@dataclass(frozen=True)
+class GlobalPlan:
+    """One ranking across all unpinned layers (optionally LAMP-normalised), of single weights or of
+    whole filters (any granularity that does not fix the sparsity)."""
+
+    sparsity: float
+    criterion: str = "magnitude"
+    lamp: bool = False
+    pinned: tuple[str, ...] = ()
+    granularity: Granularity = UNSTRUCTURED
+
+    def __post_init__(self) -> None:
+        g = granularity(self.granularity)
+        if not g.rankable:
+            raise PrunevizError(f"a global ranking needs a granularity without fixed sparsity, not {g}")
+        object.__setattr__(self, "granularity", g)
+
+
+@dataclass
+class Report:
+    """Evaluation of the working copy: the task's figures (``figures``: accuracy, loss, top-5 for a
+    classifier; fractions 0..1), ``score`` (the task's headline metric among them), parameter counts,
+    MACs per sample, sizes in bytes, per-layer sparsity and the per-class breakdown (if the task has one).
+    """
+
+    figures: dict[str, float | None]
+    score: float
+    params_total: int
+    params_nonzero: int
+    macs_dense: int
+    macs_effective: int
+    size_bytes_dense: int
+    size_bytes_sparse: int
+    layers: dict[str, float]
+    per_class_accuracy: list[float | None] = field(default_factory=list)
+
+    @property
+    def loss(self) -> float:
+        return self.figures["loss"]
+
+    def as_dict(self) -> dict:
+        """The report as ``evaluate --json`` prints it: the task's figures at the top level."""
+        out = asdict(self)
+        out.pop("figures")
+        out.pop("score")
+        return self.figures | out
+
+
+class PruneSession:
+    """Baseline + masked working copy + incremental evaluator, for one user."""
+
+    def __init__(
+        self,
+        model: LoadedModel,
+        data: DataSet,
+        device: str | torch.device = "cpu",
+        extra_layers: tuple[str, ...] = (),
+        memory_budget: int = DEFAULT_BUDGET_BYTES,
+    ) -> None:
+        self.model = model
+        self.data = data
+        self.task: Task = task_of(model)
+        self.device = torch.device(device)
+        self.extra_layers = tuple(extra_layers)
+        self.memory_budget = memory_budget
+        self.working = eval_mode(clone_module(model.module, self.device))
+        self.modules = prunable_modules(self.working, self.extra_layers)
+        self.dense_weights = {n: m.weight.detach().clone() for n, m in self.modules.items()}
+        self.example = data.x[:1]
+        self.layers = discover_layers(self.working, self.example, self.extra_layers)
+        self.macs_dense = module_macs(self.working, self.example)[0]
+        self.masks: dict[str, torch.Tensor] = {}
+        self.evaluator = self.task.evaluator(
+            self.working, data.x, self.modules, memory_budget, architecture=model.module
+        )
+        self.plans: dict[str, LayerPlan] = {}  # the plan behind each layer's current mask, when known
+        self.training: dict | None = None  # fine-tune settings behind the current weights, if any
+        self._changed: set[str] = set()
+        # scores may be computed by a background job and the UI at once
+        self._lock = threading.Lock()
+        self._key_locks: dict[tuple[str, str], threading.Lock] = {}
+        self._scores: dict[tuple[str, str], Scores] = {}
+        self._calibration: Calibration | None = None
+        # The state the dense reference holds once trained weights were adopted (None: the baseline's).
+        self._basis: dict[str, torch.Tensor] | None = None
+        self.removal: Removal | None = None  # the structured removal being previewed, if any
+        self._structural_backup: dict[str, torch.Tensor] = {}
+
+    @property
+    def layer_names(self) -> list[str]:
+        return list(self.modules)
+
+    def check_layer(self, name: str) -> None:
+        if name not in self.modules:
+            raise PrunevizError(f"unknown layer '{name}' (see `pruneviz info` for the prunable layers)")
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        """The weight shape of prunable layer ``name``."""
+        return tuple(self.dense_weights[name].shape)
+
+    # --- importance -------------------------------------------------------------------------------
+
+    def calibration(self) -> Calibration:
+        """Calibration over the dense model: the baseline, or the weights adopted after training (a
+        copy, so gradients never touch the working model). Criteria score it; removals shrink it."""
+        with self._lock:
+            if self._calibration is None:
+                reference = eval_mode(clone_module(self.model.module, self.device))
+                if self._basis is not None:
+                    reference.load_state_dict(self._basis)
+                n = min(CALIBRATION_SAMPLES, len(self.data))
+                self._calibration = Calibration(
+                    reference, self.data.x[:n], self.data.y[:n], self.task.batch_loss
+                )
+            return self._calibration
+
+    def scores(
+        self, criterion: str, kind: Granularity = UNSTRUCTURED, progress: Progress | None = None
+    ) -> Scores:
+        """Importance of every unit ``kind`` ranks (weights, or output channels for ``filter``) of the
+        dense model; computed once and cached. ``progress(fraction, message)`` hears about data-driven
+        passes."""
+        registry = kind.criteria
+        key = (registry.kind, criterion)
+        with self._lock:
+            key_lock = self._key_locks.setdefault(key, threading.Lock())
+        with key_lock:  # cheap criteria answer while a slow one is computed in a background job
+            if key in self._scores:
+                return self._scores[key]
+            calib = self.calibration()
+            calib.progress = progress
+            modules = prunable_modules(calib.model, tuple(self.modules))
+            scores = registry.get(criterion)({n: modules[n] for n in self.modules}, calib)
+            with self._lock:
+                if self._calibration is calib:  # not rebased meanwhile (new weights adopted)
+                    self._scores[key] = scores
+            return scores
+
+    def has_scores(self, criterion: str, kind: Granularity = UNSTRUCTURED) -> bool:
+        """Whether :meth:`scores` would answer without computing (gradients can take a while)."""
+        return (kind.criteria.kind, criterion) in self._scores
+
+    # --- masks --------------------------------------------------------------------------------------
+
+    def mask_for(self, name: str, plan: LayerPlan) -> torch.Tensor:
+        """The mask ``plan`` gives layer ``name`` (pure; nothing is applied)."""
+        self.check_layer(name)
+        kind = plan.granularity
+        reason = kind.ineligible(self.shape(name))
+        if reason:
+            raise PrunevizError(
+                f"layer '{name}' cannot take {kind}: {reason}; weight shape {self.shape(name)}"
+            )
+        scores = self.scores(plan.criterion, kind).get(name)
+        if scores is None:
+            raise PrunevizError(f"criterion '{plan.criterion}' cannot score layer '{name}'")
+        return kind.mask(scores, plan.sparsity, self.dense_weights[name].shape)
+
+    def set_mask(self, name: str, mask: torch.Tensor | None) -> None:
+        """Apply ``mask`` (True = keep) to layer ``name``'s working weight; None restores it dense."""
+        self.check_layer(name)
+        dense = self.dense_weights[name]
+        self.plans.pop(name, None)
+        self.training = None
+        with torch.no_grad():
+            if mask is None:
+                self.masks.pop(name, None)
+                self.modules[name].weight.copy_(dense)
+            else:
+                mask = mask.to(dense.device)
+                self.masks[name] = mask
+                self.modules[name].weight.copy_(dense * mask)
+        self._changed.add(name)
+
+    def apply_layer_plans(self, plans: dict[str, LayerPlan]) -> list[str]:
+        """Set each named layer's mask from its plan, skipping layers already masked by that very plan
+        (so a slider move re-masks one layer, not all). Returns the layers that changed."""
+        if self.removal is not None:  # a structured preview is showing: plans start from dense
+            self.reset()
+        changed = [name for name, plan in plans.items() if self.plans.get(name) != plan]
+        for name in changed:
+            self.prune_layer(name, plans[name])
+        return changed
+
+    def prune_layer(self, name: str, plan: LayerPlan) -> None:
+        """Mask layer ``name`` as ``plan`` says (sparsity 0 restores it dense)."""
+        self.set_mask(name, None if plan.dense else self.mask_for(name, plan))
+        self.plans[name] = plan
+
+    def apply_global(self, plan: GlobalPlan) -> None:
+        """One ranking across all unpinned layers; pinned layers stay dense."""
+        for name in plan.pinned:
+            self.check_layer(name)
+        ranked = [n for n in self.modules if n not in plan.pinned]
+        kind = plan.granularity
+        if plan.lamp:
+            scores = {n: self.dense_weights[n] for n in ranked}
+        else:
+            all_scores = self.scores(plan.criterion, kind)
+            scores = {n: all_scores[n] for n in ranked if n in all_scores}
+        for name, keep in M.global_masks(scores, plan.sparsity, lamp=plan.lamp).items():
+            self.set_mask(name, kind.expand(keep, self.dense_weights[name].shape))
+        for name in plan.pinned:
+            self.set_mask(name, None)
+
+    def adopt_weights(self) -> None:
+        """Take the working copy's current weights (e.g. after training) as the new dense weights.
+
+        Masks stay recorded; everything is re-evaluated in full next time, and criteria score the new
+        weights from now on (an iterative schedule re-ranks what training changed).
+        """
+        self.dense_weights = {n: m.weight.detach().clone() for n, m in self.modules.items()}
+        self._rebase({k: v.detach().clone() for k, v in self.working.state_dict().items()})
+
+    def _rebase(self, basis: dict[str, torch.Tensor] | None) -> None:
+        """The dense reference is now ``basis``: forget scores and caches computed on the old one."""
+        with self._lock:
+            self._basis = basis
+            self._calibration = None
+            self._scores.clear()
+        self.evaluator.invalidate()
+        self._changed.clear()
+
+    def fork(self, keep_weights: bool = True, memory_budget: int | None = None) -> PruneSession:
+        """A second session over the same baseline with this one's settings (device, extra layers,
+        memory budget unless a smaller one is given), without masks: long jobs (training, sweeps,
+        checks) work there, never on the user's copy. With ``keep_weights`` it starts from this
+        session's current dense weights (after a fine-tune), else from the loaded baseline's."""
+        budget = self.memory_budget if memory_budget is None else min(memory_budget, self.memory_budget)
+        other = PruneSession(self.model, self.data, self.device, self.extra_layers, budget)
+        if keep_weights:
+            other.working.load_state_dict(self.working.state_dict())
+            with torch.no_grad():
+                for name, module in other.modules.items():
+                    module.weight.copy_(self.dense_weights[name])
+            other.adopt_weights()
+        return other
+
+    def save_state(self) -> dict:
+        """Everything needed to undo a change of weights: parameters, dense weights, masks, plans and
+        the training record."""
+        return {
+            "state": {k: v.clone() for k, v in self.working.state_dict().items()},
+            "dense": {k: v.clone() for k, v in self.dense_weights.items()},
+            "masks": dict(self.masks),
+            "plans": dict(self.plans),
+            "training": self.training,
+            "basis": self._basis,
+        }
+
+    def load_state(self, saved: dict) -> None:
+        """Return to a :meth:`save_state` (or take over another session's: ``other.save_state()``)."""
+        self.reset()
+        self.working.load_state_dict(saved["state"])
+        self.dense_weights = {k: v.clone() for k, v in saved["dense"].items()}
+        self.masks, self.plans = dict(saved["masks"]), dict(saved["plans"])
+        self.training = saved.get("training")
+        basis = saved.get("basis")
+        if basis is None:  # another session's weights, or a ticket: the dense weights are the reference
+            basis = {**saved["state"], **{f"{n}.weight": w for n, w in self.dense_weights.items()}}
+        self._rebase(basis)
+
+    def reset(self) -> None:
+        """Back to the dense model: masks removed, structurally previewed parameters restored."""
+        params = dict(self.working.named_parameters())
+        with torch.no_grad():
+            for name, dense in self._structural_backup.items():
+                params[name].copy_(dense)
+        if self._structural_backup:
+            self.evaluator.invalidate()
+            self.training = None
+        self._structural_backup.clear()
+        self.removal = None
+        for name in list(self.masks):
+            self.set_mask(name, None)
+
+    # --- structured removal -------------------------------------------------------------------------
+
+    def plan_removal(self, plan: StructuredPlan) -> Removal:
+        """Which filters Torch-Pruning would remove under ``plan`` (computed on a dense copy)."""
+        calib = self.calibration()
+        return plan_removal(calib.model, self.example, plan, calib)
+
+    def preview_removal(self, removal: Removal) -> None:
+        """Zero exactly what ``removal`` deletes (coupled BatchNorm and biases included) on the working
+        copy: the outputs equal the shrunk model's, live and undoable."""
+        self.reset()
+        params = dict(self.working.named_parameters())
+        for name in removal.removed:
+            self._structural_backup[name] = params[name].detach().clone()
+        preview(self.working, removal.removed)
+        for layer in self.modules:
+            removed = removal.removed.get(f"{layer}.weight")
+            if removed is not None:
+                self.masks[layer] = ~removed.to(self.device)
+        self.removal = removal
+        self.training = None
+        self.evaluator.invalidate()
+
+    def shrunk(self) -> nn.Module:
+        """The physically smaller model for the previewed removal (a new module each call)."""
+        if self.removal is None:
+            raise PrunevizError("nothing to remove: preview a structured plan first")
+        return shrink(self.calibration().model, self.example, self.removal.history)
+
+    def export_meta(self) -> ExportMeta:
+        """Where the (shrunk) model comes from, for exporters: architecture, data, removals on top."""
+        structure = [*(self.model.structure or []), *(self.removal.history if self.removal else [])]
+        return ExportMeta(
+            self.model.arch_spec, self.data.spec, self.data.sample_shape, structure=structure or None
+        )
+
+    def predicted_counts(self) -> tuple[int, int]:
+        """(parameters, MACs per sample) the shrunk model will have, from the preview alone."""
+        total, _ = param_counts(self.working)
+        if self.removal is None:
+            return total, self.macs_dense
+        return predicted_counts(total, self.macs_dense, self.layers, self.removal)
+
+    # --- evaluation ---------------------------------------------------------------------------------
+
+    def outputs(self) -> torch.Tensor:
+        """The task's outputs (a classifier's logits) of the working copy over the data; only layers
+        changed since the last call are recomputed."""
+        changed, self._changed = self._changed, set()
+        return self.evaluator.update(changed)
+
+    def layer_sparsity(self) -> dict[str, float]:
+        """Fraction of zero weights per prunable layer, as it stands in the working copy."""
+        return {
+            n: (m.weight.numel() - int(torch.count_nonzero(m.weight.detach()))) / m.weight.numel()
+            for n, m in self.modules.items()
+        }
+
+    def current_plans(self) -> dict[str, LayerPlan]:
+        """The plan behind every prunable layer's current mask: the one applied when known, otherwise
+        (a lottery ticket, a structured preview) the measured sparsity with the default criterion."""
+        return {n: self.plans.get(n, LayerPlan(s)) for n, s in self.layer_sparsity().items()}
+
+    def prunable_sparsity(self) -> float:
+        """Fraction (0..1) of all prunable layers' weights that are zero in the working copy."""
+        sizes = {x.name: x.params for x in self.layers}
+        total = sum(sizes.values())
+        return sum(s * sizes[n] for n, s in self.layer_sparsity().items()) / total if total else 0.0
+
+    def report(self) -> Report:
+        """Evaluate the working copy: the task's figures, parameters, MACs and size."""
+        outputs = self.outputs()
+        figures = self.task.figures(outputs, self.data.y)
+        total, nonzero = param_counts(self.working)
+        dense_bytes, sparse_bytes = size_bytes(self.working)
+        sparsity = self.layer_sparsity()
+        density = {n: 1.0 - s for n, s in sparsity.items()}
+        return Report(
+            figures=figures,
+            score=figures[self.task.metric.key],
+            params_total=total,
+            params_nonzero=nonzero,
+            macs_dense=self.macs_dense,
+            macs_effective=effective_macs(self.macs_dense, self.layers, density),
+            size_bytes_dense=dense_bytes,
+            size_bytes_sparse=sparse_bytes,
+            layers=sparsity,
+            per_class_accuracy=self.task.breakdown(outputs, self.data.y),
+        )
+
+
+def resolve_device(requested: str | None) -> torch.device:
+    """CUDA when present, else CPU; an explicit ``requested`` device wins and is checked."""
+    if requested is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(requested)
+    except RuntimeError:
+        raise PrunevizError(f"unknown device '{requested}' (use cpu, cuda or cuda:N)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise PrunevizError(f"device '{requested}' requested but CUDA is not available here")
+    return device
+
+
+def load_pair(
+    model_spec: str,
+    data_spec: str | None = None,
+    options: ModelOptions | None = None,
+    limit: int | None = None,
+    device: torch.device | str = "cpu",
+) -> tuple[LoadedModel, DataSet]:
+    """The model and its validation data, loaded the way its task loads data."""
+    model = load_model(model_spec, options)
+    return model, task_of(model).load_data(data_spec, model, limit=limit, device=device)
+
+
+def open_session(
+    model_spec: str,
+    data_spec: str | None = None,
+    options: ModelOptions | None = None,
+    limit: int | None = None,
+    device: str | None = None,
+    extra_layers: tuple[str, ...] = (),
+    memory_budget: int = DEFAULT_BUDGET_BYTES,
+) -> PruneSession:
+    """Load a model and its data and start a session: what the CLI and the dashboard both do first."""
+    dev = resolve_device(device)
+    model, data = load_pair(model_spec, data_spec, options, limit, dev)
+    return PruneSession(model, data, dev, extra_layers, memory_budget)

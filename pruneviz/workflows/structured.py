@@ -1,0 +1,177 @@
+"""Structured pruning: choose whole filters/channels to remove, with Torch-Pruning's criteria.
+
+A plan (per-layer or one global fraction of filters) becomes a :class:`Removal`: the Torch-Pruning
+history that rebuilds the smaller model (:func:`pruneviz.core.structure.shrink`) and, per parameter,
+the entries that disappear, so a masked preview on the working copy computes the same outputs as the
+shrunk model and predicts its parameter and MAC counts exactly.
+
+The classifier (the last layer with one output per class) is always kept whole: removing its outputs
+would remove classes. Groups coupled through LayerNorm/GroupNorm or attention are left intact:
+removing a channel there changes normalisation statistics, which zeroing cannot preview (for ViTs this
+keeps the MLP widths prunable and the embedding width fixed).
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+import torch_pruning as tp
+from torch import nn
+
+from pruneviz.core.errors import PrunevizError, first_line
+from pruneviz.core.importance import Calibration
+from pruneviz.core.layers import LayerInfo
+from pruneviz.core.masks import check_sparsity
+from pruneviz.core.registry import Registry
+from pruneviz.core.structure import History, classifier_name, removed_entries
+
+STRUCTURED_CRITERIA: Registry[Callable[[], tp.importance.Importance]] = Registry("structured criterion")
+STRUCTURED_CRITERIA.register("l1")(lambda: tp.importance.GroupMagnitudeImportance(p=1))
+STRUCTURED_CRITERIA.register("l2")(lambda: tp.importance.GroupMagnitudeImportance(p=2))
+STRUCTURED_CRITERIA.register("taylor")(lambda: tp.importance.GroupTaylorImportance())
+STRUCTURED_CRITERIA.register("bn_scale")(lambda: tp.importance.BNScaleImportance())
+STRUCTURED_CRITERIA.register("fpgm")(lambda: tp.importance.FPGMImportance())
+STRUCTURED_CRITERIA.register("random")(lambda: tp.importance.RandomImportance())
+
+_UNPREVIEWABLE = (nn.LayerNorm, nn.GroupNorm, nn.MultiheadAttention)
+
+
+@dataclass(frozen=True)
+class StructuredPlan:
+    """What to remove: per-layer filter fractions (0..1) or one global fraction, a criterion,
+    channel counts rounded to multiples of ``round_to``, and layers that are never touched (besides
+    the classifier, which always is kept)."""
+
+    ratios: dict[str, float] = field(default_factory=dict)
+    global_ratio: float | None = None
+    criterion: str = "l1"
+    round_to: int | None = None
+    pinned: tuple[str, ...] = ()
+
+
+@dataclass
+class Removal:
+    """A structural decision: the Torch-Pruning history that replays it, and for every parameter the
+    bool mask of entries that disappear (True = removed)."""
+
+    history: History
+    removed: dict[str, torch.Tensor]
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def removed_params(self) -> int:
+        return sum(int(m.sum()) for m in self.removed.values())
+
+    def filters(self, layers: list[LayerInfo]) -> list[tuple[str, int, int]]:
+        """(layer, output filters before, after) for every layer: a filter goes when all of it goes."""
+        out = []
+        for layer in layers:
+            removed = self.removed.get(f"{layer.name}.weight")
+            gone = int(removed.flatten(1).all(1).sum()) if removed is not None else 0
+            out.append((layer.name, layer.shape[0], layer.shape[0] - gone))
+        return out
+
+
+def plan_removal(
+    model: nn.Module,
+    example: torch.Tensor,
+    plan: StructuredPlan,
+    calibration: Calibration | None = None,
+) -> Removal:
+    """Choose the channels to remove (nothing is modified: the work happens on a private copy).
+    ``calibration`` supplies the data and loss the taylor criterion needs."""
+    check_plan(plan)
+    known = {name for name, _ in model.named_modules()}
+    for name in (*plan.ratios, *plan.pinned):
+        if name not in known:
+            raise PrunevizError(f"unknown layer '{name}' (see `pruneviz info` for the layers)")
+    if not plan.global_ratio and not any(plan.ratios.values()):
+        return Removal([], {})  # nothing asked: no need to trace the model
+    work = copy.deepcopy(model).eval()
+    modules = dict(work.named_modules())
+    pinned = set(plan.pinned)
+    head = classifier_name(work, example)
+    if head:
+        pinned.add(head)
+    if plan.criterion == "taylor":
+        _accumulate_gradients(work, calibration)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Unwrapped parameters detected")
+            pruner = tp.pruner.BasePruner(
+                work,
+                example,
+                importance=STRUCTURED_CRITERIA.get(plan.criterion)(),
+                global_pruning=plan.global_ratio is not None,
+                pruning_ratio=plan.global_ratio or 0.0,
+                pruning_ratio_dict={modules[n]: r for n, r in plan.ratios.items() if n not in pinned} or None,
+                ignored_layers=[modules[n] for n in pinned],
+                round_to=plan.round_to,
+            )
+            groups = list(pruner.step(interactive=True))
+    except PrunevizError:
+        raise
+    except Exception as err:  # noqa: BLE001 - Torch-Pruning raises many types
+        raise PrunevizError(
+            f"Torch-Pruning cannot plan this model: {type(err).__name__}: {first_line(err)}"
+        ) from None
+    names = {m: n for n, m in work.named_modules()}
+    history: History = []
+    skipped: list[str] = []
+    for group in groups:
+        root = names[group[0].dep.target.module]
+        blocker = next(
+            (names[dep.target.module] for dep, _ in group if isinstance(dep.target.module, _UNPREVIEWABLE)),
+            None,
+        )
+        if blocker is not None:
+            skipped.append(f"{root}: coupled to {type(modules[blocker]).__name__} '{blocker}'")
+            continue
+        idxs = sorted(int(i) for i in tp._helpers.to_plain_idxs(group[0].idxs))
+        history.append((root, True, idxs))
+    return Removal(history, removed_entries(pruner.DG, history), skipped)
+
+
+def check_plan(plan: StructuredPlan) -> None:
+    STRUCTURED_CRITERIA.get(plan.criterion)
+    for name, ratio in plan.ratios.items():
+        try:
+            check_sparsity(ratio)
+        except PrunevizError as err:
+            raise PrunevizError(f"layer '{name}': {err}") from None
+    if plan.global_ratio is not None:
+        check_sparsity(plan.global_ratio)
+    if plan.round_to is not None and plan.round_to < 1:
+        raise PrunevizError(f"round_to must be a positive channel count, got {plan.round_to}")
+
+
+def _accumulate_gradients(model: nn.Module, calibration: Calibration | None) -> None:
+    """Fill ``.grad`` (on the private copy) for Taylor importance: the task's loss over calibration
+    batches."""
+    if calibration is None:
+        raise PrunevizError("the taylor criterion needs labelled calibration data")
+    model.zero_grad()
+    with torch.enable_grad():
+        for xb, yb in calibration.batches():
+            calibration.loss(model, xb, yb).backward()
+
+
+def predicted_counts(
+    params_total: int, macs_dense: int, layers: list[LayerInfo], removal: Removal
+) -> tuple[int, int]:
+    """Parameters and MACs the shrunk model will have, from the preview alone.
+
+    A Conv/Linear layer's MACs are (output positions) x (weight entries), so they shrink exactly in
+    proportion to the weight entries removed.
+    """
+    params = params_total - removal.removed_params
+    macs = macs_dense
+    for layer in layers:
+        mask = removal.removed.get(f"{layer.name}.weight")
+        if mask is not None and layer.macs:
+            macs -= layer.macs * int(mask.sum()) // mask.numel()
+    return params, macs

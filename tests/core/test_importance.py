@@ -1,0 +1,126 @@
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pruneviz.core.errors import PrunevizError
+from pruneviz.core.importance import FILTER_CRITERIA, WEIGHT_CRITERIA, Calibration, batchnorm_after
+
+
+def _cross_entropy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(model(x), y)
+
+
+def _net() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 3)
+    )
+
+
+@pytest.fixture
+def setup():
+    model = _net().eval()
+    model[1].weight.data = torch.tensor([0.1, -2.0, 0.5, 1.0])
+    x = torch.randn(20, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    y = torch.arange(20) % 3
+    modules = {"0": model[0], "4": model[4]}
+    return model, modules, Calibration(model, x, y, _cross_entropy, batch_size=8)
+
+
+@pytest.mark.parametrize("name", WEIGHT_CRITERIA.names())
+def test_every_weight_criterion_scores_every_weight(setup, name):
+    _, modules, calib = setup
+    scores = WEIGHT_CRITERIA.get(name)(modules, calib)
+    for layer, m in modules.items():
+        assert scores[layer].shape == m.weight.shape
+        assert torch.isfinite(scores[layer]).all() and (scores[layer] >= 0).all()
+
+
+@pytest.mark.parametrize("name", FILTER_CRITERIA.names())
+def test_every_filter_criterion_scores_every_output_channel(setup, name):
+    _, modules, calib = setup
+    conv = {"0": modules["0"]}  # bn_scale needs the conv that feeds a BatchNorm
+    scores = FILTER_CRITERIA.get(name)(conv, calib)
+    assert scores["0"].shape == (4,)
+
+
+def test_magnitude_is_absolute_weight(setup):
+    _, modules, calib = setup
+    assert torch.equal(WEIGHT_CRITERIA.get("magnitude")(modules, calib)["4"], modules["4"].weight.abs())
+
+
+def test_l2_normalises_by_layer_norm(setup):
+    _, modules, calib = setup
+    w = modules["0"].weight.detach()
+    assert torch.allclose(WEIGHT_CRITERIA.get("l2")(modules, calib)["0"], w.abs() / w.norm())
+
+
+def test_random_is_seeded_and_differs_between_layers(setup):
+    _, modules, calib = setup
+    a = WEIGHT_CRITERIA.get("random")(modules, calib)
+    b = WEIGHT_CRITERIA.get("random")(modules, calib)
+    assert torch.equal(a["0"], b["0"])
+    assert not torch.equal(a["0"].flatten()[:10], a["4"].flatten()[:10])
+
+
+def _manual_grads(model, calib):
+    grads, abs_grads = [], []
+    for xb, yb in zip(calib.x.split(8), calib.y.split(8)):
+        model.zero_grad()
+        F.cross_entropy(model(xb), yb).backward()
+        grads.append(model[4].weight.grad.clone())
+        abs_grads.append(model[4].weight.grad.abs())
+    return torch.stack(grads).mean(0), torch.stack(abs_grads).mean(0)
+
+
+def test_gradient_is_mean_abs_gradient_over_batches(setup):
+    model, modules, calib = setup
+    _, mean_abs = _manual_grads(model, calib)
+    assert torch.allclose(WEIGHT_CRITERIA.get("gradient")(modules, calib)["4"], mean_abs, atol=1e-7)
+
+
+def test_taylor_is_weight_times_mean_gradient(setup):
+    model, modules, calib = setup
+    mean, _ = _manual_grads(model, calib)
+    expected = (model[4].weight.detach() * mean).abs()
+    assert torch.allclose(WEIGHT_CRITERIA.get("taylor")(modules, calib)["4"], expected, atol=1e-7)
+    filt = FILTER_CRITERIA.get("taylor")({"4": modules["4"]}, calib)["4"]
+    assert torch.allclose(filt, (model[4].weight.detach() * mean).sum(1).pow(2), atol=1e-9)
+
+
+def test_gradients_do_not_touch_weight_grad(setup):
+    model, modules, calib = setup
+    WEIGHT_CRITERIA.get("gradient")(modules, calib)
+    assert model[4].weight.grad is None
+
+
+def test_activation_uses_captum_attribution(setup):
+    from captum.attr import LayerGradientXActivation
+
+    model, modules, calib = setup
+    attr = LayerGradientXActivation(model, model[4]).attribute(calib.x, target=calib.y)
+    per_channel = attr.abs().mean(0)
+    assert torch.allclose(FILTER_CRITERIA.get("activation")({"4": modules["4"]}, calib)["4"], per_channel)
+    weight_scores = WEIGHT_CRITERIA.get("activation")({"4": modules["4"]}, calib)["4"]
+    assert torch.allclose(weight_scores, modules["4"].weight.detach().abs() * per_channel[:, None])
+
+
+def test_filter_norms(setup):
+    _, modules, calib = setup
+    w = modules["0"].weight.detach().flatten(1)
+    assert torch.allclose(FILTER_CRITERIA.get("l1")(modules, calib)["0"], w.abs().sum(1))
+    assert torch.allclose(FILTER_CRITERIA.get("l2")(modules, calib)["0"], w.norm(dim=1))
+
+
+def test_bn_scale_reads_gamma_of_following_batchnorm(setup):
+    model, modules, calib = setup
+    assert batchnorm_after(model) == {"0": model[1]}
+    scores = FILTER_CRITERIA.get("bn_scale")({"0": modules["0"]}, calib)["0"]
+    assert scores.tolist() == pytest.approx([0.1, 2.0, 0.5, 1.0])
+    assert FILTER_CRITERIA.get("bn_scale")({"4": modules["4"]}, calib) == {}  # no BatchNorm after it
+
+
+def test_unknown_criterion_lists_the_known_ones():
+    with pytest.raises(PrunevizError, match="magnitude"):
+        WEIGHT_CRITERIA.get("magnitud")

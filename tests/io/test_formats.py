@@ -1,0 +1,52 @@
+import pytest
+import torch
+
+from pruneviz.core.errors import PrunevizError
+from pruneviz.io.formats import FORMATS, ExportMeta, export_model, writable
+from pruneviz.io.models import ModelOptions, load_model
+
+
+@pytest.fixture(scope="module")
+def cnn():
+    return load_model("demo:cnn")
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+@pytest.mark.parametrize("fmt", [f for f in writable() if f != "semi-structured"])  # GPU: own test
+def test_every_format_loads_back_with_its_data_spec(cnn, tmp_path, fmt):
+    meta = ExportMeta("demo:cnn", "digits", (1, 8, 8))
+    path = export_model(cnn.module, tmp_path / f"m{FORMATS.get(fmt).suffix}", fmt, meta)
+    options = ModelOptions(trust_pickle=fmt == "full")
+    loaded = load_model(f"file:{path}", options)
+    assert loaded.default_data == "digits"
+    x = torch.rand(5, 1, 8, 8)
+    with torch.no_grad():
+        assert torch.allclose(loaded.module(x), cnn.module(x), atol=1e-5)
+
+
+def test_full_format_is_a_pickle_and_needs_trust(cnn, tmp_path):
+    path = export_model(cnn.module, tmp_path / "m.pt", "full", ExportMeta("demo:cnn", "digits", (1, 8, 8)))
+    with pytest.raises(PrunevizError, match="--trust-pickle"):
+        load_model(f"file:{path}")
+
+
+def test_unknown_format_and_unrebuildable_state_dict(cnn, tmp_path):
+    with pytest.raises(PrunevizError, match="unknown file format 'tflite'"):
+        export_model(cnn.module, tmp_path / "m", "tflite", ExportMeta("demo:cnn", "digits", (1, 8, 8)))
+    with pytest.raises(PrunevizError, match="torchscript or onnx"):
+        export_model(cnn.module, tmp_path / "m", "state_dict", ExportMeta(None, "digits", (1, 8, 8)))
+
+
+def test_read_only_formats_are_not_offered_for_export(cnn, tmp_path):
+    assert "exported-program" in FORMATS and "exported-program" not in writable()
+    with pytest.raises(PrunevizError, match="reads exported-program files but does not write them"):
+        export_model(
+            cnn.module, tmp_path / "m.pt2", "exported-program", ExportMeta("demo:cnn", None, (1, 8, 8))
+        )
+
+
+def test_a_checkpoint_carries_what_it_says_about_itself(cnn, tmp_path):
+    path = export_model(
+        cnn.module, tmp_path / "m.pt", "torch-prune", ExportMeta("demo:cnn", "digits", (1, 8, 8))
+    )
+    assert load_model(f"file:{path}").info == {"form": "torch-prune"}

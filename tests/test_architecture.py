@@ -1,0 +1,101 @@
+"""The layout is the design: layers import downwards only, no import cycles, no hidden imports.
+
+pruneviz/core  (pure rules over tensors)
+      io       (models, data, file formats)
+      tasks    (what a model does with its data)
+      workflows(what the CLI and the pages both run)
+      views    (figures and reports, no front end)
+      cli, ui  (front ends: parse and print, gather and render)
+"""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "pruneviz"
+LAYERS = ["core", "io", "tasks", "workflows", "views", "front"]  # each may import only those before it
+FRONT_ENDS = {"cli", "ui", "__main__"}
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path) -> list[tuple[str, bool]]:
+    """(imported pruneviz module, whether the import sits inside a function) for one file."""
+    found = []
+    tree = ast.parse(path.read_text())
+    nested = {id(n) for f in ast.walk(tree) if isinstance(f, ast.FunctionDef) for n in ast.walk(f)}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("pruneviz"):
+            names = [f"{node.module}.{a.name}" for a in node.names]
+            target = next((n for n in names if _exists(n)), node.module)
+            found.append((target, id(node) in nested))
+        elif isinstance(node, ast.Import):
+            found += [(a.name, id(node) in nested) for a in node.names if a.name.startswith("pruneviz")]
+    return found
+
+
+def _exists(module: str) -> bool:
+    path = PACKAGE.parent.joinpath(*module.split("."))
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
+
+MODULES = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+GRAPH = {m: {t for t, _ in _imports(p) if t in MODULES and t != m} for m, p in MODULES.items()}
+
+
+def _layer(module: str) -> int:
+    part = module.split(".")[1] if "." in module else ""
+    return LAYERS.index("front" if part in FRONT_ENDS else part) if part in (*LAYERS, *FRONT_ENDS) else -1
+
+
+def test_there_is_no_import_cycle():
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+
+    def visit(module: str, path: list[str]) -> None:
+        state[module] = 1
+        for target in sorted(GRAPH[module]):
+            if target.startswith(module + "."):
+                continue  # a package's __init__ importing its own modules is not a cycle
+            assert state.get(target) != 1, "import cycle: " + " -> ".join([*path, module, target])
+            if target not in state:
+                visit(target, [*path, module])
+        state[module] = 2
+
+    for module in sorted(GRAPH):
+        if module not in state:
+            visit(module, [])
+
+
+def test_the_cycle_check_can_fail():
+    saved = GRAPH["pruneviz.core.masks"]
+    GRAPH["pruneviz.core.masks"] = saved | {"pruneviz.core.granularity"}  # granularity imports masks
+    try:
+        with pytest.raises(AssertionError, match="import cycle"):
+            test_there_is_no_import_cycle()
+    finally:
+        GRAPH["pruneviz.core.masks"] = saved
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if _layer(m) >= 0))
+def test_each_layer_imports_only_the_layers_below_it(module):
+    upward = [t for t in GRAPH[module] if _layer(t) > _layer(module)]
+    assert not upward, f"{module} imports from a higher layer: {upward}"
+
+
+def test_no_pruneviz_import_hides_inside_a_function():
+    hidden = [(m, t) for m, p in MODULES.items() for t, inside in _imports(p) if inside]
+    assert hidden == []
+
+
+def test_only_the_ui_package_imports_streamlit():
+    for module, path in MODULES.items():
+        if module.startswith("pruneviz.ui"):
+            continue
+        tree = ast.parse(path.read_text())
+        names = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+        names += [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+        assert not any(n.split(".")[0] == "streamlit" for n in names), module

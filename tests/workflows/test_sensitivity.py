@@ -1,0 +1,129 @@
+import csv
+import io
+import json
+
+import pytest
+import torch
+
+from pruneviz.core.errors import PrunevizError
+from pruneviz.io.data import load_data
+from pruneviz.io.models import load_model
+from pruneviz.tasks import TASKS
+from pruneviz.workflows.sensitivity import (
+    DEFAULT_LEVELS,
+    Row,
+    Sensitivity,
+    SweepSpec,
+    estimate_correlation,
+    iter_sweep,
+    most_sensitive,
+    naive_sweep,
+    spearman,
+    sweep,
+    sweep_status,
+    taylor_estimate,
+)
+from pruneviz.workflows.session import PruneSession
+
+ACCURACY = TASKS.get("classification").metric
+LEVELS = (0.0, 0.3, 0.6, 0.9)
+
+
+def _session(spec: str, data: str | None = None, **kwargs) -> PruneSession:
+    model = load_model(spec)
+    return PruneSession(model, load_data(data, model, limit=96), **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("model", "data", "granularity", "criterion"),
+    [
+        ("demo:cnn", None, "unstructured", "magnitude"),
+        ("demo:resnet", None, "unstructured", "taylor"),
+        ("demo:resnet", None, "filter", "l1"),
+        ("torchvision:resnet18", "synthetic:3x32x32:64", "unstructured", "magnitude"),
+    ],
+)
+def test_incremental_sweep_is_identical_to_the_naive_loop(model, data, granularity, criterion):
+    session = _session(model, data)
+    spec = SweepSpec(LEVELS, criterion, granularity)
+    fast, slow = sweep(session, spec), naive_sweep(session, spec)
+    assert fast.rows == slow.rows  # exact equality, float for float
+    assert len(fast.rows) == len(session.layer_names) * len(LEVELS)
+    assert session.layer_sparsity() == dict.fromkeys(session.layer_names, 0.0)
+
+
+def test_identical_even_when_the_cache_does_not_fit_the_memory_budget():
+    session = _session("demo:cnn", memory_budget=1024)
+    spec = SweepSpec((0.0, 0.5))
+    fast = sweep(session, spec)
+    assert not session.evaluator.incremental
+    assert fast.rows == naive_sweep(session, spec).rows
+
+
+def test_default_levels_and_curves(cnn_session):
+    assert DEFAULT_LEVELS[:3] == (0.0, 0.05, 0.1) and DEFAULT_LEVELS[-1] == 0.95 and len(DEFAULT_LEVELS) == 20
+    result = sweep(cnn_session, SweepSpec((0.0, 0.5, 0.95)))
+    curves = result.curves()
+    assert all(curve[0.0] == result.baseline_score for curve in curves.values())
+    assert curves["conv2"][0.95] < curves["conv2"][0.5]
+    within = result.max_sparsity_within(0.01)
+    assert within["conv1"] in (0.0, 0.5, 0.95)
+    assert most_sensitive(result, 0.95) == min(curves, key=lambda n: curves[n][0.95])
+
+
+def test_csv_and_json_exports(cnn_session):
+    result = sweep(cnn_session, SweepSpec((0.0, 0.5)))
+    rows = list(csv.DictReader(io.StringIO(result.to_csv())))
+    assert list(rows[0]) == ["layer", "sparsity", "accuracy", "loss"] and len(rows) == 8
+    assert float(rows[1]["accuracy"]) == pytest.approx(result.rows[1].score, abs=1e-6)
+    doc = json.loads(result.to_json())
+    assert doc["spec"]["granularity"] == "unstructured" and len(doc["rows"]) == 8
+
+
+def test_stopping_early_leaves_the_session_dense(cnn_session):
+    rows = iter_sweep(cnn_session, SweepSpec((0.0, 0.9)))
+    next(rows), next(rows)  # conv1 at 90% is applied right now
+    rows.close()
+    assert cnn_session.layer_sparsity()["conv1"] == 0.0
+    assert cnn_session.report().score == pytest.approx(0.9833, abs=1e-4)
+
+
+def test_taylor_estimate_ranks_like_the_measurement(cnn_session):
+    spec = SweepSpec((0.0, 0.3, 0.6, 0.9))
+    estimate = taylor_estimate(cnn_session, spec)
+    assert set(estimate) == set(cnn_session.layer_names) and all(e[0.0] == 0.0 for e in estimate.values())
+    assert estimate_correlation(sweep(cnn_session, spec), estimate) > 0.5
+
+
+def test_spearman():
+    assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    with pytest.raises(PrunevizError):
+        spearman([1], [1])
+
+
+def test_status_line_and_bad_specs():
+    assert sweep_status("conv2", 10, 40, 5.0) == "conv2 · 10/40 · 5.0 s elapsed, about 15.0 s left"
+    with pytest.raises(PrunevizError):
+        SweepSpec((0.0, 1.0))
+    with pytest.raises(PrunevizError, match="sensitivity granularity must be one of unstructured, filter"):
+        SweepSpec(granularity="2:4")
+    with pytest.raises(PrunevizError, match="unknown filter criterion 'magnitude'"):
+        SweepSpec(criterion="magnitude", granularity="filter")
+    assert SweepSpec(granularity="filter").criterion == "l1"  # the granularity's default
+
+
+def test_filter_sweep_zeroes_whole_filters(resnet_session):
+    result = sweep(resnet_session, SweepSpec((0.0, 0.5), "l1", "filter"))
+    assert {r.layer for r in result.rows} == set(resnet_session.layer_names)
+    assert torch.equal(resnet_session.modules["conv1"].weight, resnet_session.dense_weights["conv1"])
+
+
+def test_a_stopped_sweep_keeps_only_the_layers_it_finished():
+    spec = SweepSpec((0.0, 0.5, 0.9))
+    partial = Sensitivity(spec, ACCURACY, 0.9, 0.3)
+    for layer, levels in (("conv1", spec.levels), ("conv2", spec.levels), ("fc1", (0.0, 0.5))):
+        partial.rows += [Row(layer, s, 0.9 - s / 10, 0.3 + s) for s in levels]
+    kept = partial.finished_layers()
+    assert list(kept.curves()) == ["conv1", "conv2"] and len(kept.rows) == 6
+    assert (kept.baseline_score, kept.baseline_loss) == (0.9, 0.3)
