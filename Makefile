@@ -1,6 +1,7 @@
 # Two commands do all set-up on a fresh machine:
-#   make run   - create .venv, install, start the dashboard on the shipped demo model
+#   make run   - create .venv, install, start the dashboard on the shipped demo model (this machine only)
 #   make test  - create .venv, install (incl. Chromium for the browser tests), lint, run the whole suite
+# make serve   - the dashboard for a room: listens on every interface, with the locked-down policy
 # CI (.ci/run) also runs `make audit` (pip-audit over the installed packages).
 PYTHON ?= python3
 VENV   := .venv
@@ -8,8 +9,11 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PORT   ?= 8501
+# Where the dashboard listens: loopback serves only this machine. Anything else serves a room, and the
+# dashboard then refuses pickles unless PRUNEVIZ_ALLOW_PICKLE=1 (see pruneviz/ui/serving.py).
+PRUNEVIZ_HOST ?= 127.0.0.1
 
-.PHONY: run test lint format audit bench chromium clean
+.PHONY: run serve test lint format audit bench chromium clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +29,10 @@ chromium:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; fi
 
 run: $(STAMP)
-	$(VENV)/bin/streamlit run app.py --server.port $(PORT) --server.headless true
+	$(VENV)/bin/streamlit run app.py --server.address $(PRUNEVIZ_HOST) --server.port $(PORT) --server.headless true
+
+serve:
+	$(MAKE) run PRUNEVIZ_HOST=0.0.0.0
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -6,7 +6,7 @@ Pages live in ``pages/`` (Streamlit's multipage convention); the sidebar navigat
 
 import streamlit as st
 
-from pruneviz.ui.state import page_header
+from pruneviz.ui.state import page_header, policy
 from pruneviz.ui.widgets import metrics_row
 
 ws = page_header("pruneviz", "See, choose and export how to prune a PyTorch model, layer by layer.")
@@ -24,4 +24,16 @@ st.markdown(
 6. **Recovery** and **Lottery ticket** — fine-tune with masks held; find lottery tickets.
 7. **Learn** — the techniques in a few sentences each, with live examples and exercises.
 """
+)
+
+rules = policy()
+st.subheader("What browsers may do on this server")
+where = "beyond this machine (a room: `make serve`)" if rules.exposed else "on this machine only (`make run`)"
+lines = [
+    f"- {'✅ may' if allowed else '⛔ may not'} {what} — `{setting}`"
+    for what, allowed, setting in rules.rules()
+]
+st.markdown(
+    f"This server listens {where}. A browser here:\n" + "\n".join(lines) + "\n\nWhoever starts the server "
+    "changes these with the variables named (see the README's *Running it for a room*)."
 )

@@ -37,6 +37,17 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
+class UntrustedPickle(PrunevizError):
+    """A file holds pickled Python objects and the user has not said to trust it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        super().__init__(
+            f"{path} contains pickled Python objects, and loading it would run code from the file; "
+            "allow it (--trust-pickle, or 'Trust' in the dashboard) only if you trust its source"
+        )
+
+
 @dataclass(frozen=True)
 class ModelOptions:
     """How to obtain weights: ``weights`` (path, ``DEFAULT`` or ``none``), ``arch`` for bare
@@ -163,10 +174,7 @@ def read_torch_file(path: Path, trust_pickle: bool) -> Any:
             return torch.load(path, map_location="cpu", weights_only=not trust_pickle)
     except pickle.UnpicklingError as err:
         if "Unsupported global" in str(err) or _is_raw_pickle(path):
-            raise PrunevizError(
-                f"{path} contains pickled Python objects, and loading it would run code from the file; "
-                "allow it (--trust-pickle, or 'Trust' in the dashboard) only if you trust its source"
-            ) from None
+            raise UntrustedPickle(path) from None
         raise PrunevizError(f"cannot read {path}: corrupt or not a PyTorch file") from None
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as err:
         raise PrunevizError(

@@ -1,21 +1,29 @@
-"""What a dashboard server lets its browsers do, decided by whoever starts it (environment variables).
+"""What a dashboard server lets its browsers do, decided by whoever starts it.
 
-A browser is someone else's hands on the server's machine. By default it may not run code (``python:``
-specs), may read and write files only under the data root (plus its own uploads), and gets a bounded
-activation cache per session. The command line is the user's own process and is not limited by this.
+A browser is someone else's hands on the server's machine. ``make run`` serves one person on their own
+machine (Streamlit listens on 127.0.0.1 only); ``make serve`` listens beyond it, for a room, and the
+policy tightens by default: nothing that a crafted upload could turn into code. Whoever starts the
+server can loosen each rule explicitly with an environment variable. In both cases a browser may not
+run code (``python:`` specs) unless allowed, may read files only under the data root (plus its own
+uploads), and gets a bounded activation cache per session. The command line is the user's own process
+and is not limited by this.
 
-========================== ======================================================== ==============
-variable                   effect                                                   default
-========================== ======================================================== ==============
-PRUNEVIZ_ALLOW_PYTHON      ``1``: browsers may name ``python:`` model/data specs     off
-PRUNEVIZ_ALLOW_PICKLE      ``0``: hide the "trust pickled objects" checkbox           on
-PRUNEVIZ_DATA_ROOT         directories (``:``-separated) browser specs may read      server's cwd
-PRUNEVIZ_SESSION_MEMORY_MB cap on each session's cached activations, in MiB          2048
-========================== ======================================================== ==============
+========================== =================================================== ========= =========
+variable                   effect                                              own use   room
+========================== =================================================== ========= =========
+PRUNEVIZ_ALLOW_PYTHON      ``1``: browsers may name ``python:`` model/data specs off       off
+PRUNEVIZ_ALLOW_PICKLE      ``1`` / ``0``: offer the "trust pickled objects" box  on        off
+PRUNEVIZ_DATA_ROOT         directories (``:``-separated) browser specs may read server's cwd (both)
+PRUNEVIZ_SESSION_MEMORY_MB cap on each session's cached activations, in MiB    2048      2048
+========================== =================================================== ========= =========
+
+"Own use" is a server listening on a loopback address only; any other address (``0.0.0.0``, a LAN
+address, Streamlit's default of every interface) is a room.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -44,20 +52,50 @@ def spec_path(spec: str) -> str | None:
     return parts[-1].removesuffix(":download") or None
 
 
+def is_loopback(address: str | None) -> bool:
+    """Whether a server bound to ``address`` is reachable from this machine only (an empty address
+    means every interface; an unknown host name counts as reachable from outside)."""
+    if not address:
+        return False
+    if address == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+def _switch(env: Mapping[str, str], name: str, default: bool) -> bool:
+    value = env.get(name)
+    if value is None or value == "":
+        return default
+    if value not in ("0", "1"):
+        raise PrunevizError(f"{name} must be 0 or 1, not {value!r}")
+    return value == "1"
+
+
 @dataclass(frozen=True)
 class ServerPolicy:
-    """The server's answer to "may a browser do this?", read once from the environment."""
+    """The server's answer to "may a browser do this?", read once from the environment and the
+    address the server listens on."""
 
+    exposed: bool = False  # listening beyond this machine: a room
     allow_python: bool = False
     allow_pickle: bool = True
     data_roots: tuple[Path, ...] = ()
     session_memory_bytes: int = DEFAULT_BUDGET_BYTES
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, uploads: Path | None = None) -> ServerPolicy:
-        """The policy set by ``env`` (default: this process's environment); ``uploads`` is always
-        readable, since the browser put its files there itself."""
+    def from_env(
+        cls,
+        env: Mapping[str, str] | None = None,
+        uploads: Path | None = None,
+        address: str | None = "127.0.0.1",
+    ) -> ServerPolicy:
+        """The policy set by ``env`` (default: this process's environment) for a server listening on
+        ``address``; ``uploads`` is always readable, since the browser put its files there itself."""
         env = os.environ if env is None else env
+        exposed = not is_loopback(address)
         roots = [Path(p) for p in env.get(DATA_ROOT, os.getcwd()).split(os.pathsep) if p]
         if uploads is not None:
             roots.append(uploads)
@@ -67,8 +105,9 @@ class ServerPolicy:
             value = env[SESSION_MEMORY]
             raise PrunevizError(f"{SESSION_MEMORY} must be a number of MiB, not {value!r}") from None
         return cls(
-            allow_python=env.get(ALLOW_PYTHON) == "1",
-            allow_pickle=env.get(ALLOW_PICKLE, "1") != "0",
+            exposed=exposed,
+            allow_python=_switch(env, ALLOW_PYTHON, False),
+            allow_pickle=_switch(env, ALLOW_PICKLE, not exposed),
             data_roots=tuple(root.resolve() for root in roots),
             session_memory_bytes=int(memory_mb * 2**20),
         )
@@ -94,4 +133,33 @@ class ServerPolicy:
 
     def check_trust(self, trust_pickle: bool) -> None:
         if trust_pickle and not self.allow_pickle:
-            raise PrunevizError(f"this server does not unpickle uploaded files ({ALLOW_PICKLE}=0)")
+            raise PrunevizError(self.no_pickles())
+
+    def no_pickles(self) -> str:
+        """Why this server refuses pickled files, and who could change that."""
+        how = (
+            f"whoever starts it may allow them with {ALLOW_PICKLE}=1" if self.exposed else f"{ALLOW_PICKLE}=0"
+        )
+        return (
+            "this server does not unpickle uploaded files (unpickling runs code from the file); upload "
+            f"weights only (a state_dict, a pruneviz checkpoint, safetensors, TorchScript or ONNX); {how}"
+        )
+
+    def rules(self) -> list[tuple[str, bool, str]]:
+        """What a browser may do here: (what, allowed, the setting that changes it), for people."""
+        roots = ", ".join(str(r) for r in self.data_roots)
+        return [
+            (
+                "unpickle uploaded files it is told to trust (runs code from the file)",
+                self.allow_pickle,
+                ALLOW_PICKLE,
+            ),
+            ("name python: model or data specs (runs code on the server)", self.allow_python, ALLOW_PYTHON),
+            (f"read folders and files under {roots} (and its own uploads)", True, DATA_ROOT),
+            ("read any other folder or file on the server", False, DATA_ROOT),
+            (
+                f"cache up to {self.session_memory_bytes / 2**20:.0f} MiB of activations per session",
+                True,
+                SESSION_MEMORY,
+            ),
+        ]

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import streamlit as st
+from streamlit import config
 from streamlit.errors import StreamlitPageNotFoundError
 
 from pruneviz.core.errors import PrunevizError
@@ -24,7 +25,7 @@ from pruneviz.core.granularity import Granularity
 from pruneviz.core.history import History
 from pruneviz.core.jobs import Job
 from pruneviz.io.data import DataSet
-from pruneviz.io.models import LoadedModel, ModelOptions
+from pruneviz.io.models import LoadedModel, ModelOptions, UntrustedPickle
 from pruneviz.ui import keys
 from pruneviz.ui.serving import ServerPolicy
 from pruneviz.workflows.allocate import AutoResult
@@ -136,8 +137,9 @@ def shared_baseline(choice: Choice) -> tuple[LoadedModel, DataSet]:
 
 
 def policy() -> ServerPolicy:
-    """What this server lets browsers do (set by environment variables when it was started)."""
-    return ServerPolicy.from_env(uploads=UPLOADS)
+    """What this server lets browsers do: set by where it listens and by environment variables when
+    it was started."""
+    return ServerPolicy.from_env(uploads=UPLOADS, address=config.get_option("server.address"))
 
 
 def open_workspace(choice: Choice) -> Workspace:
@@ -146,7 +148,12 @@ def open_workspace(choice: Choice) -> Workspace:
     for spec in (choice.model, choice.data, choice.arch):
         rules.check_spec(spec)
     rules.check_trust(choice.trust_pickle)
-    model, data = shared_baseline(choice)
+    try:
+        model, data = shared_baseline(choice)
+    except UntrustedPickle as err:
+        if rules.allow_pickle:
+            raise
+        raise PrunevizError(f"{err.path} contains pickled Python objects; {rules.no_pickles()}") from None
     session = PruneSession(model, data, data.x.device, memory_budget=rules.session_memory_bytes)
     return Workspace(choice, session, session.report(), History(session.task.metric.higher_is_better))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -42,23 +43,35 @@ class Server:
 
 
 @contextmanager
-def dashboard_process(options: tuple[str, ...] = (), timeout: float = 120) -> Iterator[Server]:
+def dashboard_process(
+    options: tuple[str, ...] = (), timeout: float = 120, make_target: str | None = None
+) -> Iterator[Server]:
     """Run ``streamlit run app.py --server.headless true [options]`` on a free port until the block
-    ends (``options``: more Streamlit flags, e.g. ``("--server.maxUploadSize", "1")``)."""
+    ends (``options``: more Streamlit flags, e.g. ``("--server.maxUploadSize", "1")``), or with
+    ``make_target`` the README's own command (``make run`` / ``make serve``) on that port. It is always
+    reached through 127.0.0.1."""
     port = free_port()
-    cmd = [
-        sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
-        "--server.port", str(port), "--browser.gatherUsageStats", "false", *options,
-    ]  # fmt: skip
+    env = os.environ.copy()
+    if make_target:
+        cmd = ["make", "--no-print-directory", make_target, f"PORT={port}"]
+        for name in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL"):  # when the suite itself runs under make
+            env.pop(name, None)
+    else:
+        cmd = [
+            sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
+            "--server.port", str(port), "--browser.gatherUsageStats", "false", *options,
+        ]  # fmt: skip
     # A file, not a pipe: a pipe nobody reads would stall a chatty server once full.
     with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
+        proc = subprocess.Popen(
+            cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
         server = Server(f"http://127.0.0.1:{port}", proc.pid, log)
         try:
             _wait_until_healthy(server, timeout)
             yield server
         finally:
-            proc.terminate()
+            os.killpg(proc.pid, signal.SIGTERM)  # make and the streamlit it started
             proc.wait(timeout=20)
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1.util import patch_config_options
 
 from pruneviz.core.humanize import count, percent
 from pruneviz.io.checkpoint import save_checkpoint
@@ -477,3 +478,26 @@ def test_the_session_recipe_of_a_two_four_prune_page_applies():
     fresh = open_session("demo:cnn", device="cpu")
     apply_recipe(fresh, recipe)  # what `pruneviz apply` does with the downloaded file
     assert fresh.layer_sparsity() == ws.session.layer_sparsity()
+
+
+@pytest.mark.parametrize("address", ["0.0.0.0", "127.0.0.1"])
+def test_pickles_are_offered_to_one_user_and_refused_in_a_room(address, tmp_path, monkeypatch):
+    monkeypatch.delenv("PRUNEVIZ_ALLOW_PICKLE", raising=False)
+    at = AppTest.from_file(str(ROOT / "pages/1_Model_and_data.py"), default_timeout=120)
+    with patch_config_options({"server.address": address}):
+        at.run()
+        at.radio(key="md_source").set_value("Upload a file").run()
+        offered = any(c.key == "md_trust" for c in at.checkbox)
+        module = torch.nn.Sequential(torch.nn.Linear(64, 10))
+        path = tmp_path / "module.pt"
+        torch.save(module, path)  # a pickled module: loading it runs code from the file
+        at.file_uploader(key="md_upload").upload("module.pt", path.read_bytes())
+        at.button(key="md_load").click().run()
+    errors = [e.value for e in at.error]
+    if address == "0.0.0.0":
+        assert not offered
+        assert any("does not unpickle uploaded files" in e and "PRUNEVIZ_ALLOW_PICKLE=1" in e for e in errors)
+    else:
+        assert offered
+        assert any("contains pickled Python objects" in e and "'Trust' in the dashboard" in e for e in errors)
+    assert at.session_state[WORKSPACE].session.model.spec == "demo:cnn"  # the session keeps its model

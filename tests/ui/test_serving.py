@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from pruneviz.core.errors import PrunevizError
-from pruneviz.ui.serving import ServerPolicy, spec_path
+from pruneviz.ui.serving import ServerPolicy, is_loopback, spec_path
 
 
 @pytest.mark.parametrize(
@@ -89,3 +89,48 @@ def test_nothing_the_dashboard_runs_shells_out():
                 assert not {"subprocess", "pty"} & {n.split(".")[0] for n in names}, file
             if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "os":
                 assert node.attr not in {"system", "popen", "execv", "execvp", "spawnv", "spawnl"}, file
+
+
+@pytest.mark.parametrize(
+    ("address", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.0.1.1", True),
+        ("::1", True),
+        ("localhost", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("192.168.1.20", False),
+        ("", False),  # Streamlit's default: every interface
+        (None, False),
+        ("workshop.example.org", False),  # a name could resolve anywhere
+    ],
+)
+def test_which_addresses_serve_this_machine_only(address, loopback):
+    assert is_loopback(address) is loopback
+    assert ServerPolicy.from_env({}, address=address).exposed is not loopback
+
+
+def test_a_room_refuses_pickles_and_code_unless_the_starter_allows_them():
+    room = ServerPolicy.from_env({}, address="0.0.0.0")
+    assert room.exposed and not room.allow_pickle and not room.allow_python
+    with pytest.raises(PrunevizError, match=r"does not unpickle uploaded files.*PRUNEVIZ_ALLOW_PICKLE=1"):
+        room.check_trust(True)
+    with pytest.raises(PrunevizError, match="would run Python code"):
+        room.check_spec("python:os:getcwd")
+    loosened = ServerPolicy.from_env(
+        {"PRUNEVIZ_ALLOW_PICKLE": "1", "PRUNEVIZ_ALLOW_PYTHON": "1"}, address="0.0.0.0"
+    )
+    assert loosened.allow_pickle and loosened.allow_python
+    own = ServerPolicy.from_env({}, address="127.0.0.1")
+    assert own.allow_pickle and not own.allow_python  # one person on their own machine, as before
+    with pytest.raises(PrunevizError, match="PRUNEVIZ_ALLOW_PICKLE must be 0 or 1, not 'yes'"):
+        ServerPolicy.from_env({"PRUNEVIZ_ALLOW_PICKLE": "yes"})
+
+
+def test_the_rules_a_page_shows_follow_the_policy():
+    room = dict((what, ok) for what, ok, _ in ServerPolicy.from_env({}, address="0.0.0.0").rules())
+    own = dict((what, ok) for what, ok, _ in ServerPolicy.from_env({}, address="127.0.0.1").rules())
+    pickles = next(w for w in room if w.startswith("unpickle"))
+    assert room[pickles] is False and own[pickles] is True
+    assert not room[next(w for w in room if w.startswith("name python:"))]
