@@ -30,7 +30,7 @@ rules = policy()
 st.subheader("What browsers may do on this server")
 where = "beyond this machine (a room: `make serve`)" if rules.exposed else "on this machine only (`make run`)"
 lines = [
-    f"- {'✅ may' if allowed else '⛔ may not'} {what} — `{setting}`"
+    f"- {':material/check: may' if allowed else ':material/block: may not'} {what} — `{setting}`"
     for what, allowed, setting in rules.rules()
 ]
 st.markdown(
