@@ -5,14 +5,14 @@ import streamlit as st
 import torchvision.models as tvm
 
 from pruneviz.core.humanize import count, percent, size
-from pruneviz.io.demo import DEMO_ARCHITECTURES
+from pruneviz.io.models import DEMO_MODELS
 from pruneviz.ui.keys import MODEL as K
 from pruneviz.ui.state import Choice, page_header, policy, replace_workspace, save_upload, workspace
 
 ws = page_header("Model & data", "Choose what to prune and what to measure it on.")
 rules = policy()
 
-SOURCES = ["Demo model", "torchvision", "Upload a file"]
+SOURCES = ["Demo model", "torchvision", "Hugging Face", "Upload a file"]
 if rules.allow_python:  # the user's own code: only when the server was started to allow it
     SOURCES.append("Python factory")
 source = st.radio("Model source", SOURCES, horizontal=True, key=K("source"))
@@ -22,7 +22,10 @@ with st.form(K("form")):
     trust = False
     if source == "Demo model":
         name = st.selectbox(
-            "Demo model", DEMO_ARCHITECTURES.names(), key=K("demo"), help="Trained on scikit-learn digits"
+            "Demo model",
+            DEMO_MODELS.names(),
+            key=K("demo"),
+            help="Digits classifiers; gpt: a small language model",
         )
         spec = f"demo:{name}"
     elif source == "torchvision":
@@ -44,6 +47,14 @@ with st.form(K("form")):
             weights = "DEFAULT"
         elif kind.startswith("upload") and upload is not None:
             weights = save_upload(upload)
+    elif source == "Hugging Face":
+        name = st.text_input(
+            "Causal language model: a save_pretrained directory or a name in the local cache",
+            placeholder="models/my-llama",
+            key=K("hf"),
+            help="Loaded with transformers' AutoModelForCausalLM and AutoTokenizer, from this machine only",
+        )
+        spec = f"hf:{name}" if name else None
     elif source == "Upload a file":
         upload = st.file_uploader(
             "TorchScript, .pt2 ExportedProgram, pruneviz checkpoint or state_dict",
@@ -70,25 +81,51 @@ with st.form(K("form")):
     data = st.text_input(
         "Validation data",
         key=K("data"),
-        placeholder="default for this model (digits for demo models)",
-        help="digits, synthetic:3x64x64:256, folder:PATH, torchvision:CIFAR10:ROOT, python:module:fn",
+        placeholder="default for this model (digits for the demo classifiers, text:pydoc for LMs)",
+        help="digits, synthetic:3x64x64:256, folder:PATH, torchvision:CIFAR10:ROOT, python:module:fn; "
+        "for language models text:pydoc or text:PATH (a UTF-8 file)",
     )
-    limit = st.number_input(
-        "Live subset size (0 = all samples)",
+    c1, c2, c3 = st.columns(3)
+    limit = c1.number_input(
+        "Live subset size (0 = default)",
         key=K("limit"),
         min_value=0,
         value=0,
         step=64,
-        help="A fixed, seeded subset keeps live re-evaluation fast",
+        help="A fixed, seeded subset keeps live re-evaluation fast (default: every image; 64 text windows)",
+    )
+    context = c2.number_input(
+        "Tokens per window (0 = default)",
+        key=K("context"),
+        min_value=0,
+        value=0,
+        step=32,
+        help="Language models: the window length, default min(the model's maximum, 128)",
+    )
+    calibration = c3.number_input(
+        "Calibration windows (0 = 128)",
+        key=K("calibration"),
+        min_value=0,
+        value=0,
+        step=32,
+        help="Language models: windows from the training part of the text that Wanda, SparseGPT, OWL "
+        "and gradients look at (never the validation windows)",
     )
     submitted = st.form_submit_button("Load", type="primary", key=K("load"))
 
 if submitted:
     if not spec or spec == "python:":
-        st.error("Choose a model first (a file to upload, or a python factory name).", icon="⚠️")
+        st.error("Choose a model first (a file to upload, a directory, or a python factory name).", icon="⚠️")
     else:
         choice = Choice(
-            model=spec, data=data, limit=int(limit) or None, weights=weights, arch=arch, trust_pickle=trust
+            model=spec,
+            data=data,
+            limit=int(limit) or None,
+            context=int(context) or None,
+            calibration=int(calibration) or None,
+            weights=weights,
+            arch=arch,
+            trust_pickle=trust,
         )
         if replace_workspace(choice):
             st.success(f"Loaded {spec}")

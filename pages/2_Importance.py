@@ -9,13 +9,16 @@ from pruneviz.ui.state import page_header
 from pruneviz.ui.widgets import require_prunable_layers
 from pruneviz.views import charts
 from pruneviz.views.heatmap import weight_grid
+from pruneviz.workflows.allocate import OWL_M, outlier_ratio
 
 ws = page_header("Importance", "Bright cells matter more. Click a bar to inspect a layer.")
 session = ws.session
 require_prunable_layers(session)
 names = session.layer_names
 # data-driven scores, computed together by one background job on the session's own baseline copy
-NEEDED = [("gradient", UNSTRUCTURED), ("taylor", UNSTRUCTURED), ("taylor", FILTER), ("activation", FILTER)]
+WANTED = [("gradient", UNSTRUCTURED), ("taylor", UNSTRUCTURED), ("wanda", UNSTRUCTURED), ("taylor", FILTER)]
+WANTED.append(("activation", FILTER))
+NEEDED = [(c, kind) for c, kind in WANTED if c in session.task.criteria(kind)]
 JOB = "importance"
 LAYER = K("layer")
 
@@ -68,16 +71,31 @@ elif not ready:
     job_progress()
 
 weight_scores = session.scores("magnitude")[layer]
-tabs = st.tabs(["Weight |w|", "Gradient |∂L/∂w|", "Taylor |w·∂L/∂w|"])
+tabs = st.tabs(["Weight |w|", "Gradient |∂L/∂w|", "Taylor |w·∂L/∂w|", "Wanda |w|·‖x‖"])
 with tabs[0]:
     st.plotly_chart(charts.heatmap(weight_grid(weight_scores), f"{layer}: weight magnitude"))
-for tab, criterion in zip(tabs[1:], ["gradient", "taylor"]):
+for tab, criterion in zip(tabs[1:3], ["gradient", "taylor"]):
     with tab:
         if session.has_scores(criterion):
             grid = weight_grid(session.scores(criterion)[layer])
             st.plotly_chart(charts.heatmap(grid, f"{layer}: {criterion} importance"))
         else:
             st.info("Gradients are being computed (see the progress bar above).")
+with tabs[3]:
+    if session.has_scores("wanda"):
+        st.caption(
+            "Each weight's magnitude times the size of the input feature it multiplies over the calibration "
+            "data (Wanda). Columns that light up here but not in |w| are large input features: magnitude "
+            "pruning would cut weights that carry them."
+        )
+        left, right = st.columns(2)
+        left.plotly_chart(charts.heatmap(weight_grid(weight_scores), f"{layer}: |w|"), key=K("wanda_w"))
+        metric = session.input_weighted()
+        right.plotly_chart(charts.heatmap(weight_grid(metric[layer]), f"{layer}: |w|·‖x‖"), key=K("wanda_wx"))
+        ratios = {n: outlier_ratio(m) for n, m in metric.items()}
+        st.plotly_chart(charts.outlier_bars(session.layers, ratios, OWL_M), key=K("outliers"))
+    else:
+        st.info("Input statistics are being computed (see the progress bar above).")
 
 left, right = st.columns(2)
 with left:

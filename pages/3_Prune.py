@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from pruneviz.core.blockwise import block_of
 from pruneviz.core.errors import PrunevizError
 from pruneviz.core.granularity import GRANULARITIES, granularity
 from pruneviz.ui.keys import PRUNE as K
@@ -10,6 +11,8 @@ from pruneviz.ui.widgets import ensure_scores, metrics_row, require_prunable_lay
 from pruneviz.views import charts
 from pruneviz.workflows import allocate
 from pruneviz.workflows.recipe import diff_recipes, parse_recipe_text, uniform_plans, uniform_settings
+from pruneviz.workflows.reconstruct import apply_plans, reconstructs
+from pruneviz.workflows.session import LayerPlan
 
 ws = page_header(
     "Prune", "Drag a slider: only that layer is re-masked and only what depends on it is re-run."
@@ -17,7 +20,8 @@ ws = page_header(
 session = ws.session
 require_prunable_layers(session)
 names = session.layer_names
-PRESETS = ["uniform", "global threshold", "deeper layers more"]
+PRESETS = ["uniform", "global threshold", "deeper layers more", "OWL (outlier-weighted)"]
+GROUP_ABOVE = 12  # layers; above this, sliders come per kind of layer and folded by block
 if ws.sensitivity is not None:  # after a sweep on the Sensitivity page
     PRESETS.append("from sensitivity")
 
@@ -61,6 +65,8 @@ def allocate_sliders() -> None:
         fractions = allocate.ramp(names, target)
     elif preset == "from sensitivity":
         fractions = allocate.from_sensitivity(ws.sensitivity, session.layers, target)
+    elif preset.startswith("OWL"):
+        fractions = allocate.owl_sparsity(session, names, target)
     else:
         scores = session.scores(st.session_state[K("criterion")], kind())
         fractions = allocate.global_threshold({n: scores[n] for n in names if n in scores}, target)
@@ -89,6 +95,64 @@ def slider_plans():
     return uniform_plans(session.layers, sparsity, st.session_state[K("criterion")], kind())
 
 
+def presets(rewrites: bool) -> list[str]:
+    """The presets that make sense now: a fixed N:M sparsity has nothing to spread, and a method that
+    rewrites weights has no ranking for a global threshold."""
+    if not kind().rankable:
+        return PRESETS[:1]
+    return [p for p in PRESETS if not (rewrites and p == "global threshold")]
+
+
+def sequential_note(criterion: str) -> None:
+    """How the numbers of a weight-rewriting method were computed, and the button for the real thing."""
+    how = sorted(set(session.solved.values()))
+    st.caption(
+        f"{criterion} rewrites the surviving weights. A slider solves its layer alone against the dense "
+        "model's inputs (fast); the full algorithm solves the layers in order, each on the inputs the "
+        "pruned layers before it produce — what `pruneviz evaluate` and `apply` run. "
+        f"Now shown: {', '.join(how) or 'nothing solved yet'}."
+    )
+    if st.button("Apply to all layers (sequential)", key=K("sequential")):
+        bar = st.progress(0.0, text="SparseGPT…")
+        with errors_shown():
+            apply_plans(session, slider_plans(), lambda f, m: bar.progress(f, text=m))
+            st.rerun()  # draw the panel again, saying how its numbers were made
+
+
+def set_type(layer_type: str) -> None:
+    for x in session.layers:
+        if x.name.rsplit(".", 1)[-1] == layer_type:
+            st.session_state[K.layer(x.name)] = st.session_state[K(f"type_{layer_type}")]
+
+
+def layer_slider(x) -> None:
+    why = kind().ineligible(x.shape)
+    st.slider(x.name, 0, 99, key=K.layer(x.name), disabled=why is not None, help=why, persist_state="session")
+
+
+def layer_sliders() -> None:
+    """One slider per layer; a model with many layers gets one per kind of layer (every q_proj, …)
+    and its layers' sliders folded by block."""
+    st.markdown("**Per-layer sparsity (%)**")
+    if len(session.layers) <= GROUP_ABOVE:
+        for x in session.layers:
+            layer_slider(x)
+        return
+    types = sorted({x.name.rsplit(".", 1)[-1] for x in session.layers})
+    cols = st.columns(3)
+    for i, layer_type in enumerate(types):
+        st.session_state.setdefault(K(f"type_{layer_type}"), 0)
+        cols[i % 3].slider(
+            f"every {layer_type}", 0, 99, key=K(f"type_{layer_type}"), on_change=set_type, args=(layer_type,)
+        )
+    groups = block_of(session.working, names)
+    for group in dict.fromkeys(groups.values()):
+        with st.expander(group):
+            for x in session.layers:
+                if groups[x.name] == group:
+                    layer_slider(x)
+
+
 @st.fragment
 def pruning_panel() -> None:
     left, right = st.columns([2, 3], gap="large")
@@ -102,13 +166,14 @@ def pruning_panel() -> None:
             persist_state="session",
         )
         criterion = c2.selectbox(
-            "Criterion", kind().criteria.names(), key=K("criterion"), persist_state="session"
+            "Criterion", session.task.criteria(kind()), key=K("criterion"), persist_state="session"
         )
-        if st.session_state[K("preset")] == "global threshold" or criterion != "magnitude":
+        rewrites = reconstructs(LayerPlan(0.5, criterion, kind()))
+        if not rewrites and (st.session_state[K("preset")] == "global threshold" or criterion != "magnitude"):
             ensure_scores(session, criterion, kind())
         st.radio(
             "Preset",
-            PRESETS if kind().rankable else PRESETS[:1],
+            presets(rewrites),
             key=K("preset"),
             horizontal=True,
             on_change=allocate_sliders,
@@ -123,18 +188,9 @@ def pruning_panel() -> None:
                 f"{kind()}: a layer above 0% keeps {kind().n} of every {kind().m} weights "
                 f"({kind().fixed_sparsity:.0%}); a layer at 0% stays dense."
             )
-        st.markdown("**Per-layer sparsity (%)**")
-        for x in session.layers:
-            why = kind().ineligible(x.shape)
-            st.slider(
-                x.name,
-                0,
-                99,
-                key=K.layer(x.name),
-                disabled=why is not None,
-                help=why,
-                persist_state="session",
-            )
+        if rewrites:
+            sequential_note(criterion)
+        layer_sliders()
     plans = slider_plans()
     with errors_shown():
         if session.removal is not None:

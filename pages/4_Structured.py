@@ -10,6 +10,7 @@ from pruneviz.core.humanize import count, percent
 from pruneviz.core.jobs import Job
 from pruneviz.core.structure import classifier_name, coupled_layers
 from pruneviz.io.formats import export_model
+from pruneviz.tasks import CLASSIFICATION
 from pruneviz.ui.keys import STRUCTURED as K
 from pruneviz.ui.state import errors_shown, page_header
 from pruneviz.ui.widgets import follow_job, info_metric, require_prunable_layers, task_metric
@@ -26,6 +27,9 @@ ws = page_header(
 )
 session = ws.session
 require_prunable_layers(session)
+if session.task is not CLASSIFICATION:
+    st.info("Structured removal here works on convolutional and fully connected classifiers.")
+    st.stop()
 REMOVALS_KEPT = 8  # recent plans kept per session, so moving a slider back is instant
 head = None
 with errors_shown():

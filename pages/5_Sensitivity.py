@@ -28,7 +28,7 @@ with st.form(K("form")):
     c1, c2, c3 = st.columns(3)
     name = c1.selectbox("Granularity", [g.name for g in rankable()], key=K("granularity"))
     kind = granularity(name)
-    criteria = kind.criteria.names()
+    criteria = session.task.criteria(kind, ranking=True)
     criterion = c2.selectbox(
         "Criterion", criteria, index=criteria.index(kind.default_criterion), key=K("criterion")
     )

@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from pruneviz.core.jobs import Job
+from pruneviz.tasks import CLASSIFICATION
 from pruneviz.ui.keys import LOTTERY as K
 from pruneviz.ui.state import errors_shown, page_header
 from pruneviz.ui.widgets import follow_job
@@ -15,6 +16,12 @@ ws = page_header(
     "Lottery ticket", "Iterative magnitude pruning with rewinding (Frankle & Carbin), and its control."
 )
 session = ws.session
+if session.task is not CLASSIFICATION:
+    st.info(
+        "The lottery ticket experiment (Frankle & Carbin) trains classifiers from scratch and compares "
+        "accuracy and early stopping; it is not offered for language models here."
+    )
+    st.stop()
 
 with st.form(K("form")):
     c1, c2, c3, c4 = st.columns(4)

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import streamlit as st
 
-from pruneviz.io.formats import FORMATS, writable
+from pruneviz.io.formats import FORMATS, download, writable
 from pruneviz.ui.keys import EXPORT as K
 from pruneviz.ui.state import Exported, errors_shown, page_header
 from pruneviz.views.report import html_report
 from pruneviz.workflows.apply import as_applied, export_and_verify
-from pruneviz.workflows.recipe import parse_recipe
+from pruneviz.workflows.recipe import parse_recipe, resolve_for
 from pruneviz.workflows.snippet import torch_prune_snippet
 
 ws = page_header("Export", "Take the pruned model and the chosen thresholds out of the browser.")
@@ -32,7 +32,7 @@ if st.button("Export and verify", type="primary", key=K("run")):
     ):
         path = Path(tmp) / f"pruned{FORMATS.get(fmt).suffix}"
         check = export_and_verify(session, as_applied(session, ws.baseline), path, fmt)
-        ws.exported = Exported(path.name, path.read_bytes(), check)
+        ws.exported = Exported(*download(path), check)
 if ws.exported is not None:
     name, check = ws.exported.name, ws.exported.check
     (st.success if check.ok else st.error)(
@@ -45,7 +45,7 @@ if ws.exported is not None:
 st.subheader("torch.nn.utils.prune snippet")
 with errors_shown():
     recipe = parse_recipe(ws.recipe_document())
-    code = torch_prune_snippet(recipe, session.layers)
+    code = torch_prune_snippet(resolve_for(session, recipe), session.layers)
     st.code(code, language="python")
     st.download_button("Download prune_with_torch.py", code, "prune_with_torch.py", key=K("snippet"))
 

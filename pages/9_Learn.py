@@ -3,34 +3,50 @@
 import pandas as pd
 import streamlit as st
 
+from pruneviz.tasks import CLASSIFICATION
 from pruneviz.ui.keys import LEARN as K
 from pruneviz.ui.state import Choice, errors_shown, page_header, shared_baseline
 from pruneviz.workflows.exercises import EXERCISES
-from pruneviz.workflows.lessons import LESSONS
+from pruneviz.workflows.lessons import LESSONS, LLM_LESSONS
 from pruneviz.workflows.recovery import train_split
 from pruneviz.workflows.session import PruneSession
 
-ws = page_header("Learn", "Pruning techniques in a few sentences each, tried live on the demo CNN.")
+ws = page_header("Learn", "Pruning techniques in a few sentences each, tried live on the demo models.")
+
+
+# Each section's lessons and the demo model their examples run on.
+SECTIONS = {
+    "Techniques": ("demo:cnn", LESSONS),
+    "Language models": ("demo:gpt", LLM_LESSONS),
+}
 
 
 @st.cache_data(show_spinner="Running the example on the demo model…", max_entries=32)
-def run_example(index: int) -> list[dict]:
+def run_example(section: str, index: int) -> list[dict]:
     """Examples run on forks of the shared demo model; results are the same for everyone."""
-    model, data = shared_baseline(Choice("demo:cnn"))
+    spec, lessons = SECTIONS[section]
+    model, data = shared_baseline(Choice(spec))
     demo = PruneSession(model, data, data.x.device)
-    return LESSONS[index].example(demo, train_split(demo))
+    return lessons[index].example(demo, train_split(demo))
 
 
-st.header("Techniques")
-for i, lesson in enumerate(LESSONS):
-    with st.expander(lesson.title, expanded=i == 0):
-        st.markdown(lesson.text)
-        if st.button("Run the example", key=K(f"run_{i}")):
-            st.session_state[K(f"ran_{i}")] = True
-        if st.session_state.get(K(f"ran_{i}")):
-            st.dataframe(pd.DataFrame(run_example(i)), hide_index=True, width="stretch")
+for section, (spec, lessons) in SECTIONS.items():
+    st.header(section)
+    st.caption(f"Examples run on `{spec}`.")
+    for i, lesson in enumerate(lessons):
+        with st.expander(lesson.title, expanded=i == 0 and section == "Techniques"):
+            st.markdown(lesson.text)
+            ran = K(f"ran_{section}_{i}")
+            if st.button("Run the example", key=K(f"run_{section}_{i}")):
+                st.session_state[ran] = True
+            if st.session_state.get(ran):
+                with errors_shown():
+                    st.dataframe(pd.DataFrame(run_example(section, i)), hide_index=True, width="stretch")
 
 st.header("Exercises")
+if ws.session.task is not CLASSIFICATION:
+    st.info("The exercises are written for the demo classifiers: load demo:cnn on the Model & data page.")
+    st.stop()
 st.caption(f"Checked against your own session: `{ws.session.model.spec}` as you left it on the Prune page.")
 for i, exercise in enumerate(EXERCISES):
     with st.container(border=True):

@@ -19,15 +19,16 @@ from pruneviz.core.errors import PrunevizError
 from pruneviz.core.evaluate import DEFAULT_BUDGET_BYTES
 from pruneviz.core.granularity import rankable
 from pruneviz.io.checkpoint import save_checkpoint
-from pruneviz.io.data import DataSet
+from pruneviz.io.data import DataOptions, DataSet
 from pruneviz.io.demo import ASSETS
 from pruneviz.io.formats import export_model, writable
 from pruneviz.io.models import ModelOptions
 from pruneviz.tasks import Metric
 from pruneviz.views.report import html_report, write_png
-from pruneviz.workflows.allocate import Target, auto_allocate
+from pruneviz.workflows.allocate import Target, auto_allocate, owl_allocate
 from pruneviz.workflows.apply import apply_and_measure, export_and_verify
-from pruneviz.workflows.demo_training import train_demo
+from pruneviz.workflows.demo_training import DEMOS, train
+from pruneviz.workflows.generate import side_by_side
 from pruneviz.workflows.latency import measure_latency
 from pruneviz.workflows.lottery import lottery
 from pruneviz.workflows.lottery import to_csv as lottery_csv
@@ -38,6 +39,7 @@ from pruneviz.workflows.recipe import (
     recipe_document,
     removes_filters,
     resolve,
+    resolve_for,
     save_recipe,
     skipped_by_default,
     uniform_plans,
@@ -70,10 +72,22 @@ def _model_args(p: argparse.ArgumentParser, required: bool = True) -> None:
     p.add_argument(
         "model",
         nargs=None if required else "?",
-        help="model spec: demo:cnn|mlp|resnet, torchvision:NAME, file:PATH, python:MODULE:FUNCTION",
+        help="model spec: demo:cnn|mlp|resnet|gpt, torchvision:NAME, hf:PATH, file:PATH, "
+        "python:MODULE:FUNCTION",
     )
-    p.add_argument("--data", help="data spec: digits, synthetic:3x64x64:256, folder:PATH, ...")
-    p.add_argument("--limit", type=int, help="evaluate a fixed, seeded subset of N samples")
+    p.add_argument(
+        "--data", help="data spec: digits, synthetic:3x64x64:256, folder:PATH, text:pydoc, text:PATH, ..."
+    )
+    p.add_argument("--limit", type=int, help="evaluate a fixed, seeded subset of N samples (text: N windows)")
+    p.add_argument("--context", type=int, help="language models: tokens per window (default min(model, 128))")
+    p.add_argument(
+        "--calibration",
+        type=int,
+        help="language models: calibration windows from the training text (default 128)",
+    )
+    p.add_argument(
+        "--allow-download", action="store_true", help="hf: models may come from the Hugging Face hub"
+    )
     p.add_argument("--weights", help="weights: a state_dict path, DEFAULT (download) or none")
     p.add_argument("--arch", help="architecture spec for a bare state_dict given as file:PATH")
     p.add_argument(
@@ -140,6 +154,13 @@ def build_parser() -> argparse.ArgumentParser:
     goal.add_argument(
         "--max-drop", type=float, help="prune as much as possible losing at most this much of the metric"
     )
+    au.add_argument(
+        "--allocation",
+        choices=["sensitivity", "owl"],
+        default="sensitivity",
+        help="sensitivity: greedy over measured curves; owl: outlier-weighted (language models, "
+        "--target-params, criterion wanda by default)",
+    )
     au.add_argument("--out", required=True, help="recipe file to write (.yaml or .json)")
     au.set_defaults(run=cmd_auto)
 
@@ -180,10 +201,22 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--png", help="also write the main chart as PNG (needs kaleido)")
     rp.set_defaults(run=cmd_report)
 
+    ge = sub.add_parser(
+        "generate", parents=[common], help="continue a prompt with the dense and the pruned language model"
+    )
+    _model_args(ge, required=False)
+    ge.add_argument("--recipe", help="recipe to prune with (default: the dense model twice)")
+    ge.add_argument("--prompt", required=True, help="text to continue")
+    ge.add_argument("--tokens", type=int, default=120, help="new tokens (greedy decoding; default 120)")
+    ge.set_defaults(run=cmd_generate)
+
     td = sub.add_parser("train-demo", parents=[_common(debug_only=True)], help="retrain the demo weights")
     td.add_argument("--out", default=None, help="directory to write demo_NAME.pt into (default: assets/)")
-    td.add_argument("--models", default="cnn,mlp,resnet", help="comma-separated demo names")
-    td.add_argument("--epochs", type=int, default=30)
+    td.add_argument(
+        "--models", default="cnn,mlp,resnet", help=f"comma-separated demo names: {', '.join(DEMOS)}"
+    )
+    td.add_argument("--epochs", type=int, default=30, help="classifiers: epochs over the digits")
+    td.add_argument("--steps", type=int, default=1200, help="gpt: AdamW steps of 32 windows of 128 tokens")
     td.set_defaults(run=cmd_train_demo)
     return parser
 
@@ -219,13 +252,13 @@ def _session(args: argparse.Namespace, model: str | None = None, data: str | Non
     spec = model or args.model
     if not spec:
         raise PrunevizError("name a model (e.g. demo:cnn) or give a recipe that names one")
-    options = ModelOptions(weights=args.weights, arch=args.arch, trust_pickle=args.trust_pickle)
+    options = ModelOptions(args.weights, args.arch, args.trust_pickle, args.allow_download)
     budget = getattr(args, "memory_budget_mb", None)
     return open_session(
         spec,
         data or args.data,
         options,
-        args.limit,
+        DataOptions(args.limit, args.context, args.calibration),
         args.device,
         extra_layers=tuple(args.extra_layer),
         memory_budget=budget * 2**20 if budget else DEFAULT_BUDGET_BYTES,
@@ -248,7 +281,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     session, recipe = _recipe_session(args)
     if recipe:
-        apply_recipe(session, recipe)
+        apply_recipe(session, recipe, _stderr_progress)
     report = session.report()
     if args.save:
         _save(session, Path(args.save))
@@ -257,7 +290,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         return 0
     metric = session.task.metric
     print(f"model    {session.model.spec}")
-    print(f"data     {session.data.spec} ({len(session.data)} samples)")
+    print(f"data     {session.data.spec} ({session.task.size_of(session.data)})")
     extras = "".join(
         f"   {label.lower()} {100 * report.figures[key]:.2f}%"
         for key, label in session.task.extra_figures.items()
@@ -385,10 +418,16 @@ def _stderr_progress(fraction: float, message: str) -> None:
 
 
 def cmd_auto(args: argparse.Namespace) -> int:
+    owl = args.allocation == "owl"
+    if owl and not args.criterion:
+        args.criterion = "wanda"
     spec = _sweep_spec(args)
     target = Target(params=args.target_params, macs=args.target_macs, max_drop=args.max_drop)
     session = _session(args)
-    result = auto_allocate(session, sweep(session.fork(), spec, progress=_stderr_progress), target)
+    if owl:
+        result = owl_allocate(session, target, spec.criterion, spec.granularity)
+    else:
+        result = auto_allocate(session, sweep(session.fork(), spec, progress=_stderr_progress), target)
     layers = uniform_plans(session.layers, result.sparsity, spec.criterion, spec.granularity)
     doc = recipe_document(session.model.spec, session.data.spec, layers)
     save_recipe(args.out, doc)
@@ -405,9 +444,12 @@ def cmd_auto(args: argparse.Namespace) -> int:
     if _printed_as_json(args, summary):
         return 0
     print(f"wrote {args.out}")
-    predicted, measured = metric.format(result.predicted), metric.format(result.measured)
-    rounds = f"{result.rounds} verification round(s)"
-    print(f"{metric.key} predicted {predicted}, measured {measured} ({rounds})")
+    measured = metric.format(result.measured)
+    if result.predicted is None:
+        print(f"{metric.key} measured {measured} (OWL allocation, verified)")
+    else:
+        rounds = f"{result.rounds} verification round(s)"
+        print(f"{metric.key} predicted {metric.format(result.predicted)}, measured {measured} ({rounds})")
     print(
         f"removed  {100 * result.removed_params:.1f}% of parameters, {100 * result.removed_macs:.1f}% of MACs"
     )
@@ -485,7 +527,7 @@ def _finetune_shrunk(
 
 def cmd_snippet(args: argparse.Namespace) -> int:
     session, recipe = _recipe_session(args)
-    code = torch_prune_snippet(recipe, session.layers)
+    code = torch_prune_snippet(resolve_for(session, recipe), session.layers)
     if args.out:
         Path(args.out).write_text(code)
         print(f"wrote {args.out}", file=sys.stderr)
@@ -497,7 +539,7 @@ def cmd_snippet(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     session, recipe = _recipe_session(args)
     baseline = session.report()
-    apply_recipe(session, recipe)
+    apply_recipe(session, recipe, _stderr_progress)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(html_report(session, baseline, f"pruneviz report: {Path(args.recipe).name}"))
@@ -505,6 +547,18 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.png:
         problem = write_png(session, baseline, Path(args.png))
         print(problem or f"wrote {args.png}", file=sys.stderr)
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    session, recipe = _recipe_session(args)
+    if recipe:
+        apply_recipe(session, recipe, _stderr_progress)
+    out = side_by_side(session, args.prompt, args.tokens)
+    if _printed_as_json(args, {"prompt": out.prompt, "dense": out.dense, "pruned": out.pruned}):
+        return 0
+    for label, text in (("dense", out.dense), ("pruned", out.pruned)):
+        print(f"--- {label} ---\n{out.prompt}{text}\n")
     return 0
 
 
@@ -552,9 +606,9 @@ def _save(session: PruneSession, path: Path) -> None:
 
 def cmd_train_demo(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else ASSETS
-    for name in args.models.split(","):
-        path = train_demo(name.strip(), out, epochs=args.epochs, log=lambda s: print(s, file=sys.stderr))
-        print(path)
+    for name in (n.strip() for n in args.models.split(",")):
+        length = {"steps": args.steps} if name == "gpt" else {"epochs": args.epochs}
+        print(train(name, out, log=lambda s: print(s, file=sys.stderr), **length))
     return 0
 
 

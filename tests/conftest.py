@@ -29,3 +29,34 @@ def cnn_session() -> PruneSession:
 def resnet_session() -> PruneSession:
     model = load_model("demo:resnet")
     return PruneSession(model, load_data(None, model, limit=128))
+
+
+def _save_tiny(path, config) -> str:
+    """A tiny randomly initialised causal LM with the byte tokenizer, saved with save_pretrained."""
+    from transformers import AutoModelForCausalLM, ByT5Tokenizer
+
+    torch.manual_seed(0)
+    AutoModelForCausalLM.from_config(config).save_pretrained(str(path))
+    ByT5Tokenizer().save_pretrained(str(path))
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(tmp_path_factory) -> str:
+    """A 2-block Llama with grouped-query attention (4 query heads, 2 key/value heads), saved."""
+    from transformers import LlamaConfig
+
+    config = LlamaConfig(
+        vocab_size=384, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=128, tie_word_embeddings=False,
+    )  # fmt: skip
+    return _save_tiny(tmp_path_factory.mktemp("llama"), config)
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt2(tmp_path_factory) -> str:
+    """A 2-block GPT-2 (Conv1D projections, head tied to the embeddings), saved."""
+    from transformers import GPT2Config
+
+    config = GPT2Config(vocab_size=384, n_positions=128, n_embd=64, n_layer=2, n_head=4)
+    return _save_tiny(tmp_path_factory.mktemp("gpt2"), config)

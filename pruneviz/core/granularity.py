@@ -27,6 +27,7 @@ import torch
 from pruneviz.core import masks as M
 from pruneviz.core.errors import PrunevizError
 from pruneviz.core.importance import FILTER_CRITERIA, WEIGHT_CRITERIA, Criterion
+from pruneviz.core.reconstruction import Reconstruction
 from pruneviz.core.registry import Registry
 
 
@@ -59,6 +60,10 @@ class Granularity(ABC):
     def eligible(self, shape: tuple[int, ...]) -> bool:
         return self.ineligible(shape) is None
 
+    def ranking_criteria(self) -> list[str]:
+        """The criteria that rank this granularity's units (not the methods that rewrite weights)."""
+        return [c for c in self.criteria.names() if not isinstance(self.criteria.get(c), Reconstruction)]
+
     def check_criterion(self, criterion: object) -> str:
         """``criterion`` when this granularity has it; otherwise an error listing the ones it has."""
         if not isinstance(criterion, str) or criterion not in self.criteria:
@@ -87,6 +92,12 @@ class Granularity(ABC):
     @abstractmethod
     def mask(self, scores: torch.Tensor, sparsity: float, shape: torch.Size) -> torch.Tensor:
         """Keep-mask of ``shape`` from this granularity's ``scores`` at ``sparsity`` (fraction)."""
+
+    def reconstruct(
+        self, method: Reconstruction, weight: torch.Tensor, gram: torch.Tensor, sparsity: float
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(keep-mask, rewritten weight) from a reconstruction method at ``sparsity``."""
+        return method.solve(weight, gram, sparsity, None)
 
     def __str__(self) -> str:
         return self.name
@@ -135,6 +146,11 @@ class Filter(Granularity):
     def mask(self, scores: torch.Tensor, sparsity: float, shape: torch.Size) -> torch.Tensor:
         return M.filter_mask(scores, sparsity, shape)
 
+    def reconstruct(
+        self, method: Reconstruction, weight: torch.Tensor, gram: torch.Tensor, sparsity: float
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        raise PrunevizError(f"{method.name} prunes single weights or N:M, not whole filters")
+
 
 @dataclass(frozen=True)
 class NM(Granularity):
@@ -167,6 +183,11 @@ class NM(Granularity):
 
     def mask(self, scores: torch.Tensor, sparsity: float, shape: torch.Size) -> torch.Tensor:
         return M.nm_mask(scores, self.n, self.m)
+
+    def reconstruct(
+        self, method: Reconstruction, weight: torch.Tensor, gram: torch.Tensor, sparsity: float
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return method.solve(weight, gram, 0.0, (self.n, self.m))
 
 
 UNSTRUCTURED = Unstructured()

@@ -23,6 +23,7 @@ from torch import nn
 
 from pruneviz.core.errors import PrunevizError
 from pruneviz.core.layers import type_name
+from pruneviz.core.reconstruction import SPARSEGPT
 from pruneviz.core.registry import Registry
 
 Scores = dict[str, torch.Tensor]
@@ -32,6 +33,58 @@ LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 
 WEIGHT_CRITERIA: Registry[Criterion] = Registry("weight criterion")
 FILTER_CRITERIA: Registry[Criterion] = Registry("filter criterion")
+
+
+@dataclass(frozen=True)
+class InputStatistics:
+    """What one layer's inputs look like over calibration data: per input feature (a Linear's input, a
+    conv's input channel) the root mean square, Wanda's ‖X_j‖₂ up to a constant; and for a Linear the
+    Gram matrix XᵀX / rows (inputs × inputs), SparseGPT's Hessian up to a constant."""
+
+    rms: torch.Tensor
+    gram: torch.Tensor | None
+
+
+def input_statistics(
+    model: nn.Module,
+    modules: dict[str, nn.Module],
+    batches: list[tuple[torch.Tensor, torch.Tensor]],
+    run: LossFn,
+    progress: Callable[[float], None] | None = None,
+) -> dict[str, InputStatistics]:
+    """Run ``run(model, x, y)`` over ``batches`` (no gradients) and gather the inputs of ``modules``."""
+    sums: dict[str, list] = {}
+
+    def hook(name: str, module: nn.Module):
+        def record(mod, args) -> None:
+            x = args[0].detach().double()
+            if isinstance(mod, nn.Linear):
+                rows = x.reshape(-1, x.shape[-1])
+                square, gram, count = rows.pow(2).sum(0), rows.T @ rows, rows.shape[0]
+            else:  # conv: channels along dim 1, everything else is a position
+                per = x.transpose(0, 1).reshape(x.shape[1], -1)
+                square, gram, count = per.pow(2).sum(1), None, per.shape[1]
+            total = sums.setdefault(name, [0.0, None, 0])
+            total[0] = total[0] + square
+            total[1] = gram if total[1] is None else (None if gram is None else total[1] + gram)
+            total[2] += count
+
+        return module.register_forward_pre_hook(record)
+
+    handles = [hook(n, m) for n, m in modules.items()]
+    try:
+        with torch.no_grad():
+            for i, (xb, yb) in enumerate(batches):
+                if progress:
+                    progress(i / len(batches))
+                run(model, xb, yb)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return {
+        n: InputStatistics((s / c).sqrt().float(), None if g is None else (g / c).float())
+        for n, (s, g, c) in sums.items()
+    }
 
 
 @dataclass
@@ -51,6 +104,7 @@ class Calibration:
     seed: int = 0
     progress: Callable[[float, str], None] | None = field(default=None, repr=False)
     _grads: tuple[Scores, Scores] | None = field(default=None, repr=False)
+    _inputs: dict[str, InputStatistics] = field(default_factory=dict, repr=False)
     # One pass at a time over the model: Captum hooks and autograd passes from two threads would mix.
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -85,6 +139,17 @@ class Calibration:
     def batches(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """The calibration data as (inputs, targets) batches of ``batch_size``."""
         return list(zip(self.x.split(self.batch_size), self.y.split(self.batch_size)))
+
+    def inputs(self, modules: dict[str, nn.Module]) -> dict[str, InputStatistics]:
+        """What each layer's inputs look like over the calibration data (one pass, cached)."""
+        with self._lock:
+            missing = {n: m for n, m in modules.items() if n not in self._inputs}
+            if missing:
+                progress = self.progress and (lambda f: self._report(f, "input statistics"))
+                self._inputs.update(
+                    input_statistics(self.model, missing, self.batches(), self.loss, progress)
+                )
+            return {n: self._inputs[n] for n in modules}
 
     def _report(self, fraction: float, message: str) -> None:
         if self.progress is not None:
@@ -170,6 +235,32 @@ def _broadcast(per_channel: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     return per_channel.reshape(-1, *([1] * (weight.dim() - 1))).to(weight.device)
 
 
+def wanda_metric(modules: dict[str, nn.Module], calib: Calibration) -> Scores:
+    """|W_ij| · ‖X_j‖₂: each weight's magnitude times the norm of the input feature it multiplies, over
+    the calibration inputs (Sun et al., 2023). Large-magnitude input features protect their weights."""
+    stats = calib.inputs(modules)
+    return {n: m.weight.detach().abs() * _along_inputs(stats[n].rms, m.weight) for n, m in modules.items()}
+
+
+def _along_inputs(per_input: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    return per_input.reshape(1, -1, *([1] * (weight.dim() - 2))).to(weight.device)
+
+
+def row_ranks(metric: torch.Tensor) -> torch.Tensor:
+    """Each entry's rank within its output row (0 = lowest; ties to the lower index), divided by the
+    row length: as scores, a layer's lowest ``k`` go one per row in turn, so pruning is spread over the
+    rows as evenly as the count allows (exactly ``s·cols`` per row when that is whole)."""
+    flat = metric.detach().flatten(1)
+    ranks = flat.argsort(dim=1, stable=True).argsort(dim=1, stable=True)
+    return (ranks.to(torch.float32) / flat.shape[1]).view(metric.shape)
+
+
+@WEIGHT_CRITERIA.register("wanda")
+def _wanda(modules: dict[str, nn.Module], calib: Calibration) -> Scores:
+    """Wanda: |W_ij| · ‖X_j‖₂ compared within each output row (Sun et al., 2023), as row ranks."""
+    return {n: row_ranks(metric) for n, metric in wanda_metric(modules, calib).items()}
+
+
 def _filter_reduce(fn: Callable[[torch.Tensor], torch.Tensor]) -> Criterion:
     def criterion(modules: dict[str, nn.Module], calib: Calibration) -> Scores:
         return {name: fn(m.weight.detach().flatten(1)) for name, m in modules.items()}
@@ -224,3 +315,6 @@ def batchnorm_after(model: nn.Module) -> dict[str, nn.Module]:
         if user.op == "call_module" and type_name(modules[user.target]).startswith("BatchNorm"):
             found[node.target] = modules[user.target]
     return found
+
+
+WEIGHT_CRITERIA.register("sparsegpt")(SPARSEGPT)

@@ -1,7 +1,9 @@
 """Discover the layers a user can prune, with the numbers that help choose how much to prune each.
 
-Prunable by default: Conv1d/2d/3d and Linear (weights of other module types can be added by name).
-MACs per layer come from ``torch.utils.flop_counter`` on one sample (MACs = FLOPs / 2).
+Prunable by default: Conv1d/2d/3d and Linear, subclasses included (weights of other module types can be
+added by name), except a weight shared with another module (a language model's head tied to its input
+embeddings: masking one would mask both). MACs per layer come from ``torch.utils.flop_counter`` on one
+sample (MACs = FLOPs / 2).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from pruneviz.core.errors import PrunevizError
 
 PRUNABLE_TYPES = ("Conv1d", "Conv2d", "Conv3d", "Linear")
+_PRUNABLE_CLASSES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 
 
 def type_name(module: nn.Module) -> str:
@@ -40,10 +43,16 @@ class LayerInfo:
 
 def prunable_modules(model: nn.Module, extra: tuple[str, ...] = ()) -> dict[str, nn.Module]:
     """Conv/Linear modules with a weight, plus the modules named in ``extra`` (which must have one)."""
+    owners: dict[int, int] = {}
+    for m in model.modules():  # how many modules hold each weight (TorchScript modules list no params)
+        for p in m.parameters(recurse=False):
+            owners[id(p)] = owners.get(id(p), 0) + 1
     found = {
         name: m
         for name, m in model.named_modules()
-        if type_name(m) in PRUNABLE_TYPES and isinstance(getattr(m, "weight", None), torch.Tensor)
+        if (type_name(m) in PRUNABLE_TYPES or isinstance(m, _PRUNABLE_CLASSES))
+        and isinstance(getattr(m, "weight", None), torch.Tensor)
+        and owners.get(id(m.weight), 1) == 1
     }
     modules = dict(model.named_modules())
     for name in extra:
@@ -67,10 +76,12 @@ def module_macs(model: nn.Module, sample: torch.Tensor) -> tuple[int, dict[str, 
     return counter.get_total_flops() // 2, per_module
 
 
-def discover_layers(model: nn.Module, example: torch.Tensor, extra: tuple[str, ...] = ()) -> list[LayerInfo]:
-    """The prunable layers of ``model`` in definition order, with MACs for one sample like ``example``
-    (a batch of 1)."""
-    modules = prunable_modules(model, extra)
+def discover_layers(
+    model: nn.Module, example: torch.Tensor, modules: dict[str, nn.Module] | None = None
+) -> list[LayerInfo]:
+    """``modules`` (default: :func:`prunable_modules`) in definition order, with MACs for one sample like
+    ``example`` (a batch of 1)."""
+    modules = prunable_modules(model) if modules is None else modules
     total, per_module = module_macs(model, example)
     return [
         LayerInfo(

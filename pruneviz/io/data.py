@@ -27,14 +27,31 @@ SEED = 0
 Tensors = tuple[torch.Tensor, "torch.Tensor | None"]
 
 
+@dataclass(frozen=True)
+class DataOptions:
+    """How much of a data set to use: a fixed, seeded subset of ``limit`` samples; for text, windows of
+    ``context`` tokens and ``calibration`` windows drawn from its training part."""
+
+    limit: int | None = None
+    context: int | None = None
+    calibration: int | None = None
+
+
 @dataclass
 class DataSet:
-    """Inputs ``x`` (N, *sample_shape) float32 and integer labels ``y`` (N,), already on a device."""
+    """Inputs ``x`` (N, *sample_shape) and targets ``y``, already on a device: float32 images with
+    integer labels (N,), or token windows (N, T) whose targets are the windows themselves.
+
+    ``calibration`` holds the (inputs, targets) data-driven criteria look at, when the data names its
+    own (text: windows of its training part, never the validation windows); otherwise criteria look at
+    the first samples of ``x``.
+    """
 
     x: torch.Tensor
     y: torch.Tensor
     spec: str
     num_classes: int
+    calibration: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def __len__(self) -> int:
         return len(self.x)
@@ -84,6 +101,13 @@ def load_data(
         )
     num_classes = model.num_classes or outputs
     return DataSet(x.to(device), y.long().to(device), spec, num_classes)
+
+
+def load_images(
+    spec: str | None, model: LoadedModel, options: DataOptions, *, train: bool = False, device="cpu"
+) -> DataSet:
+    """:func:`load_data` as a task asks for it (classification: only ``options.limit`` applies)."""
+    return load_data(spec, model, limit=options.limit, train=train, device=device)
 
 
 def _fallback_data(model: LoadedModel) -> str:

@@ -16,7 +16,9 @@ and data spec it came from, so ``pruneviz evaluate file:PATH`` evaluates an expo
 * ``semi-structured`` — a checkpoint of 2:4 weights naming the Linear layers that
   ``torch.sparse.to_sparse_semi_structured`` converts on load (written only on a GPU where that
   conversion runs; see :mod:`pruneviz.io.semistructured`);
-* ``exported-program`` — ``torch.export``'s ``.pt2`` (read only).
+* ``exported-program`` — ``torch.export``'s ``.pt2`` (read only);
+* ``hf`` — a Hugging Face ``save_pretrained`` directory (model, config, tokenizer) of a language
+  model, which plain ``transformers.AutoModelForCausalLM.from_pretrained`` loads.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.utils.prune as tprune
@@ -41,6 +44,7 @@ from pruneviz.core.registry import Registry
 from pruneviz.core.structure import shrink
 from pruneviz.io import semistructured
 from pruneviz.io.checkpoint import from_payload, is_checkpoint, save_checkpoint
+from pruneviz.io.hf import is_hf_directory, load_hf, save_hf
 from pruneviz.io.models import (
     MODEL_SCHEMES,
     LoadedModel,
@@ -64,6 +68,7 @@ class ExportMeta:
     data_spec: str | None
     input_shape: tuple[int, ...]
     structure: list | None = None
+    tokenizer: Any = None  # a language model's, written beside it by the hf format
 
     def as_json(self) -> str:
         return json.dumps({"model_spec": self.model_spec, "data_spec": self.data_spec})
@@ -103,7 +108,7 @@ def writable() -> list[str]:
 def read_model_file(path: Path, options: ModelOptions) -> LoadedModel:
     """Read ``path`` with the first registered format that recognises it (the catch-all, a torch file
     holding a checkpoint, a state_dict or a pickle, comes last)."""
-    if not path.is_file():
+    if not path.exists():
         raise PrunevizError(f"model file not found: {path}")
     for name in FORMATS.registered():
         fmt = FORMATS.get(name)
@@ -132,6 +137,18 @@ def export_model(module: nn.Module, path: str | Path, fmt: str, meta: ExportMeta
     except Exception as err:  # noqa: BLE001 - tracing/export failures come in many types
         raise PrunevizError(f"cannot export to {fmt}: {first_line(err)}") from None
     return path
+
+
+def download(path: Path) -> tuple[str, bytes]:
+    """A written export as one downloadable file: (name, bytes); a directory (hf) is zipped."""
+    if not path.is_dir():
+        return path.name, path.read_bytes()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for file in sorted(path.rglob("*")):
+            if file.is_file():
+                archive.write(file, Path(path.name) / file.relative_to(path))
+    return f"{path.name}.zip", buffer.getvalue()
 
 
 def reload_for_verification(path: str | Path, fmt: str) -> tuple[nn.Module, torch.device, torch.dtype]:
@@ -178,7 +195,7 @@ def _read_torch(path: Path, options: ModelOptions) -> LoadedModel:
 
 
 def _any_file(path: Path) -> bool:
-    return True
+    return path.is_file()
 
 
 def _needs_spec(meta: ExportMeta, fmt: str) -> str:
@@ -236,8 +253,9 @@ def _write_semi_structured(module: nn.Module, path: Path, meta: ExportMeta) -> N
             "prune with granularity 2:4 first"
         )
     converted = semistructured.to_semi_structured(clone_module(module), layers)  # refuses without a GPU
+    dtype = torch.long if meta.tokenizer is not None else torch.float16  # a language model reads token ids
     with torch.inference_mode():
-        converted(torch.zeros((8, *meta.input_shape), device="cuda", dtype=torch.float16))
+        converted(torch.zeros((8, *meta.input_shape), device="cuda", dtype=dtype))
     info = {"form": SEMI_STRUCTURED, "semi_structured_layers": ",".join(layers)}
     save_checkpoint(path, module, spec, meta.data_spec, info, meta.structure, meta.input_shape)
 
@@ -297,7 +315,7 @@ def _write_torchscript(module: nn.Module, path: Path, meta: ExportMeta) -> None:
 
 
 def _is_torchscript(path: Path) -> bool:
-    if not zipfile.is_zipfile(path):
+    if not path.is_file() or not zipfile.is_zipfile(path):
         return False
     with zipfile.ZipFile(path) as zf:
         return any(n.split("/", 1)[-1].startswith("code/") for n in zf.namelist())
@@ -384,10 +402,24 @@ def _read_exported_program(path: Path, options: ModelOptions) -> LoadedModel:
 
 
 def _suffix(suffix: str) -> Callable[[Path], bool]:
-    return lambda path: path.suffix == suffix
+    return lambda path: path.is_file() and path.suffix == suffix
+
+
+# --- Hugging Face directories ----------------------------------------------------------------------
+
+
+def _write_hf(module: nn.Module, path: Path, meta: ExportMeta) -> None:
+    if meta.structure:
+        raise PrunevizError("format hf writes language models; a shrunk classifier needs state_dict or onnx")
+    save_hf(module, meta.tokenizer, path, meta.data_spec)
+
+
+def _read_hf(path: Path, options: ModelOptions) -> LoadedModel:
+    return load_hf(str(path), options)
 
 
 # Recognition order matters: formats told apart by suffix or content first, the torch-file catch-all last.
+_register(Format("hf", "", _write_hf, _read_hf, is_hf_directory))
 _register(Format("exported-program", ".pt2", None, _read_exported_program, _suffix(".pt2")))
 _register(
     Format("safetensors", ".safetensors", _write_safetensors, _read_safetensors, _suffix(".safetensors"))

@@ -51,11 +51,13 @@ class UntrustedPickle(PrunevizError):
 @dataclass(frozen=True)
 class ModelOptions:
     """How to obtain weights: ``weights`` (path, ``DEFAULT`` or ``none``), ``arch`` for bare
-    state_dicts, and ``trust_pickle`` to allow unpickling arbitrary objects (runs code!)."""
+    state_dicts, ``trust_pickle`` to allow unpickling arbitrary objects (runs code!), and
+    ``allow_download`` to let Hugging Face models come from the hub (else the local cache only)."""
 
     weights: str | None = None
     arch: str | None = None
     trust_pickle: bool = False
+    allow_download: bool = False
 
 
 @dataclass
@@ -65,7 +67,8 @@ class LoadedModel:
     ``input_shape`` is one sample's shape (C, H, W) or None when only the data can tell;
     ``mean``/``std`` are the per-channel normalisation image datasets must apply before the model;
     ``default_data`` is the data spec used when the user names none; ``dataset`` is what a
-    ``python:`` factory returned alongside its model.
+    ``python:`` factory returned alongside its model. Language models carry their ``tokenizer`` and
+    the longest context their positions allow (``max_context``, tokens).
     """
 
     module: nn.Module
@@ -80,6 +83,8 @@ class LoadedModel:
     structure: list | None = None  # Torch-Pruning history applied on top of arch_spec, if shrunk
     task: str = "classification"  # what the model does with its data (a name in pruneviz.tasks.TASKS)
     info: dict[str, str] = field(default_factory=dict)  # what a pruneviz checkpoint says about itself
+    tokenizer: Any = None
+    max_context: int | None = None
 
 
 MODEL_SCHEMES: Registry[Callable[[str, ModelOptions], LoadedModel]] = Registry("model scheme")
@@ -189,8 +194,17 @@ def load_weights_file(module: nn.Module, path: Path, trust_pickle: bool) -> None
     load_state_dict(module, state, f"weights {path}")
 
 
+# The shipped demo models by name: each loads itself (the digits classifiers here; the language model
+# registers itself from pruneviz.io.hf).
+DEMO_MODELS: Registry[Callable[[ModelOptions], LoadedModel]] = Registry("demo model")
+
+
 @MODEL_SCHEMES.register("demo")
 def _demo(name: str, options: ModelOptions) -> LoadedModel:
+    return DEMO_MODELS.get(name)(options)
+
+
+def _demo_classifier(name: str, options: ModelOptions) -> LoadedModel:
     module = demo.DEMO_ARCHITECTURES.get(name)()
     weights = options.weights or str(demo.weights_path(name))
     if weights.lower() != "none":
@@ -203,6 +217,10 @@ def _demo(name: str, options: ModelOptions) -> LoadedModel:
         default_data="digits",
         arch_spec=f"demo:{name}",
     )
+
+
+for _name in demo.DEMO_ARCHITECTURES.registered():
+    DEMO_MODELS.register(_name)(lambda options, name=_name: _demo_classifier(name, options))
 
 
 @MODEL_SCHEMES.register("torchvision")

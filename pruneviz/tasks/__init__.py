@@ -1,4 +1,4 @@
-"""Tasks: what a loaded model does with its data (classification today), registered by name.
+"""Tasks: what a loaded model does with its data (classification, language modelling), by name.
 
 The loaded model names its task (:attr:`pruneviz.io.models.LoadedModel.task`); sessions, sweeps,
 training and the pages ask :func:`task_of` for batches, loss and the headline metric.
@@ -10,9 +10,13 @@ from pruneviz.core.registry import Registry
 from pruneviz.io.models import LoadedModel
 from pruneviz.tasks.base import Metric, Task
 from pruneviz.tasks.classification import Classification
+from pruneviz.tasks.language import LanguageModelling
 
+CLASSIFICATION: Task = Classification()
+LANGUAGE_MODELLING: Task = LanguageModelling()
 TASKS: Registry[Task] = Registry("task")
-TASKS.register(Classification.name)(Classification())
+for _task in (CLASSIFICATION, LANGUAGE_MODELLING):
+    TASKS.register(_task.name)(_task)
 
 
 def task_of(model: LoadedModel) -> Task:
@@ -20,4 +24,4 @@ def task_of(model: LoadedModel) -> Task:
     return TASKS.get(model.task)
 
 
-__all__ = ["TASKS", "Metric", "Task", "task_of"]
+__all__ = ["CLASSIFICATION", "LANGUAGE_MODELLING", "TASKS", "Metric", "Task", "task_of"]

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from pruneviz.core.evaluate import DEFAULT_BUDGET_BYTES, Evaluator, forward_batches
+from pruneviz.core.granularity import Granularity
 from pruneviz.core.humanize import percent, points
 
 if TYPE_CHECKING:  # annotations only: io sits below tasks, never the other way round
@@ -33,12 +34,12 @@ class Metric:
     is_fraction: bool
 
     def format(self, value: float) -> str:
-        """83.4% for a fraction, 3.61 otherwise."""
-        return percent(value) if self.is_fraction else f"{value:.2f}"
+        """83.4% for a fraction, 3.612 otherwise (a thousandth of perplexity is a visible change)."""
+        return percent(value) if self.is_fraction else f"{value:.3f}"
 
     def change(self, now: float, base: float) -> str:
-        """The change from ``base`` to ``now``, signed: '-1.2 pt' for fractions, '+0.31' otherwise."""
-        return points(now - base) if self.is_fraction else f"{now - base:+.2f}"
+        """The change from ``base`` to ``now``, signed: '-1.2 pt' for fractions, '+0.312' otherwise."""
+        return points(now - base) if self.is_fraction else f"{now - base:+.3f}"
 
     def worse_by(self, base: float, value: float) -> float:
         """How much worse ``value`` is than ``base`` (negative when it is better), in the metric's units."""
@@ -55,13 +56,30 @@ class Task(ABC):
     metric: ClassVar[Metric]
     # The figures a report has besides the metric and the loss, all fractions: key -> label.
     extra_figures: ClassVar[dict[str, str]] = {}
-    # load_data(spec, model, *, limit=None, train=False, device="cpu") -> DataSet: the validation (or
-    # training) data named by ``spec`` (None: the model's default), as this task's batches take it.
+    # Criteria that do not apply to this task's outputs (Captum's per-class attribution to a LM).
+    unsupported_criteria: ClassVar[frozenset[str]] = frozenset()
+    # load_data(spec, model, options: DataOptions, *, train=False, device="cpu") -> DataSet: the
+    # validation (or training) data named by ``spec`` (None: the model's default), as this task's
+    # batches take it.
     load_data: Callable[..., DataSet]
 
     @abstractmethod
     def batch_loss(self, module: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """The mean training loss of ``module`` on one batch (differentiable): gradients and training."""
+
+    def size_of(self, data: DataSet) -> str:
+        """How much data a metric was measured on, for people ("360 samples")."""
+        return f"{len(data)} samples"
+
+    def prunable(self, model: nn.Module, modules: dict[str, nn.Module]) -> dict[str, nn.Module]:
+        """Which of the Conv/Linear ``modules`` this task prunes unless the user names more."""
+        return modules
+
+    def criteria(self, kind: Granularity, ranking: bool = False) -> list[str]:
+        """The criteria a user may pick for ``kind`` on this task, sorted (with ``ranking``, only those
+        that rank weights: what sweeps and global thresholds need)."""
+        names = kind.ranking_criteria() if ranking else kind.criteria.names()
+        return [c for c in names if c not in self.unsupported_criteria]
 
     def forward(self, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
         """What :meth:`figures` reads from one batch (a classifier's logits)."""

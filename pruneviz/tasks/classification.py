@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pruneviz.core.metrics import accuracy_and_loss, classification_metrics, per_class_accuracy
-from pruneviz.io.data import load_data
+from pruneviz.io.data import load_images
 from pruneviz.tasks.base import Metric, Task
 
 
@@ -20,7 +20,7 @@ class Classification(Task):
     metric = Metric("accuracy", "Accuracy", higher_is_better=True, is_fraction=True)
     extra_figures: ClassVar[dict[str, str]] = {"top5": "Top-5"}
 
-    load_data = staticmethod(load_data)
+    load_data = staticmethod(load_images)
 
     def batch_loss(self, module: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(module(x), y)

@@ -39,7 +39,20 @@ RECOVERY = PageKeys("ft")
 LOTTERY = PageKeys("lt")
 EXPORT = PageKeys("ex")
 LEARN = PageKeys("learn")
-PAGES = (MODEL, SIDEBAR, IMPORTANCE, PRUNE, STRUCTURED, SENSITIVITY, RECOVERY, LOTTERY, EXPORT, LEARN)
+GENERATE = PageKeys("gen")
+PAGES = (
+    MODEL,
+    SIDEBAR,
+    IMPORTANCE,
+    PRUNE,
+    STRUCTURED,
+    SENSITIVITY,
+    RECOVERY,
+    LOTTERY,
+    EXPORT,
+    LEARN,
+    GENERATE,
+)
 
 
 def model_keys(keys: Iterable[object]) -> list[object]:

@@ -37,14 +37,15 @@ ALLOW_PICKLE = "PRUNEVIZ_ALLOW_PICKLE"
 DATA_ROOT = "PRUNEVIZ_DATA_ROOT"
 SESSION_MEMORY = "PRUNEVIZ_SESSION_MEMORY_MB"
 # Schemes whose spec names a file or directory after the scheme (and, for torchvision data, a name).
-_PATH_AFTER = {"file": 0, "folder": 0, "torchvision": 1}
+_PATH_AFTER = {"file": 0, "folder": 0, "torchvision": 1, "hf": 0, "text": 0}
 
 
 def spec_path(spec: str) -> str | None:
-    """The server path a model or data spec reads, if any: ``folder:PATH``, ``file:PATH``,
-    ``torchvision:NAME:ROOT[:download]`` (a bare ``torchvision:resnet18`` names no path)."""
+    """The server path a model or data spec reads, if any: ``folder:PATH``, ``file:PATH``, ``hf:PATH``,
+    ``text:PATH``, ``torchvision:NAME:ROOT[:download]`` (a bare ``torchvision:resnet18`` and the
+    standard library's ``text:pydoc`` name no path)."""
     scheme, _, rest = spec.partition(":")
-    if scheme not in _PATH_AFTER or not rest:
+    if scheme not in _PATH_AFTER or not rest or spec == "text:pydoc":
         return None
     parts = rest.split(":", _PATH_AFTER[scheme])
     if len(parts) <= _PATH_AFTER[scheme]:

@@ -24,12 +24,13 @@ from pruneviz.core.errors import PrunevizError
 from pruneviz.core.granularity import Granularity
 from pruneviz.core.history import History
 from pruneviz.core.jobs import Job
-from pruneviz.io.data import DataSet
+from pruneviz.io.data import DataOptions, DataSet
 from pruneviz.io.models import LoadedModel, ModelOptions, UntrustedPickle
 from pruneviz.ui import keys
 from pruneviz.ui.serving import ServerPolicy
 from pruneviz.workflows.allocate import AutoResult
 from pruneviz.workflows.apply import Applied, Verification
+from pruneviz.workflows.generate import Continuations
 from pruneviz.workflows.latency import SpeedUp
 from pruneviz.workflows.lottery import LotteryRun
 from pruneviz.workflows.recipe import recipe_document, recipe_text
@@ -47,6 +48,7 @@ NAVIGATION = [
     ("pages/1_Model_and_data.py", "Model & data", ":material/inventory_2:"),
     ("pages/2_Importance.py", "Importance", ":material/local_fire_department:"),
     ("pages/3_Prune.py", "Prune", ":material/content_cut:"),
+    ("pages/10_Generate.py", "Generate", ":material/edit_note:"),
     ("pages/4_Structured.py", "Structured", ":material/view_column:"),
     ("pages/5_Sensitivity.py", "Sensitivity", ":material/show_chart:"),
     ("pages/6_Recovery.py", "Recovery", ":material/healing:"),
@@ -63,6 +65,8 @@ class Choice:
     model: str = DEFAULT_MODEL
     data: str | None = None
     limit: int | None = None
+    context: int | None = None  # language models: tokens per window
+    calibration: int | None = None  # language models: calibration windows
     weights: str | None = None
     arch: str | None = None
     trust_pickle: bool = False
@@ -115,6 +119,8 @@ class Workspace:
     undo: dict | None = None  # the session's state before that fine-tune
     # Lottery ticket page
     lottery: LotteryRun | None = None
+    # Generate page
+    generated: Continuations | None = None
     # Export page
     exported: Exported | None = None
     report_html: str | None = None
@@ -133,7 +139,8 @@ class Workspace:
 def shared_baseline(choice: Choice) -> tuple[LoadedModel, DataSet]:
     """Load once per distinct choice for the whole server; callers must treat it as read-only."""
     options = ModelOptions(weights=choice.weights, arch=choice.arch, trust_pickle=choice.trust_pickle)
-    return load_pair(choice.model, choice.data, options, choice.limit, resolve_device(None))
+    data = DataOptions(limit=choice.limit, context=choice.context, calibration=choice.calibration)
+    return load_pair(choice.model, choice.data, options, data, resolve_device(None))
 
 
 def policy() -> ServerPolicy:
@@ -218,7 +225,7 @@ def page_header(title: str, caption: str) -> Workspace:
     with st.sidebar:
         st.markdown(
             f"**Model** `{ws.session.model.spec}`  \n**Data** `{ws.session.data.spec}` "
-            f"({len(ws.session.data)} samples)"
+            f"({ws.session.task.size_of(ws.session.data)})"
         )
         st.markdown(f"Baseline {metric.label.lower()} **{metric.format(ws.baseline.score)}**")
         st.download_button(

@@ -42,6 +42,16 @@ def layer_overview(
     return fig
 
 
+def outlier_bars(layers: list[LayerInfo], ratios: dict[str, float], m: float) -> go.Figure:
+    """Per layer, the share of its |W|·‖X‖ scores above ``m`` times their mean (OWL's outlier ratio):
+    the layers OWL prunes least."""
+    fig = _fig(f"Outlier ratio: share of |W|·‖X‖ above {m:g}× the layer's mean (OWL prunes these less)")
+    names = [x.name for x in layers]
+    fig.add_bar(x=names, y=[100 * ratios[n] for n in names], marker_color=theme.ACCENT)
+    fig.update_layout(yaxis_title="outliers (% of weights)", xaxis_type="category")
+    return fig
+
+
 def sparsity_bars(layers: list[LayerInfo], sparsity: dict[str, float]) -> go.Figure:
     """Per-layer sparsity (0..100%) as horizontal kept/pruned bars."""
     names = [x.name for x in layers][::-1]

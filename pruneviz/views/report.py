@@ -66,7 +66,7 @@ def html_report(session: PruneSession, baseline: Report, title: str = "pruneviz 
 <style>{STYLE}</style></head><body>
 <h1>{html.escape(title)}</h1>
 <p class="muted">model <code>{html.escape(session.model.spec)}</code> ·
-data <code>{html.escape(session.data.spec)}</code> ({len(session.data)} samples)</p>
+data <code>{html.escape(session.data.spec)}</code> ({session.task.size_of(session.data)})</p>
 <table><tr><th></th><th>dense</th><th>pruned</th><th>change</th></tr>{rows}</table>
 <h2>Layers</h2>
 <table><tr><th>layer</th><th>type</th><th>shape</th><th>parameters</th><th>sparsity</th></tr>{layer_rows}</table>

@@ -11,10 +11,13 @@ from dataclasses import dataclass, field
 
 import torch
 
+from pruneviz.core.blockwise import block_of
 from pruneviz.core.errors import PrunevizError
+from pruneviz.core.granularity import UNSTRUCTURED, Granularity
 from pruneviz.core.layers import LayerInfo
 from pruneviz.core.masks import global_masks, sparsity_of
 from pruneviz.tasks import Metric
+from pruneviz.workflows.reconstruct import apply_plans
 from pruneviz.workflows.sensitivity import Sensitivity
 from pruneviz.workflows.session import GlobalPlan, LayerPlan, PruneSession, Report
 
@@ -118,7 +121,7 @@ class AutoResult:
     units: fractions for accuracy)."""
 
     sparsity: dict[str, float]
-    predicted: float  # the metric the curves predict for the allocation
+    predicted: float | None  # the metric the curves predict for the allocation (OWL predicts none)
     measured: float  # the metric measured with every layer pruned as allocated
     removed_params: float  # fraction of all parameters now zero
     removed_macs: float  # fraction of dense MACs saved
@@ -204,3 +207,64 @@ def _baselines_at(scratch: PruneSession, removed_params: float) -> dict[str, flo
         scratch.apply_global(GlobalPlan(share, lamp=lamp))
         out[name] = scratch.report().score
     return out
+
+
+OWL_M = 5.0  # an outlier is a Wanda score above M times its layer's mean
+OWL_LAMBDA = 0.08  # layer sparsities spread over target ± λ
+
+
+def owl(outlier_ratios: dict[str, float], sparsity: float, lam: float = OWL_LAMBDA) -> dict[str, float]:
+    """OWL (Yin et al., 2024): per-group sparsity from each group's outlier ratio. Ratios are scaled to
+    [0, 2λ] and shifted so that their mean density is 1 − ``sparsity``: groups with more outliers keep
+    more of their weights. Equal ratios give every group ``sparsity``."""
+    values = list(outlier_ratios.values())
+    low, high = min(values), max(values)
+    scaled = {g: (r - low) / (high - low) * 2 * lam if high > low else 0.0 for g, r in outlier_ratios.items()}
+    mean = sum(scaled.values()) / len(scaled)
+    return {g: min(MAX_SPARSITY, max(0.0, 1 - (v - mean + (1 - sparsity)))) for g, v in scaled.items()}
+
+
+def outlier_ratio(metric: torch.Tensor, m: float = OWL_M) -> float:
+    """Fraction of ``metric`` entries above ``m`` times their mean (OWL's layer-wise outlier ratio)."""
+    flat = metric.detach().flatten().double()
+    return (flat > m * flat.mean()).double().mean().item()
+
+
+def owl_sparsity(
+    session: PruneSession, names: list[str], sparsity: float, m: float = OWL_M, lam: float = OWL_LAMBDA
+) -> dict[str, float]:
+    """OWL sparsity for each of ``names``: Wanda scores over the calibration data, outlier ratios per
+    transformer block (a layer outside the blocks is a group of its own), :func:`owl` across groups."""
+    metrics = session.input_weighted()
+    groups = block_of(session.working, names)
+    ratios = {
+        g: outlier_ratio(torch.cat([metrics[n].flatten() for n in names if groups[n] == g]), m)
+        for g in set(groups.values())
+    }
+    per_group = owl(dict(sorted(ratios.items())), sparsity, lam)
+    return {n: per_group[groups[n]] for n in names}
+
+
+def owl_allocate(
+    session: PruneSession, target: Target, criterion: str = "wanda", kind: Granularity = UNSTRUCTURED
+) -> AutoResult:
+    """OWL sparsities removing ``target.params`` of the parameters, verified on a fork of ``session``
+    (reconstruction criteria solved sequentially) next to uniform, global and LAMP allocations."""
+    if target.params is None:
+        raise PrunevizError("OWL allocation aims at a share of parameters: give --target-params")
+    scratch = session.fork()
+    dense = scratch.report()
+    prunable = sum(x.params for x in scratch.layers)
+    share = min(MAX_SPARSITY, target.params * dense.params_total / prunable)
+    sparsity = owl_sparsity(scratch, scratch.layer_names, share)
+    apply_plans(scratch, {n: LayerPlan(s, criterion, kind) for n, s in sparsity.items()})
+    now = scratch.report()
+    return AutoResult(
+        sparsity=sparsity,
+        predicted=None,
+        measured=now.score,
+        removed_params=1 - now.params_nonzero / now.params_total,
+        removed_macs=1 - now.macs_effective / now.macs_dense,
+        rounds=1,
+        baselines=_baselines_at(scratch, 1 - now.params_nonzero / now.params_total),
+    )

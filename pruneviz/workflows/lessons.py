@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pruneviz.core.granularity import FILTER, NM
+from pruneviz.core.granularity import FILTER, NM, granularity
 from pruneviz.io.data import DataSet
 from pruneviz.io.demo import initial_model
+from pruneviz.workflows.allocate import owl_sparsity
 from pruneviz.workflows.recipe import uniform_plans
+from pruneviz.workflows.reconstruct import apply_plans
 from pruneviz.workflows.recovery import train_epochs
 from pruneviz.workflows.session import GlobalPlan, LayerPlan, PruneSession
 
@@ -31,8 +33,8 @@ def _scratch(session: PruneSession) -> PruneSession:
 
 
 def _row(label: str, session: PruneSession) -> dict[str, object]:
-    sparsity, accuracy = session.prunable_sparsity(), session.report().score
-    return {"configuration": label, "weights pruned": f"{sparsity:.0%}", "accuracy": f"{accuracy:.1%}"}
+    metric, sparsity, score = session.task.metric, session.prunable_sparsity(), session.report().score
+    return {"configuration": label, "weights pruned": f"{sparsity:.0%}", metric.key: metric.format(score)}
 
 
 def _unstructured(session: PruneSession, train: DataSet) -> Rows:
@@ -175,5 +177,71 @@ LESSONS = [
         "lets sparse tensor cores (NVIDIA Ampere and later) skip the zeros for real speed-ups; layers whose "
         "input dimension is not a multiple of M cannot use it.",
         _nm,
+    ),
+]
+
+
+def _pruned_by(session: PruneSession, criterion: str, sparsity: float, kind="unstructured") -> PruneSession:
+    s = _scratch(session)
+    apply_plans(
+        s, uniform_plans(s.layers, dict.fromkeys(s.layer_names, sparsity), criterion, granularity(kind))
+    )
+    return s
+
+
+def _wanda(session: PruneSession, train: DataSet) -> Rows:
+    rows = [_row("dense", _scratch(session))]
+    for sparsity in (0.5, 0.7):
+        for criterion, how in (("magnitude", "smallest |w|"), ("wanda", "smallest |w|·‖x‖ in each row")):
+            rows.append(
+                _row(f"{sparsity:.0%} of every layer, {how}", _pruned_by(session, criterion, sparsity))
+            )
+    return rows
+
+
+def _sparsegpt(session: PruneSession, train: DataSet) -> Rows:
+    rows = []
+    for kind, sparsity in (("unstructured", 0.5), ("unstructured", 0.7), ("2:4", 0.5)):
+        for criterion in ("magnitude", "sparsegpt"):
+            s = _pruned_by(session, criterion, sparsity, kind)
+            label = f"{kind} {sparsity:.0%}" if kind == "unstructured" else kind
+            rows.append(_row(f"{label} by {criterion}", s))
+    return rows
+
+
+def _owl(session: PruneSession, train: DataSet) -> Rows:
+    uniform = _pruned_by(session, "wanda", 0.7)
+    owl = _scratch(session)
+    sparsity = owl_sparsity(owl, owl.layer_names, 0.7)
+    apply_plans(owl, {n: LayerPlan(s, "wanda") for n, s in sparsity.items()})
+    return [_row("Wanda, 70% of every layer", uniform), _row("Wanda, 70% on average, spread by OWL", owl)]
+
+
+LLM_LESSONS = [
+    Lesson(
+        "Why magnitude is not enough: input norms (Wanda)",
+        "A weight's effect is its size *times the size of its input*. Large language models grow a few "
+        "input features hundreds of times larger than the rest; magnitude pruning cuts the small weights "
+        "that carry them and breaks the model. Wanda (Sun et al., 2023) ranks |w|·‖x‖ over a little "
+        "calibration text, compared within each output row, and needs no retraining. This tiny byte-level "
+        "model has hardly any such outlier features, so expect Wanda to do little better than magnitude "
+        "here (see the table) — its advantage appears at scale.",
+        _wanda,
+    ),
+    Lesson(
+        "Prune and reconstruct (SparseGPT)",
+        "SparseGPT (Frantar & Alistarh, 2023) prunes a layer column block by column block and, after each "
+        "column, updates the weights not yet visited so that the layer's output on the calibration inputs "
+        "changes as little as possible (the inverse Hessian of ‖WX − ŴX‖²). Layers are solved in order, "
+        "each on the inputs the already-pruned layers produce. It clearly beats magnitude here, the more "
+        "so at high sparsity and for 2:4.",
+        _sparsegpt,
+    ),
+    Lesson(
+        "Outlier-weighted layer sparsity (OWL)",
+        "Not every block holds the same share of outliers. OWL (Yin et al., 2024) counts, per block, the "
+        "Wanda scores above 5× their mean and gives blocks with more outliers a lower sparsity (within "
+        "±8 points of the target, same average). Compare the same 70% spread evenly and by OWL.",
+        _owl,
     ),
 ]

@@ -22,12 +22,9 @@ from pruneviz.core.layers import prunable_modules
 from pruneviz.core.masks import prune_count, ranking
 from pruneviz.io.data import DataSet
 from pruneviz.io.models import clone_module
-from pruneviz.tasks import TASKS, Task
+from pruneviz.tasks import CLASSIFICATION
 from pruneviz.workflows.recovery import TrainConfig, train_steps
 from pruneviz.workflows.session import PruneSession
-
-# The experiment measures accuracy and early stopping of classifiers (Frankle & Carbin's setting).
-CLASSIFICATION: Task = TASKS.get("classification")
 
 
 @dataclass(frozen=True)
@@ -67,7 +64,7 @@ def _train_and_track(
     best = (-1.0, 0)
     snapshot: dict | None = None
 
-    task = CLASSIFICATION
+    task = CLASSIFICATION  # the experiment measures classifiers' accuracy and early stopping
 
     def evaluate(step: int, _loss: float) -> None:
         nonlocal best, snapshot

@@ -22,7 +22,8 @@ or, instead of ``default``/``layers``, one ranking across layers::
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,8 @@ from pruneviz.core.errors import PrunevizError
 from pruneviz.core.granularity import FILTER, Granularity, granularity, rankable
 from pruneviz.core.layers import LayerInfo
 from pruneviz.core.masks import check_sparsity
+from pruneviz.workflows.allocate import OWL_LAMBDA, OWL_M, owl_sparsity
+from pruneviz.workflows.reconstruct import apply_plans
 from pruneviz.workflows.session import GlobalPlan, LayerPlan, PruneSession
 from pruneviz.workflows.structured import StructuredPlan
 
@@ -47,6 +50,7 @@ TOP_KEYS = (
     "round_to",
     "seed",
     "training",
+    "allocation",
 )
 TRAINING_KEYS = {
     "steps": int,
@@ -71,6 +75,16 @@ class Recipe:
     round_to: int | None = None  # structured removal: keep channel counts multiples of this
     seed: int | None = None
     training: dict | None = None  # the fine-tune settings, after a fine-tune (see TRAINING_KEYS)
+    allocation: Owl | None = None  # spread the default's sparsity over layers (None: the same for each)
+
+
+@dataclass(frozen=True)
+class Owl:
+    """``allocation: owl`` (or ``{method: owl, m: 5, lambda: 0.08}``): the default's sparsity spread
+    over transformer blocks by their Wanda outlier ratios (OWL, Yin et al., 2024)."""
+
+    m: float = OWL_M
+    lam: float = OWL_LAMBDA
 
 
 def load_recipe(path: str | Path) -> Recipe:
@@ -100,7 +114,11 @@ def parse_recipe(obj: Any, source: str = "recipe") -> Recipe:
     round_to = obj.get("round_to")
     if round_to is not None and (isinstance(round_to, bool) or not isinstance(round_to, int) or round_to < 1):
         raise PrunevizError(f"{source}: 'round_to' must be a positive integer, got {round_to!r}")
-    extras = {"seed": _seed(obj.get("seed"), source), "training": _training(obj.get("training"), source)}
+    extras = {
+        "seed": _seed(obj.get("seed"), source),
+        "training": _training(obj.get("training"), source),
+        "allocation": _allocation(obj.get("allocation"), source),
+    }
     pinned = obj.get("pinned") or []
     if not isinstance(pinned, list) or not all(isinstance(p, str) for p in pinned):
         raise PrunevizError(f"{source}: 'pinned' must be a list of layer names")
@@ -128,6 +146,10 @@ def parse_recipe(obj: Any, source: str = "recipe") -> Recipe:
             **extras,
         )
     default = _layer_plan(obj["default"], None, f"{source}: default") if "default" in obj else None
+    if extras["allocation"] and (default is None or not default.granularity.rankable):
+        raise PrunevizError(
+            f"{source}: allocation owl spreads a default's sparsity; give a default that is not N:M"
+        )
     layers_obj = obj.get("layers") or {}
     _mapping(layers_obj, f"{source}: layers")
     layers = {}
@@ -138,6 +160,23 @@ def parse_recipe(obj: Any, source: str = "recipe") -> Recipe:
     return Recipe(
         obj.get("model"), obj.get("data"), default, tuple(pinned), layers, round_to=round_to, **extras
     )
+
+
+def _allocation(value: Any, source: str) -> Owl | None:
+    if value is None or value == "uniform":
+        return None
+    if value == "owl":
+        return Owl()
+    where = f"{source}: allocation"
+    if not isinstance(value, dict) or value.get("method") != "owl":
+        raise PrunevizError(
+            f"{where}: must be uniform, owl or {{method: owl, m: M, lambda: L}}, got {value!r}"
+        )
+    _no_unknown(value, ("method", "m", "lambda"), where)
+    m, lam = value.get("m", OWL_M), value.get("lambda", OWL_LAMBDA)
+    if any(isinstance(v, bool) or not isinstance(v, int | float) or v <= 0 for v in (m, lam)):
+        raise PrunevizError(f"{where}: m and lambda must be positive numbers")
+    return Owl(float(m), float(lam))
 
 
 def _seed(value: Any, source: str) -> int | None:
@@ -264,14 +303,28 @@ def uniform_plans(
     }
 
 
-def apply_recipe(session: PruneSession, recipe: Recipe) -> None:
-    """Apply ``recipe`` to the session's working copy (replacing any masks it had)."""
+def resolve_for(session: PruneSession, recipe: Recipe) -> dict[str, LayerPlan] | GlobalPlan:
+    """:func:`resolve` for the session's model, with the recipe's allocation (OWL needs its data)."""
     plan = resolve(recipe, session.layers)
+    if recipe.allocation is None or isinstance(plan, GlobalPlan):
+        return plan
+    spread = [n for n, p in plan.items() if p == recipe.default and n not in recipe.layers]
+    owl = recipe.allocation
+    sparsity = owl_sparsity(session, spread, recipe.default.sparsity, owl.m, owl.lam) if spread else {}
+    return {n: replace(p, sparsity=sparsity[n]) if n in sparsity else p for n, p in plan.items()}
+
+
+def apply_recipe(
+    session: PruneSession, recipe: Recipe, progress: Callable[[float, str], None] | None = None
+) -> None:
+    """Apply ``recipe`` to the session's working copy (replacing any masks it had); reconstruction
+    methods (sparsegpt) run their sequential algorithm."""
+    plan = resolve_for(session, recipe)
     session.reset()
     if isinstance(plan, GlobalPlan):
         session.apply_global(plan)
     else:
-        session.apply_layer_plans(plan)
+        apply_plans(session, plan, progress)
 
 
 def removes_filters(recipe: Recipe, layers: list[LayerInfo]) -> bool:

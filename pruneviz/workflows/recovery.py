@@ -22,7 +22,7 @@ from torch import nn
 from pruneviz.core.errors import PrunevizError
 from pruneviz.core.importance import LossFn
 from pruneviz.core.registry import Registry
-from pruneviz.io.data import DataSet
+from pruneviz.io.data import DataOptions, DataSet
 from pruneviz.tasks import Metric
 from pruneviz.workflows.session import LayerPlan, PruneSession
 
@@ -215,4 +215,6 @@ def finetune(
 def train_split(session: PruneSession, spec: str | None = None) -> DataSet:
     """The training data for fine-tuning: ``spec`` if given, else the training split of the session's own
     data where one exists (digits, torchvision datasets, synthetic)."""
-    return session.task.load_data(spec or session.data.spec, session.model, train=True, device=session.device)
+    # text: training windows as long as the validation windows (images ignore the context)
+    data, options = spec or session.data.spec, DataOptions(context=session.data.x.shape[-1])
+    return session.task.load_data(data, session.model, options, train=True, device=session.device)

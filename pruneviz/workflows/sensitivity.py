@@ -46,6 +46,11 @@ class SweepSpec:
             raise PrunevizError(f"sensitivity granularity must be one of {names}, got {g}")
         object.__setattr__(self, "granularity", g)
         object.__setattr__(self, "criterion", g.check_criterion(self.criterion or g.default_criterion))
+        if self.criterion not in g.ranking_criteria():
+            raise PrunevizError(
+                f"{self.criterion} rewrites weights instead of ranking them; sweep a criterion that ranks "
+                f"({', '.join(g.ranking_criteria())})"
+            )
         if not self.levels:
             raise PrunevizError("give at least one sparsity level")
         for level in self.levels:

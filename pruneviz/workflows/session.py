@@ -22,18 +22,20 @@ from pruneviz.core import masks as M
 from pruneviz.core.errors import PrunevizError
 from pruneviz.core.evaluate import DEFAULT_BUDGET_BYTES
 from pruneviz.core.granularity import UNSTRUCTURED, Granularity, granularity
-from pruneviz.core.importance import Calibration, Scores
+from pruneviz.core.importance import Calibration, Scores, wanda_metric
 from pruneviz.core.jobs import Progress
 from pruneviz.core.layers import discover_layers, module_macs, prunable_modules
 from pruneviz.core.metrics import effective_macs, param_counts, size_bytes
+from pruneviz.core.reconstruction import Reconstruction
 from pruneviz.core.structure import preview, shrink
-from pruneviz.io.data import DataSet
+from pruneviz.io.data import DataOptions, DataSet
 from pruneviz.io.formats import ExportMeta
 from pruneviz.io.models import LoadedModel, ModelOptions, clone_module, eval_mode, load_model
 from pruneviz.tasks import Task, task_of
 from pruneviz.workflows.structured import Removal, StructuredPlan, plan_removal, predicted_counts
 
 CALIBRATION_SAMPLES = 256
+ONE_LAYER = "one layer, against the dense model's inputs"
 
 
 @dataclass(frozen=True)
@@ -119,10 +121,12 @@ class PruneSession:
         self.extra_layers = tuple(extra_layers)
         self.memory_budget = memory_budget
         self.working = eval_mode(clone_module(model.module, self.device))
-        self.modules = prunable_modules(self.working, self.extra_layers)
+        found = prunable_modules(self.working, self.extra_layers)
+        chosen = self.task.prunable(self.working, found)
+        self.modules = {n: m for n, m in found.items() if n in chosen or n in self.extra_layers}
         self.dense_weights = {n: m.weight.detach().clone() for n, m in self.modules.items()}
         self.example = data.x[:1]
-        self.layers = discover_layers(self.working, self.example, self.extra_layers)
+        self.layers = discover_layers(self.working, self.example, self.modules)
         self.macs_dense = module_macs(self.working, self.example)[0]
         self.masks: dict[str, torch.Tensor] = {}
         self.evaluator = self.task.evaluator(
@@ -130,6 +134,9 @@ class PruneSession:
         )
         self.plans: dict[str, LayerPlan] = {}  # the plan behind each layer's current mask, when known
         self.training: dict | None = None  # fine-tune settings behind the current weights, if any
+        # How each layer rewritten by a reconstruction method (sparsegpt) was solved: ONE_LAYER live,
+        # or sequentially with the layers before it pruned (pruneviz.workflows.reconstruct).
+        self.solved: dict[str, str] = {}
         self._changed: set[str] = set()
         # scores may be computed by a background job and the UI at once
         self._lock = threading.Lock()
@@ -164,9 +171,8 @@ class PruneSession:
                 if self._basis is not None:
                     reference.load_state_dict(self._basis)
                 n = min(CALIBRATION_SAMPLES, len(self.data))
-                self._calibration = Calibration(
-                    reference, self.data.x[:n], self.data.y[:n], self.task.batch_loss
-                )
+                x, y = self.data.calibration or (self.data.x[:n], self.data.y[:n])
+                self._calibration = Calibration(reference, x, y, self.task.batch_loss)
             return self._calibration
 
     def scores(
@@ -191,14 +197,23 @@ class PruneSession:
                     self._scores[key] = scores
             return scores
 
+    def input_weighted(self) -> Scores:
+        """|W_ij| · ‖X_j‖₂ of every layer over the calibration inputs: what Wanda ranks and OWL counts
+        outliers in (the magnitude a weight has once its input's size is taken into account)."""
+        calib = self.calibration()
+        modules = prunable_modules(calib.model, tuple(self.modules))
+        return wanda_metric({n: modules[n] for n in self.modules}, calib)
+
     def has_scores(self, criterion: str, kind: Granularity = UNSTRUCTURED) -> bool:
         """Whether :meth:`scores` would answer without computing (gradients can take a while)."""
         return (kind.criteria.kind, criterion) in self._scores
 
     # --- masks --------------------------------------------------------------------------------------
 
-    def mask_for(self, name: str, plan: LayerPlan) -> torch.Tensor:
-        """The mask ``plan`` gives layer ``name`` (pure; nothing is applied)."""
+    def weights_for(self, name: str, plan: LayerPlan) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The mask ``plan`` gives layer ``name`` and, for a reconstruction method (sparsegpt), the
+        rewritten weight: solved one layer at a time against the dense model's inputs (pure; nothing
+        is applied). Scoring criteria give no new weight."""
         self.check_layer(name)
         kind = plan.granularity
         reason = kind.ineligible(self.shape(name))
@@ -206,16 +221,29 @@ class PruneSession:
             raise PrunevizError(
                 f"layer '{name}' cannot take {kind}: {reason}; weight shape {self.shape(name)}"
             )
+        method = kind.criteria.get(plan.criterion)
+        if isinstance(method, Reconstruction):
+            calib = self.calibration()
+            module = prunable_modules(calib.model, tuple(self.modules))[name]
+            if not method.supports(module):
+                raise PrunevizError(
+                    f"{method.name} rewrites Linear layers; '{name}' is {type(module).__name__}"
+                )
+            gram = calib.inputs({name: module})[name].gram
+            return kind.reconstruct(method, self.dense_weights[name], gram, plan.sparsity)
         scores = self.scores(plan.criterion, kind).get(name)
         if scores is None:
             raise PrunevizError(f"criterion '{plan.criterion}' cannot score layer '{name}'")
-        return kind.mask(scores, plan.sparsity, self.dense_weights[name].shape)
+        return kind.mask(scores, plan.sparsity, self.dense_weights[name].shape), None
 
-    def set_mask(self, name: str, mask: torch.Tensor | None) -> None:
-        """Apply ``mask`` (True = keep) to layer ``name``'s working weight; None restores it dense."""
+    def set_mask(self, name: str, mask: torch.Tensor | None, weight: torch.Tensor | None = None) -> None:
+        """Apply ``mask`` (True = keep) to layer ``name``'s working weight; None restores it dense.
+        ``weight`` (zero where the mask is False) replaces the surviving weights too (a reconstruction);
+        the dense weights stay as they were, so undo and re-masking start from them."""
         self.check_layer(name)
         dense = self.dense_weights[name]
         self.plans.pop(name, None)
+        self.solved.pop(name, None)
         self.training = None
         with torch.no_grad():
             if mask is None:
@@ -224,7 +252,8 @@ class PruneSession:
             else:
                 mask = mask.to(dense.device)
                 self.masks[name] = mask
-                self.modules[name].weight.copy_(dense * mask)
+                kept = dense if weight is None else weight.to(dense)
+                self.modules[name].weight.copy_(kept * mask)
         self._changed.add(name)
 
     def apply_layer_plans(self, plans: dict[str, LayerPlan]) -> list[str]:
@@ -239,8 +268,11 @@ class PruneSession:
 
     def prune_layer(self, name: str, plan: LayerPlan) -> None:
         """Mask layer ``name`` as ``plan`` says (sparsity 0 restores it dense)."""
-        self.set_mask(name, None if plan.dense else self.mask_for(name, plan))
+        mask, weight = (None, None) if plan.dense else self.weights_for(name, plan)
+        self.set_mask(name, mask, weight)
         self.plans[name] = plan
+        if weight is not None:
+            self.solved[name] = ONE_LAYER
 
     def apply_global(self, plan: GlobalPlan) -> None:
         """One ranking across all unpinned layers; pinned layers stay dense."""
@@ -299,6 +331,7 @@ class PruneSession:
             "dense": {k: v.clone() for k, v in self.dense_weights.items()},
             "masks": dict(self.masks),
             "plans": dict(self.plans),
+            "solved": dict(self.solved),
             "training": self.training,
             "basis": self._basis,
         }
@@ -309,6 +342,7 @@ class PruneSession:
         self.working.load_state_dict(saved["state"])
         self.dense_weights = {k: v.clone() for k, v in saved["dense"].items()}
         self.masks, self.plans = dict(saved["masks"]), dict(saved["plans"])
+        self.solved = dict(saved.get("solved", {}))
         self.training = saved.get("training")
         basis = saved.get("basis")
         if basis is None:  # another session's weights, or a ticket: the dense weights are the reference
@@ -362,7 +396,11 @@ class PruneSession:
         """Where the (shrunk) model comes from, for exporters: architecture, data, removals on top."""
         structure = [*(self.model.structure or []), *(self.removal.history if self.removal else [])]
         return ExportMeta(
-            self.model.arch_spec, self.data.spec, self.data.sample_shape, structure=structure or None
+            self.model.arch_spec,
+            self.data.spec,
+            self.data.sample_shape,
+            structure=structure or None,
+            tokenizer=self.model.tokenizer,
         )
 
     def predicted_counts(self) -> tuple[int, int]:
@@ -437,24 +475,25 @@ def load_pair(
     model_spec: str,
     data_spec: str | None = None,
     options: ModelOptions | None = None,
-    limit: int | None = None,
+    data_options: DataOptions | None = None,
     device: torch.device | str = "cpu",
 ) -> tuple[LoadedModel, DataSet]:
     """The model and its validation data, loaded the way its task loads data."""
     model = load_model(model_spec, options)
-    return model, task_of(model).load_data(data_spec, model, limit=limit, device=device)
+    data = task_of(model).load_data(data_spec, model, data_options or DataOptions(), device=device)
+    return model, data
 
 
 def open_session(
     model_spec: str,
     data_spec: str | None = None,
     options: ModelOptions | None = None,
-    limit: int | None = None,
+    data_options: DataOptions | None = None,
     device: str | None = None,
     extra_layers: tuple[str, ...] = (),
     memory_budget: int = DEFAULT_BUDGET_BYTES,
 ) -> PruneSession:
     """Load a model and its data and start a session: what the CLI and the dashboard both do first."""
     dev = resolve_device(device)
-    model, data = load_pair(model_spec, data_spec, options, limit, dev)
+    model, data = load_pair(model_spec, data_spec, options, data_options, dev)
     return PruneSession(model, data, dev, extra_layers, memory_budget)

@@ -11,8 +11,7 @@ from pruneviz.core.errors import PrunevizError
 from pruneviz.core.granularity import FILTER, UNSTRUCTURED
 from pruneviz.core.layers import LayerInfo
 from pruneviz.core.masks import prune_count
-from pruneviz.workflows.recipe import Recipe, resolve
-from pruneviz.workflows.session import GlobalPlan
+from pruneviz.workflows.session import GlobalPlan, LayerPlan
 
 HEADER = '''"""Prune a model as a pruneviz recipe says, with torch.nn.utils.prune only (generated)."""
 
@@ -25,9 +24,9 @@ def apply_pruning(model, permanent=True):
 '''
 
 
-def torch_prune_snippet(recipe: Recipe, layers: list[LayerInfo]) -> str:
-    """The snippet's source code for ``recipe`` on a model with ``layers``."""
-    plan = resolve(recipe, layers)
+def torch_prune_snippet(plan: dict[str, LayerPlan] | GlobalPlan, layers: list[LayerInfo]) -> str:
+    """The snippet's source code for a resolved recipe (:func:`pruneviz.workflows.recipe.resolve_for`)
+    on a model with ``layers``."""
     sizes = {x.name: x.params for x in layers}
     lines: list[str] = []
     pruned: list[str] = []

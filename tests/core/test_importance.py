@@ -3,8 +3,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pruneviz.core import masks as M
 from pruneviz.core.errors import PrunevizError
-from pruneviz.core.importance import FILTER_CRITERIA, WEIGHT_CRITERIA, Calibration, batchnorm_after
+from pruneviz.core.importance import (
+    FILTER_CRITERIA,
+    WEIGHT_CRITERIA,
+    Calibration,
+    batchnorm_after,
+    row_ranks,
+    wanda_metric,
+)
+from pruneviz.core.reconstruction import Reconstruction
 
 
 def _cross_entropy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -28,7 +37,10 @@ def setup():
     return model, modules, Calibration(model, x, y, _cross_entropy, batch_size=8)
 
 
-@pytest.mark.parametrize("name", WEIGHT_CRITERIA.names())
+SCORING = [n for n in WEIGHT_CRITERIA.names() if not isinstance(WEIGHT_CRITERIA.get(n), Reconstruction)]
+
+
+@pytest.mark.parametrize("name", SCORING)
 def test_every_weight_criterion_scores_every_weight(setup, name):
     _, modules, calib = setup
     scores = WEIGHT_CRITERIA.get(name)(modules, calib)
@@ -124,3 +136,28 @@ def test_bn_scale_reads_gamma_of_following_batchnorm(setup):
 def test_unknown_criterion_lists_the_known_ones():
     with pytest.raises(PrunevizError, match="magnitude"):
         WEIGHT_CRITERIA.get("magnitud")
+
+
+def test_sparsegpt_rewrites_weights_and_refuses_to_rank_them(setup):
+    _, modules, calib = setup
+    assert isinstance(WEIGHT_CRITERIA.get("sparsegpt"), Reconstruction)
+    with pytest.raises(PrunevizError, match="rewrites weights instead of ranking them"):
+        WEIGHT_CRITERIA.get("sparsegpt")(modules, calib)
+
+
+def test_wanda_is_weight_magnitude_times_input_norm_compared_within_rows():
+    torch.manual_seed(3)
+    layer = nn.Linear(6, 3)
+    x = torch.randn(40, 6) * torch.tensor([0.1, 5.0, 1.0, 1.0, 0.01, 2.0])  # features of very different size
+    calib = Calibration(
+        layer, x, torch.zeros(40, dtype=torch.long), lambda m, xb, yb: m(xb).sum(), batch_size=16
+    )
+    metric = wanda_metric({"fc": layer}, calib)["fc"]
+    expected = layer.weight.detach().abs() * x.pow(2).mean(0).sqrt()  # |W_ij| * ||X_j||_2 / sqrt(N)
+    assert torch.allclose(metric, expected, rtol=1e-5)
+    ranks = WEIGHT_CRITERIA.get("wanda")({"fc": layer}, calib)["fc"]
+    assert torch.equal(ranks, row_ranks(metric))
+    assert torch.equal(ranks.argsort(dim=1), metric.argsort(dim=1))  # the same order within each row
+    assert torch.equal(ranks.sort(dim=1).values, torch.arange(6.0).expand(3, 6) / 6)
+    keep = M.unstructured_mask(ranks, 0.5)
+    assert keep.sum(1).tolist() == [3, 3, 3]  # half of every row, not half of the layer

@@ -137,3 +137,11 @@ def open_page(page, url: str, path: str, ready_text: str) -> None:
     page.goto(f"{url}/{path}")
     page.get_by_text(ready_text).first.wait_for(timeout=120_000)
     page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=120_000)
+
+
+def load_demo(page, name: str) -> None:
+    """On the Model & data page: pick demo model ``name`` and load it."""
+    page.locator('[data-testid="stSelectbox"]').filter(has_text="Demo model").click()
+    page.get_by_role("option", name=name, exact=True).click()
+    page.get_by_role("button", name="Load", exact=True).click()
+    page.get_by_text(f"Loaded demo:{name}").wait_for(timeout=120_000)

@@ -14,6 +14,7 @@ from tests.e2e.browser import (
     ROOT,
     chromium_page,
     dashboard,
+    load_demo,
     metric_value,
     open_page,
     slider_thumb,
@@ -160,3 +161,17 @@ def test_the_prune_pages_recipe_download_with_two_four_applies(server, page):
     session = open_session("demo:cnn", device="cpu")
     apply_recipe(session, recipe)
     assert session.layer_sparsity()["conv1"] == 0.0 and session.layer_sparsity()["fc1"] == 0.5
+
+
+def test_a_language_models_slider_moves_its_perplexity(server, page):
+    open_page(page, server, "Model_and_data", "prunable layers")
+    load_demo(page, "gpt")
+    page.get_by_role("link", name="Prune").click()  # the same session: a typed URL would start a new one
+    page.get_by_text("block 3", exact=True).click()
+    dense = metric_value(page, "Perplexity")
+    assert 3.0 < float(dense) < 4.0
+    slider_thumb(page, "model.layers.3.mlp.down_proj").focus()
+    page.keyboard.press("End")
+    pruned = wait_until_changed(page, "Perplexity", dense)
+    assert float(pruned) > float(dense)
+    page.screenshot(path=str(ARTIFACTS / "Prune_gpt.png"), full_page=True)

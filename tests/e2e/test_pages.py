@@ -156,7 +156,7 @@ def test_importance_page_computes_gradients_in_the_background():
 
 def test_learn_page_runs_an_example_and_checks_an_exercise():
     at = open_page("pages/9_Learn.py")
-    at.button(key="learn_run_0").click().run()
+    at.button(key="learn_run_Techniques_0").click().run()
     assert "accuracy" in at.dataframe[0].value.columns
     at.button(key="learn_check_1").click().run()
     assert any("of prunable weights are zero" in w.value for w in at.warning)  # dense: not passed

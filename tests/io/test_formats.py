@@ -12,7 +12,8 @@ def cnn():
 
 
 @pytest.mark.filterwarnings("ignore::FutureWarning")
-@pytest.mark.parametrize("fmt", [f for f in writable() if f != "semi-structured"])  # GPU: own test
+# semi-structured needs a GPU (own test); hf holds language models (tests/io/test_hf.py)
+@pytest.mark.parametrize("fmt", [f for f in writable() if f not in ("semi-structured", "hf")])
 def test_every_format_loads_back_with_its_data_spec(cnn, tmp_path, fmt):
     meta = ExportMeta("demo:cnn", "digits", (1, 8, 8))
     path = export_model(cnn.module, tmp_path / f"m{FORMATS.get(fmt).suffix}", fmt, meta)
@@ -50,3 +51,8 @@ def test_a_checkpoint_carries_what_it_says_about_itself(cnn, tmp_path):
         cnn.module, tmp_path / "m.pt", "torch-prune", ExportMeta("demo:cnn", "digits", (1, 8, 8))
     )
     assert load_model(f"file:{path}").info == {"form": "torch-prune"}
+
+
+def test_hf_is_for_language_models(cnn, tmp_path):
+    with pytest.raises(PrunevizError, match="format hf needs a Hugging Face model"):
+        export_model(cnn.module, tmp_path / "dir", "hf", ExportMeta("demo:cnn", "digits", (1, 8, 8)))

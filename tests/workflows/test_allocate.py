@@ -70,3 +70,24 @@ def test_auto_allocation_leaves_the_users_session_alone(cnn_session):
     A.auto_allocate(cnn_session, sensitivity, A.Target(params=0.5))
     assert cnn_session.masks.keys() == masks.keys() and torch.equal(cnn_session.masks["fc1"], masks["fc1"])
     assert cnn_session.training == {"steps": 10}
+
+
+def test_owl_gives_blocks_with_more_outliers_less_sparsity_around_the_target():
+    ratios = {"block 0": 0.02, "block 1": 0.05, "block 2": 0.08}
+    alloc = A.owl(ratios, 0.7, lam=0.08)
+    assert alloc["block 0"] > alloc["block 1"] > alloc["block 2"]
+    assert sum(alloc.values()) / 3 == pytest.approx(0.7)  # the same average
+    assert alloc["block 0"] - alloc["block 2"] == pytest.approx(2 * 0.08)  # spread over ±λ
+    assert A.owl({"a": 0.1, "b": 0.1}, 0.5) == {"a": 0.5, "b": 0.5}
+    assert A.outlier_ratio(torch.tensor([1.0] * 9 + [100.0])) == pytest.approx(0.1)  # 100 > 5 x mean 10.9
+
+
+def test_owl_spreads_by_transformer_block(tiny_llama):
+    from pruneviz.workflows.session import open_session
+
+    session = open_session(f"hf:{tiny_llama}", device="cpu", extra_layers=("lm_head",))
+    alloc = A.owl_sparsity(session, session.layer_names, 0.6)
+    by_block = {n.split(".")[2] if n.startswith("model.layers.") else n: s for n, s in alloc.items()}
+    assert len({s for n, s in alloc.items() if n.startswith("model.layers.0.")}) == 1  # one per block
+    assert set(by_block) == {"0", "1", "lm_head"}
+    assert sum(by_block.values()) / 3 == pytest.approx(0.6)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from pruneviz.core.errors import PrunevizError
-from pruneviz.workflows.recipe import apply_recipe, parse_recipe
+from pruneviz.workflows.recipe import apply_recipe, parse_recipe, resolve_for
 from pruneviz.workflows.snippet import torch_prune_snippet
 
 DRIVER = """
@@ -33,7 +33,9 @@ FILTER_LAYER = {"sparsity": 0.5, "criterion": "l1", "granularity": "filter"}
 )
 def test_running_the_snippet_gives_pruneviz_weights(resnet_session, tmp_path, doc):
     recipe = parse_recipe(doc)
-    (tmp_path / "generated.py").write_text(torch_prune_snippet(recipe, resnet_session.layers))
+    (tmp_path / "generated.py").write_text(
+        torch_prune_snippet(resolve_for(resnet_session, recipe), resnet_session.layers)
+    )
     assert "pruneviz" not in (tmp_path / "generated.py").read_text().split('"""')[2]  # code, not docstring
     (tmp_path / "driver.py").write_text(DRIVER)
     out = tmp_path / "weights.pt"
@@ -47,4 +49,4 @@ def test_running_the_snippet_gives_pruneviz_weights(resnet_session, tmp_path, do
 def test_unsupported_criteria_are_refused(resnet_session):
     recipe = parse_recipe({"pruneviz": 1, "default": {"sparsity": 0.5, "criterion": "taylor"}})
     with pytest.raises(PrunevizError, match="no unstructured taylor"):
-        torch_prune_snippet(recipe, resnet_session.layers)
+        torch_prune_snippet(resolve_for(resnet_session, recipe), resnet_session.layers)

@@ -1,0 +1,37 @@
+"""Generate: a prompt continued by the dense and by the pruned language model, side by side."""
+
+import streamlit as st
+
+from pruneviz.ui.keys import GENERATE as K
+from pruneviz.ui.state import errors_shown, page_header
+from pruneviz.workflows.generate import side_by_side
+
+ws = page_header(
+    "Generate", "What a rise in perplexity reads like: the same prompt, the dense model and yours."
+)
+session = ws.session
+if session.model.tokenizer is None:
+    st.info("This page continues text: load a language model (demo:gpt, or hf:…) on the Model & data page.")
+    st.stop()
+
+now, base, metric = session.report(), ws.baseline, session.task.metric
+st.caption(
+    f"Pruned as the session is now: {metric.label.lower()} {metric.format(now.score)} "
+    f"({metric.change(now.score, base.score)} vs dense), {now.params_nonzero:,} non-zero parameters."
+)
+with st.form(K("form")):
+    prompt = st.text_area("Prompt", "The for statement is used to", key=K("prompt"), height=90)
+    tokens = st.slider("New tokens", 10, 200, 120, step=10, key=K("tokens"))
+    go = st.form_submit_button("Continue the prompt", type="primary", key=K("go"))
+if go:
+    with errors_shown(), st.spinner("Generating with both models (greedy)…"):
+        ws.generated = side_by_side(session, prompt, int(tokens))
+if ws.generated is not None:
+    out = ws.generated
+    left, right = st.columns(2)
+    for col, label, text in ((left, "Dense", out.dense), (right, "Pruned (this session)", out.pruned)):
+        col.markdown(f"**{label}**")
+        col.code(out.prompt + text, language=None, wrap_lines=True)
+    st.caption(
+        "Greedy decoding: each model always takes its most likely next token, so the texts repeat exactly."
+    )

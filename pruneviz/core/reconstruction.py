@@ -1,0 +1,104 @@
+"""Pruning that rewrites the surviving weights: SparseGPT (Frantar & Alistarh, 2023).
+
+Scoring criteria choose which weights to zero and leave the rest alone. SparseGPT also *compensates*:
+it prunes a Linear layer's columns block by block (128 columns at a time) and, after each column,
+updates the columns not yet visited so that the layer's output on the calibration inputs X changes as
+little as possible (the Optimal Brain Surgeon update with the inverse Hessian of ‖WX − ŴX‖², H = XᵀX).
+Which weights go is decided per block, on the weights as the updates have left them, by
+w² / [H⁻¹]²_jj.
+
+This is the reference algorithm (github.com/IST-DASLab/sparsegpt), with counts made exact the way
+:mod:`pruneviz.core.masks` counts: a layer of n weights pruned to s loses exactly floor(s · n) weights
+(the blocks' shares telescope), ties to the lower index; N:M keeps exactly N of every M inputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from pruneviz.core import masks as M
+from pruneviz.core.errors import PrunevizError
+
+BLOCK = 128
+DAMPING = 0.01  # of the mean Hessian diagonal, added to it before inverting
+
+
+def sparsegpt(
+    weight: torch.Tensor,
+    hessian: torch.Tensor,
+    sparsity: float = 0.0,
+    n_m: tuple[int, int] | None = None,
+    block: int = BLOCK,
+    damping: float = DAMPING,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(keep-mask, reconstructed weight) for a Linear weight (outputs × inputs) whose inputs have the
+    Gram matrix ``hessian`` (inputs × inputs): ``sparsity`` unstructured, or with ``n_m`` = (N, M) keep
+    N of every M consecutive inputs. The reconstructed weight is zero wherever the mask is False."""
+    W = weight.detach().clone().double()
+    rows, cols = W.shape
+    H = hessian.detach().clone().double()
+    dead = torch.diag(H) == 0  # inputs that never fire: nothing to preserve there
+    H[dead, dead] = 1
+    W[:, dead] = 0
+    H += torch.eye(cols, dtype=H.dtype) * damping * torch.mean(torch.diag(H))
+    Hinv = torch.linalg.cholesky(torch.cholesky_inverse(torch.linalg.cholesky(H)), upper=True)
+    if n_m is not None:
+        n, m = n_m
+        if cols % m:
+            raise PrunevizError(f"{n}:{m} needs the input dimension to be a multiple of {m}; it is {cols}")
+        block = max(m, block - block % m)
+    pruned = torch.zeros_like(W, dtype=torch.bool)
+    for i1 in range(0, cols, block):
+        i2 = min(i1 + block, cols)
+        W1, Hinv1 = W[:, i1:i2].clone(), Hinv[i1:i2, i1:i2]
+        d = torch.diag(Hinv1)
+        Err1 = torch.zeros_like(W1)
+        prune1 = torch.zeros_like(W1, dtype=torch.bool)
+        if n_m is None:  # this block's share of floor(s * n), lowest w² / d² first
+            k = M.prune_count(sparsity, rows * i2) - M.prune_count(sparsity, rows * i1)
+            prune1.view(-1)[M.ranking(W1.pow(2) / d.pow(2))[:k]] = True
+        for i in range(i2 - i1):
+            if n_m is not None and i % n_m[1] == 0:  # this group of M inputs: drop the M - N lowest
+                n, m = n_m
+                group = W1[:, i : i + m].pow(2) / d[i : i + m].pow(2)
+                drop = torch.sort(group, dim=1, stable=True).indices[:, : m - n]
+                prune1[:, i : i + m].scatter_(1, drop, True)
+            w = W1[:, i]
+            q = torch.where(prune1[:, i], torch.zeros_like(w), w)
+            err = (w - q) / Hinv1[i, i]
+            W1[:, i:] -= err.unsqueeze(1) @ Hinv1[i, i:].unsqueeze(0)
+            W1[:, i] = q
+            Err1[:, i] = err
+        W[:, i1:i2] = W1
+        W[:, i2:] -= Err1 @ Hinv[i1:i2, i2:]
+        pruned[:, i1:i2] = prune1
+    W[pruned] = 0
+    return ~pruned, W.to(weight.dtype)
+
+
+@dataclass(frozen=True)
+class Reconstruction:
+    """A pruning method that chooses a layer's mask *and* rewrites its surviving weights from the
+    statistics of the layer's inputs, registered among the criteria by name. ``solve(weight, gram,
+    sparsity, n_m)`` returns (keep-mask, new weight)."""
+
+    name: str
+    solve: Callable[
+        [torch.Tensor, torch.Tensor, float, tuple[int, int] | None], tuple[torch.Tensor, torch.Tensor]
+    ]
+
+    def __call__(self, modules: dict[str, nn.Module], calibration: object) -> dict[str, torch.Tensor]:
+        raise PrunevizError(
+            f"{self.name} rewrites weights instead of ranking them; sweeps, global rankings and "
+            "importance views need a scoring criterion (magnitude, wanda, …)"
+        )
+
+    def supports(self, module: nn.Module) -> bool:
+        return isinstance(module, nn.Linear)
+
+
+SPARSEGPT = Reconstruction("sparsegpt", lambda w, h, s, nm: sparsegpt(w, h, s, nm))

@@ -1,0 +1,85 @@
+"""Causal language modelling: windows of tokens, next-token cross-entropy, perplexity (lower is better).
+
+Perplexity is exp of the mean next-token negative log-likelihood over every predicted token (each
+window predicts its tokens 2..T from the ones before). Outputs stay small however large the
+vocabulary: per window, the summed NLL, the number of correct top-1 predictions and the token count.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pruneviz.core.blockwise import BlockEvaluator, block_of
+from pruneviz.core.evaluate import DEFAULT_BUDGET_BYTES
+from pruneviz.io.data import DataSet
+from pruneviz.io.text import load_text
+from pruneviz.tasks.base import Metric, Task
+
+BATCH_WINDOWS = 32
+
+
+def logits(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Next-token logits (batch, tokens, vocabulary) of a causal LM, without a key/value cache."""
+    out = module(input_ids=x, use_cache=False)
+    return out.logits if hasattr(out, "logits") else out
+
+
+class LanguageModelling(Task):
+    """Batches are token windows; a window is its own target, shifted by one token."""
+
+    name = "language-modelling"
+    metric = Metric("perplexity", "Perplexity", higher_is_better=False, is_fraction=False)
+    extra_figures: ClassVar[dict[str, str]] = {"accuracy": "Next-token accuracy"}
+    unsupported_criteria: ClassVar[frozenset[str]] = frozenset({"activation"})  # Captum: per-class targets
+
+    load_data = staticmethod(load_text)
+
+    def batch_loss(self, module: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        scores = logits(module, x)[:, :-1]
+        return F.cross_entropy(scores.reshape(-1, scores.shape[-1]).float(), y[:, 1:].reshape(-1))
+
+    def size_of(self, data: DataSet) -> str:
+        return f"{len(data)} windows of {data.x.shape[1]} tokens"
+
+    def prunable(self, model: nn.Module, modules: dict[str, nn.Module]) -> dict[str, nn.Module]:
+        """The projections inside the transformer blocks, as Wanda, SparseGPT and OWL prune them: the
+        output head (one row per vocabulary entry) stays dense unless named with --extra-layer."""
+        groups = block_of(model, modules)
+        return {n: m for n, m in modules.items() if groups[n] != n}
+
+    def forward(self, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """Per window: summed next-token NLL (nats), correct top-1 predictions, predicted tokens."""
+        scores = logits(module, x)[:, :-1].float()
+        targets = x[:, 1:]
+        nll = F.cross_entropy(scores.transpose(1, 2), targets, reduction="none")
+        correct = (scores.argmax(-1) == targets).float()
+        count = torch.full_like(nll[:, 0], targets.shape[1])
+        return torch.stack([nll.sum(1), correct.sum(1), count], dim=1).double()
+
+    def evaluator(
+        self,
+        module: nn.Module,
+        x: torch.Tensor,
+        layers: Iterable[str],
+        memory_budget: int = DEFAULT_BUDGET_BYTES,
+        architecture: nn.Module | None = None,
+    ) -> BlockEvaluator:
+        return BlockEvaluator(module, x, layers, self.forward, BATCH_WINDOWS, memory_budget)
+
+    def outputs(self, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return torch.cat([self.forward(module, b) for b in x.split(BATCH_WINDOWS)])
+
+    def figures(self, outputs: torch.Tensor, y: torch.Tensor) -> dict[str, float | None]:
+        nll, correct, count = outputs.sum(0).tolist()
+        loss = nll / count
+        return {"perplexity": math.exp(loss), "loss": loss, "accuracy": correct / count}
+
+    def tolerance(self, samples: int) -> float:
+        return 1e-3  # perplexity: a reloaded export in the same precision computes the same numbers

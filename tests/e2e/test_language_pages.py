@@ -1,0 +1,86 @@
+"""Every dashboard page with the shipped language model (demo:gpt), through AppTest."""
+
+import json
+
+import pytest
+from streamlit.proto.Metric_pb2 import Metric as MetricProto
+from streamlit.testing.v1 import AppTest
+
+from tests.e2e.test_pages import PAGES, ROOT, WORKSPACE, metric
+
+
+def open_gpt() -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300).run()
+    at.switch_page("pages/1_Model_and_data.py").run()
+    at.selectbox(key="md_demo").set_value("gpt")
+    at.button(key="md_load").click().run()
+    assert not at.error and at.session_state[WORKSPACE].session.model.spec == "demo:gpt"
+    return at
+
+
+@pytest.fixture(scope="module")
+def gpt() -> AppTest:
+    return open_gpt()
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_works_with_the_language_model(gpt, page):
+    gpt.switch_page(page).run()
+    assert not gpt.exception, gpt.exception
+    assert not gpt.error, [e.value for e in gpt.error]
+
+
+def test_the_metric_row_shows_perplexity_lower_is_better(gpt):
+    gpt.switch_page("pages/3_Prune.py").run()
+    perplexity = float(metric(gpt, "Perplexity"))
+    assert 3.0 < perplexity < 4.0 and metric(gpt, "Next-token accuracy").endswith("%")
+    gpt.slider(key="prune_type_up_proj").set_value(90).run()  # every block's up_proj
+    session = gpt.session_state[WORKSPACE].session
+    assert all(
+        s == pytest.approx(0.9, abs=1e-3)
+        for n, s in session.layer_sparsity().items()
+        if n.endswith("up_proj")
+    )
+    assert float(metric(gpt, "Perplexity")) > perplexity
+    shown = next(d for d in gpt.get("metric") if d.label == "Perplexity").proto
+    assert (shown.color, shown.direction) == (MetricProto.RED, MetricProto.UP)  # worse: red, arrow up
+    gpt.slider(key="prune_type_up_proj").set_value(0).run()
+
+
+def test_sparsegpt_live_and_sequential_say_which_numbers_they_are():
+    at = open_gpt()
+    at.switch_page("pages/3_Prune.py").run()
+    at.selectbox(key="prune_criterion").set_value("sparsegpt").run()
+    at.slider(key="prune_layer_model.layers.3.mlp.down_proj").set_value(70).run()
+    session = at.session_state[WORKSPACE].session
+    assert set(session.solved.values()) == {"one layer, against the dense model's inputs"}
+    at.button(key="prune_sequential").click().run()
+    assert set(session.solved.values()) == {"sequential"}
+    assert any("Now shown: sequential." in c.value for c in at.caption)
+
+
+def test_generate_shows_dense_and_pruned_side_by_side():
+    at = open_gpt()
+    at.switch_page("pages/3_Prune.py").run()
+    at.slider(key="prune_global").set_value(90).run()
+    at.switch_page("pages/10_Generate.py").run()
+    at.button(key="gen_go").click().run()
+    dense, pruned = (c.value for c in at.code)
+    assert (
+        dense.startswith("The for statement") and pruned.startswith("The for statement") and dense != pruned
+    )
+
+
+def test_importance_shows_the_wanda_view_and_outlier_ratios():
+    at = open_gpt()
+    at.switch_page("pages/2_Importance.py").run()
+    job = at.session_state[WORKSPACE].jobs.get("importance")
+    assert job is not None and job.wait(180) and job.error is None
+    at.run()
+    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    assert any(t.endswith("|w|·‖x‖") for t in titles) and any(t.startswith("Outlier ratio") for t in titles)
+
+
+def test_the_lottery_ticket_page_says_it_is_for_classifiers(gpt):
+    gpt.switch_page("pages/7_Lottery_ticket.py").run()
+    assert any("for language models" in i.value for i in gpt.info)
