@@ -9,26 +9,32 @@ import streamlit as st
 from pruneviz.core.humanize import count, percent
 from pruneviz.core.jobs import Job
 from pruneviz.core.structure import classifier_name, coupled_layers
+from pruneviz.io.anatomy import anatomy_of
 from pruneviz.io.formats import export_model
 from pruneviz.tasks import CLASSIFICATION
 from pruneviz.ui.keys import STRUCTURED as K
+from pruneviz.ui.recover_shrunk import recovery_form
 from pruneviz.ui.state import errors_shown, page_header
+from pruneviz.ui.transformer import transformer_panel
 from pruneviz.ui.widgets import follow_job, info_metric, require_prunable_layers, task_metric
 from pruneviz.views import charts
-from pruneviz.workflows.apply import as_applied
-from pruneviz.workflows.latency import structured_speedup
+from pruneviz.workflows.apply import as_applied, structured_speedup
 from pruneviz.workflows.structured import STRUCTURED_CRITERIA, StructuredPlan
 
 ws = page_header(
     "Structured",
-    "Remove whole filters. While this page is open its preview is the session's model: it zeroes exactly "
-    "what would go, in place of the Prune page's masks (they come back on the Prune page). Then build the "
-    "smaller model.",
+    "Remove whole filters (a transformer's attention heads, MLP channels and blocks). While this page "
+    "is open its preview is the session's model: it zeroes exactly what would go, in place of the Prune "
+    "page's masks (they come back on the Prune page). Then build the smaller model.",
 )
 session = ws.session
 require_prunable_layers(session)
 if session.task is not CLASSIFICATION:
-    st.info("Structured removal here works on convolutional and fully connected classifiers.")
+    anatomy = None
+    with errors_shown():
+        anatomy = anatomy_of(session.calibration().model)
+    if anatomy is not None:
+        transformer_panel(ws, anatomy)
     st.stop()
 REMOVALS_KEPT = 8  # recent plans kept per session, so moving a slider back is instant
 head = None
@@ -136,7 +142,7 @@ def preview_panel() -> None:
                 pd.DataFrame(rows), hide_index=True, width="stretch", height=min(400, 36 * len(rows) + 40)
             )
             asked = plan.global_ratio or any(plan.ratios.values())
-            if asked and not removal.history:
+            if asked and removal.empty:
                 st.warning(
                     f"Criterion {plan.criterion} selects nothing to remove here "
                     "(bn_scale, for one, only scores layers followed by BatchNorm)."
@@ -158,11 +164,11 @@ with errors_shown():
 
 st.subheader("Apply")
 if st.button("Build the smaller model", type="primary", key=K("apply")):
-    if session.removal is None or not session.removal.history:
+    if session.removal is None or session.removal.empty:
         st.warning("Nothing to remove yet: choose filters to remove above.")
     else:
         with errors_shown(), st.spinner("Removing channels…"):
-            ws.shrunk, ws.latency, ws.structured_files = as_applied(session, ws.baseline), None, {}
+            ws.built(as_applied(session, ws.baseline))
 if ws.shrunk is not None:
     built = ws.shrunk
     check = "as predicted" if built.as_predicted else "differs from the preview"
@@ -207,3 +213,4 @@ if ws.shrunk is not None:
                 file_name=f"pruned{suffix}",
                 key=K(f"download_{fmt}"),
             )
+    recovery_form(ws)

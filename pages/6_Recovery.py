@@ -13,6 +13,12 @@ from pruneviz.workflows.session import LayerPlan
 ws = page_header("Recovery", "Fine-tune with the pruned weights held at zero: quality often comes back.")
 session = ws.session
 metric = session.task.metric
+if session.removal is not None:
+    st.info(
+        "The Structured page's preview is showing: build the smaller model there and fine-tune it under "
+        "Recover on that page (this page fine-tunes masks, the Prune page's kind of pruning)."
+    )
+    st.stop()
 plans = dict(session.plans) or {n: LayerPlan(s) for n, s in session.layer_sparsity().items() if s > 0}
 if all(p.dense for p in plans.values()):
     st.info("Nothing is pruned yet: set sparsities on the Prune page (or Sensitivity) first.")
@@ -37,12 +43,21 @@ with st.form(K("form")):
     lr = c4.number_input("Learning rate", 1e-5, 1.0, 1e-3, format="%.5f", key=K("lr"))
     batch = c5.number_input("Batch size", 1, 4096, 64, key=K("batch"))
     optimizer = c6.selectbox("Optimiser", ["adam", "sgd"], key=K("optimizer"))
+    c7, c8, c9 = st.columns(3)
+    distill = c7.checkbox(
+        "Distil from the dense model",
+        key=K("distill"),
+        help="Also learn the dense model's output distributions (KL at temperature T)",
+    )
+    temperature = c8.number_input("Temperature T", 0.1, 20.0, 2.0, key=K("temperature"))
+    alpha = c9.slider("Distillation's share of the loss", 0.0, 1.0, 0.5, key=K("alpha"))
     start = st.form_submit_button("Fine-tune", type="primary", key=K("start"))
 
 job = ws.jobs.get("finetune")
 if start and (job is None or job.done):
     with errors_shown():
-        config = TrainConfig(int(steps), float(lr), int(batch), optimizer)
+        distillation = {"distill": distill, "temperature": float(temperature), "alpha": float(alpha)}
+        config = TrainConfig(int(steps), float(lr), int(batch), optimizer, **distillation)
         scratch = session.fork()  # trains on its own copy; the result is taken over when done
         train = train_split(scratch)
         curve: list = []
@@ -53,6 +68,7 @@ if start and (job is None or job.done):
             "optimizer": optimizer,
             "schedule": schedule,
             "rounds": int(rounds),
+            **(distillation if distill else {}),
         }
 
         def work(progress):

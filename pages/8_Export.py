@@ -18,7 +18,7 @@ ws = page_header("Export", "Take the pruned model and the chosen thresholds out 
 session = ws.session
 metric = session.task.metric
 now = session.report()
-structured = session.removal is not None and bool(session.removal.history)
+structured = session.removal is not None and not session.removal.empty
 source = "the smaller model from the Structured page's preview" if structured else "the Prune page's masks"
 st.caption(f"Exports the session as it is now: {source}, {metric.label.lower()} {metric.format(now.score)}.")
 

@@ -26,10 +26,10 @@ from pruneviz.io.models import ModelOptions
 from pruneviz.tasks import Metric
 from pruneviz.views.report import html_report, write_png
 from pruneviz.workflows.allocate import Target, auto_allocate, owl_allocate
-from pruneviz.workflows.apply import apply_and_measure, export_and_verify
+from pruneviz.workflows.apply import Applied, apply_and_measure, export_and_verify
 from pruneviz.workflows.demo_training import DEMOS, train
 from pruneviz.workflows.generate import side_by_side
-from pruneviz.workflows.latency import measure_latency
+from pruneviz.workflows.latency import measure_latency, token_speed
 from pruneviz.workflows.lottery import lottery
 from pruneviz.workflows.lottery import to_csv as lottery_csv
 from pruneviz.workflows.recipe import (
@@ -42,12 +42,14 @@ from pruneviz.workflows.recipe import (
     resolve_for,
     save_recipe,
     skipped_by_default,
+    structure_document,
     uniform_plans,
 )
-from pruneviz.workflows.recovery import SCHEDULES, TrainConfig, finetune, train_split, train_steps
+from pruneviz.workflows.recovery import SCHEDULES, TrainConfig, finetune, finetune_shrunk, train_split
 from pruneviz.workflows.sensitivity import DEFAULT_LEVELS, SweepSpec, naive_sweep, sweep
 from pruneviz.workflows.session import GlobalPlan, LayerPlan, PruneSession, open_session
 from pruneviz.workflows.snippet import torch_prune_snippet
+from pruneviz.workflows.transformer import TransformerPlan, block_influence, depth_plan
 
 EXIT_ERROR = 2
 
@@ -134,6 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     la.add_argument("--recipe", help="recipe to apply (filter layers are removed, others masked)")
     la.add_argument("--batch-sizes", default="1,64", help="comma-separated batch sizes (default 1,64)")
     la.add_argument("--repeats", type=int, default=10, help="timed runs per measurement (median)")
+    la.add_argument("--windows", type=int, default=8, help="language models: windows prefilled at once")
+    la.add_argument("--decode-tokens", type=int, default=64, help="language models: tokens decoded (batch 1)")
     la.set_defaults(run=cmd_latency)
 
     se = sub.add_parser(
@@ -201,6 +205,12 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--png", help="also write the main chart as PNG (needs kaleido)")
     rp.set_defaults(run=cmd_report)
 
+    de = sub.add_parser("depth", parents=[common], help="blocks of a transformer to drop, by Block Influence")
+    _model_args(de)
+    de.add_argument("--drop", type=int, required=True, help="how many blocks to drop")
+    de.add_argument("--out", required=True, help="recipe file to write (drop_blocks: [...])")
+    de.set_defaults(run=cmd_depth)
+
     ge = sub.add_parser(
         "generate", parents=[common], help="continue a prompt with the dense and the pruned language model"
     )
@@ -227,10 +237,14 @@ def _train_args(p: argparse.ArgumentParser, steps: int) -> None:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--optimizer", default="adam", choices=["adam", "sgd"])
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--distill", action="store_true", help="also learn from the dense model's outputs (KL)")
+    p.add_argument("--temperature", type=float, default=2.0, help="distillation temperature (default 2)")
+    p.add_argument("--alpha", type=float, default=0.5, help="distillation's share of the loss (default 0.5)")
 
 
 def _train_config(args: argparse.Namespace) -> TrainConfig:
-    return TrainConfig(args.steps, args.lr, args.batch_size, args.optimizer, args.seed)
+    distill = {"distill": args.distill, "temperature": args.temperature, "alpha": args.alpha}
+    return TrainConfig(args.steps, args.lr, args.batch_size, args.optimizer, args.seed, **distill)
 
 
 def _sweep_args(p: argparse.ArgumentParser) -> None:
@@ -355,6 +369,8 @@ def cmd_latency(args: argparse.Namespace) -> int:
     session, recipe = _recipe_session(args)
     batches = [int(b) for b in args.batch_sizes.split(",")]
     applied = apply_and_measure(session, recipe)
+    if session.model.tokenizer is not None:  # a language model: tokens per second, not ms per image
+        return _token_latency(args, session, applied)
     kind = {"masked": "unstructured"}.get(applied.kind, applied.kind)
     dense_model, pruned_model = session.calibration().model, applied.model
     shape, device = session.data.sample_shape, session.device
@@ -392,6 +408,35 @@ def cmd_latency(args: argparse.Namespace) -> int:
         for b, t in timings.items()
     ]
     _print_table(("batch", "dense ms", "pruned ms", "speed-up"), rows)
+    return 0
+
+
+def _token_latency(args: argparse.Namespace, session: PruneSession, applied: Applied) -> int:
+    """Prefill and decode speed of a language model, dense and pruned, one after the other."""
+    windows = session.data.x[: args.windows]
+    dense = token_speed(session.calibration().model, windows, args.decode_tokens, args.repeats)
+    pruned = token_speed(applied.model, windows, args.decode_tokens, args.repeats)
+    out = {
+        "model": session.model.spec,
+        "kind": applied.kind,
+        "device": str(session.device),
+        "params_dense": applied.dense.params_total,
+        "params_pruned": applied.params,
+        "prefill_tokens_per_s": {"dense": dense.prefill, "pruned": pruned.prefill},
+        "decode_tokens_per_s": {"dense": dense.decode, "pruned": pruned.decode},
+    }
+    if _printed_as_json(args, out):
+        return 0
+    print(f"{session.model.spec} ({applied.kind}) on {session.device}, median of {args.repeats}")
+    print(f"params {applied.dense.params_total:,} -> {applied.params:,}")
+    rows = [
+        (what, f"{d:,.0f}", f"{p:,.0f}", f"x{p / d:.2f}")
+        for what, d, p in (
+            (f"prefill ({len(windows)} x {windows.shape[1]} tokens)", dense.prefill, pruned.prefill),
+            (f"decode (batch 1, {args.decode_tokens} tokens)", dense.decode, pruned.decode),
+        )
+    ]
+    _print_table(("tokens per second", "dense", "pruned", "speed-up"), rows)
     return 0
 
 
@@ -502,11 +547,11 @@ def _finetune_shrunk(
 ) -> int:
     """Filter recipes: remove the filters for real, then train the smaller model (nothing to hold at zero)."""
     applied = apply_and_measure(session, recipe)
-    small, task = applied.model, session.task
-    train_steps(small, train, config.steps, config, task.batch_loss)
-    tuned, _ = task.quick(task.outputs(small, session.data.x), session.data.y)
-    export_model(small, args.out, "state_dict", applied.meta)
-    metric = task.metric
+    curve = finetune_shrunk(session, applied.model, train, config, progress=_stderr_progress)
+    tuned = curve[-1].score
+    kind = "hf" if applied.meta.tokenizer is not None else "state_dict"
+    export_model(applied.model, args.out, kind, applied.meta)
+    metric = session.task.metric
     summary = {
         "out": args.out,
         "schedule": "oneshot (filters removed)",
@@ -514,6 +559,7 @@ def _finetune_shrunk(
             metric, "{metric}_{name}", dense=applied.dense.score, pruned=applied.pruned.score, finetuned=tuned
         ),
         "params_total": applied.params,
+        "curve": [p.as_dict(metric) for p in curve],
     }
     if _printed_as_json(args, summary):
         return 0
@@ -547,6 +593,22 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.png:
         problem = write_png(session, baseline, Path(args.png))
         print(problem or f"wrote {args.png}", file=sys.stderr)
+    return 0
+
+
+def cmd_depth(args: argparse.Namespace) -> int:
+    session = _session(args)
+    calibration = session.calibration()
+    influence = block_influence(calibration.model, calibration)
+    drop = depth_plan(influence, args.drop)
+    save_recipe(
+        args.out, structure_document(session.model.spec, session.data.spec, TransformerPlan(drop_blocks=drop))
+    )
+    if _printed_as_json(args, {"out": args.out, "block_influence": influence, "drop_blocks": list(drop)}):
+        return 0
+    rows = [(str(i), f"{bi:.4f}", "drop" if i in drop else "") for i, bi in enumerate(influence)]
+    _print_table(("block", "influence (1 - cos in/out)", ""), rows)
+    print(f"wrote {args.out}: drop blocks {', '.join(map(str, drop))}")
     return 0
 
 

@@ -31,7 +31,7 @@ def resnet_session() -> PruneSession:
     return PruneSession(model, load_data(None, model, limit=128))
 
 
-def _save_tiny(path, config) -> str:
+def save_tiny_lm(path, config) -> str:
     """A tiny randomly initialised causal LM with the byte tokenizer, saved with save_pretrained."""
     from transformers import AutoModelForCausalLM, ByT5Tokenizer
 
@@ -50,7 +50,7 @@ def tiny_llama(tmp_path_factory) -> str:
         vocab_size=384, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
         num_key_value_heads=2, max_position_embeddings=128, tie_word_embeddings=False,
     )  # fmt: skip
-    return _save_tiny(tmp_path_factory.mktemp("llama"), config)
+    return save_tiny_lm(tmp_path_factory.mktemp("llama"), config)
 
 
 @pytest.fixture(scope="session")
@@ -59,4 +59,4 @@ def tiny_gpt2(tmp_path_factory) -> str:
     from transformers import GPT2Config
 
     config = GPT2Config(vocab_size=384, n_positions=128, n_embd=64, n_layer=2, n_head=4)
-    return _save_tiny(tmp_path_factory.mktemp("gpt2"), config)
+    return save_tiny_lm(tmp_path_factory.mktemp("gpt2"), config)

@@ -38,11 +38,12 @@ FILTER_CRITERIA: Registry[Criterion] = Registry("filter criterion")
 @dataclass(frozen=True)
 class InputStatistics:
     """What one layer's inputs look like over calibration data: per input feature (a Linear's input, a
-    conv's input channel) the root mean square, Wanda's ‖X_j‖₂ up to a constant; and for a Linear the
-    Gram matrix XᵀX / rows (inputs × inputs), SparseGPT's Hessian up to a constant."""
+    conv's input channel) the root mean square, Wanda's ‖X_j‖₂ up to a constant, and the mean |x|; and
+    for a Linear the Gram matrix XᵀX / rows (inputs × inputs), SparseGPT's Hessian up to a constant."""
 
     rms: torch.Tensor
     gram: torch.Tensor | None
+    mean_abs: torch.Tensor  # per input feature, mean |x|
 
 
 def input_statistics(
@@ -59,15 +60,15 @@ def input_statistics(
         def record(mod, args) -> None:
             x = args[0].detach().double()
             if isinstance(mod, nn.Linear):
-                rows = x.reshape(-1, x.shape[-1])
-                square, gram, count = rows.pow(2).sum(0), rows.T @ rows, rows.shape[0]
+                per = x.reshape(-1, x.shape[-1]).T  # features x rows
+                gram = per @ per.T
             else:  # conv: channels along dim 1, everything else is a position
-                per = x.transpose(0, 1).reshape(x.shape[1], -1)
-                square, gram, count = per.pow(2).sum(1), None, per.shape[1]
-            total = sums.setdefault(name, [0.0, None, 0])
-            total[0] = total[0] + square
+                per, gram = x.transpose(0, 1).reshape(x.shape[1], -1), None
+            total = sums.setdefault(name, [0.0, None, 0, 0.0])
+            total[0] = total[0] + per.pow(2).sum(1)
             total[1] = gram if total[1] is None else (None if gram is None else total[1] + gram)
-            total[2] += count
+            total[2] += per.shape[1]
+            total[3] = total[3] + per.abs().sum(1)
 
         return module.register_forward_pre_hook(record)
 
@@ -82,8 +83,8 @@ def input_statistics(
         for handle in handles:
             handle.remove()
     return {
-        n: InputStatistics((s / c).sqrt().float(), None if g is None else (g / c).float())
-        for n, (s, g, c) in sums.items()
+        n: InputStatistics((s / c).sqrt().float(), None if g is None else (g / c).float(), (a / c).float())
+        for n, (s, g, c, a) in sums.items()
     }
 
 

@@ -85,6 +85,10 @@ class Task(ABC):
         """What :meth:`figures` reads from one batch (a classifier's logits)."""
         return module(x)
 
+    def logits(self, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """The raw output distributions' logits (classes, or a language model's next tokens)."""
+        return module(x)
+
     def outputs(self, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
         """:meth:`forward` over every batch of ``x``: the one way to run a whole model over the data."""
         return forward_batches(lambda batch: self.forward(module, batch), x)

@@ -53,6 +53,9 @@ class LanguageModelling(Task):
         groups = block_of(model, modules)
         return {n: m for n, m in modules.items() if groups[n] != n}
 
+    def logits(self, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        return logits(module, x)
+
     def forward(self, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
         """Per window: summed next-token NLL (nats), correct top-1 predictions, predicted tokens."""
         scores = logits(module, x)[:, :-1].float()

@@ -29,15 +29,15 @@ from pruneviz.io.models import LoadedModel, ModelOptions, UntrustedPickle
 from pruneviz.ui import keys
 from pruneviz.ui.serving import ServerPolicy
 from pruneviz.workflows.allocate import AutoResult
-from pruneviz.workflows.apply import Applied, Verification
+from pruneviz.workflows.apply import Applied, LatencyComparison, Verification
 from pruneviz.workflows.generate import Continuations
-from pruneviz.workflows.latency import SpeedUp
 from pruneviz.workflows.lottery import LotteryRun
 from pruneviz.workflows.recipe import recipe_document, recipe_text
 from pruneviz.workflows.recovery import Point
 from pruneviz.workflows.sensitivity import LiveSweep, Sensitivity
 from pruneviz.workflows.session import PruneSession, Report, load_pair, resolve_device
 from pruneviz.workflows.structured import Removal
+from pruneviz.workflows.transformer import SpeedUp, TransformerPlan, UnitScores
 
 DEFAULT_MODEL = "demo:cnn"
 UPLOADS = Path(tempfile.gettempdir()) / "pruneviz-uploads"
@@ -106,9 +106,18 @@ class Workspace:
     # Structured page
     removals: dict[str, Removal] = field(default_factory=dict)  # plans already computed, most recent last
     shrunk: Applied | None = None  # the last smaller model built, with what it measures
-    latency: SpeedUp | None = None  # its latency against dense and unstructured
+    latency: LatencyComparison | None = None  # its latency against dense and unstructured
     groups: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)  # coupled layers per layer
     structured_files: dict[str, bytes] = field(default_factory=dict)  # exports of the shrunk model
+    dropped_heads: dict[int, tuple[int, ...]] = field(default_factory=dict)  # head groups clicked, per block
+    unit_scores: dict[str, UnitScores] = field(
+        default_factory=dict
+    )  # heads' and channels' scores per criterion
+    influence: list[float] | None = None  # Block Influence of every block
+    structure: TransformerPlan | None = None  # the transformer plan previewed
+    token_speedups: dict[str, SpeedUp] | None = None  # its parts' prefill and decode speed-ups
+    shrunk_curve: list[Point] | None = None  # the smaller model's fine-tune
+    shrunk_undo: Applied | None = None  # the smaller model before that fine-tune
     # Sensitivity page
     sensitivity: Sensitivity | None = None  # the latest finished sweep (feeds the Prune page preset)
     estimate: dict | None = None  # its instant Taylor estimate
@@ -124,6 +133,11 @@ class Workspace:
     # Export page
     exported: Exported | None = None
     report_html: str | None = None
+
+    def built(self, applied: Applied) -> None:
+        """Take ``applied`` as the smaller model, forgetting what was measured or made of the last one."""
+        self.shrunk, self.latency, self.token_speedups, self.structured_files = applied, None, None, {}
+        self.shrunk_curve = self.shrunk_undo = None
 
     def recipe_document(self) -> dict:
         """The session as a recipe: model, data, every layer's plan, and the fine-tune settings."""

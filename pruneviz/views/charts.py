@@ -311,3 +311,60 @@ def lottery_chart(rounds: list) -> go.Figure:
         )
     fig.update_xaxes(type="log", autorange="reversed", title_text="weights remaining (%)")
     return fig
+
+
+def group_label(group: int, size: int) -> str:
+    """'heads 2–3' for key/value group 1 of two query heads each ('head 1' without GQA)."""
+    return f"head {group}" if size == 1 else f"heads {group * size}–{(group + 1) * size - 1}"
+
+
+def head_heatmap(
+    scores: torch.Tensor, dropped: set[tuple[int, int]], group_size: int, criterion: str
+) -> go.Figure:
+    """Importance of every attention head group (blocks × groups); removed ones marked ✕. Heatmap cells
+    cannot be selected in Plotly, so an invisible marker sits on every cell: a click selects it and
+    carries its (block, group, score) as ``customdata``."""
+    blocks, groups = scores.shape
+    x = [group_label(g, group_size) for g in range(groups)]
+    y = [f"block {b}" for b in range(blocks)]
+    fig = _fig(f"Heads by {criterion}", height=80 + 40 * blocks)
+    fig.add_heatmap(
+        z=scores.tolist(), x=x, y=y, colorscale=theme.IMPORTANCE_SCALE, colorbar={"thickness": 12},
+        hoverinfo="skip",
+    )  # fmt: skip
+    cells = [(b, g) for b in range(blocks) for g in range(groups)]
+    fig.add_scatter(
+        x=[x[g] for _, g in cells], y=[y[b] for b, _ in cells],
+        customdata=[[b, g, scores[b, g].item()] for b, g in cells],
+        mode="markers+text", text=["✕" if c in dropped else "" for c in cells],
+        textfont={"size": 22, "color": theme.PRUNED}, marker={"size": 30, "symbol": "square", "opacity": 0},
+        hovertemplate="%{y}, %{x}: %{customdata[2]:.4g}<extra></extra>", showlegend=False,
+    )  # fmt: skip
+    fig.update_layout(yaxis_autorange="reversed", xaxis_type="category", yaxis_type="category")
+    return fig
+
+
+def influence_bars(influence: list[float], dropped: set[int]) -> go.Figure:
+    """Block Influence per block (1 − cos of its input and output): the lowest are cheapest to drop."""
+    fig = _fig("Block Influence")
+    names = [f"block {i}" for i in range(len(influence))]
+    colours = [theme.PRUNED if i in dropped else theme.KEPT for i in range(len(influence))]
+    fig.add_bar(x=names, y=influence, marker_color=colours, customdata=list(range(len(influence))))
+    fig.update_layout(yaxis_title="1 − cos(input, output)", xaxis_type="category")
+    return fig
+
+
+def transformer_speedups(speedups: dict) -> go.Figure:
+    """Per way of pruning: the speed-up its parameter count promises against prefill and decode measured
+    (× faster than dense)."""
+    kinds = list(speedups)
+    fig = _fig("Promised (parameters) vs measured speed-up, × faster than dense", height=360)
+    for label, attr, colour in (
+        ("promised (dense / kept parameters)", "promised", theme.BASELINE),
+        ("prefill, measured", "prefill", theme.KEPT),
+        ("decode, measured", "decode", theme.ACCENT),
+    ):
+        fig.add_bar(x=kinds, y=[getattr(speedups[k], attr) for k in kinds], name=label, marker_color=colour)
+    fig.add_hline(y=1.0, line_dash="dot", line_color=theme.PRUNED)
+    fig.update_layout(barmode="group", yaxis_title="× dense")
+    return fig

@@ -9,6 +9,7 @@ the way a user would load them and evaluated, so a written file is known to be f
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from torch import nn
 from pruneviz.core.layers import module_macs, prunable_modules
 from pruneviz.core.metrics import param_counts
 from pruneviz.io.formats import ExportMeta, export_model, reload_for_verification
+from pruneviz.workflows.latency import compare_latency, unstructured_twin
 from pruneviz.workflows.recipe import Recipe, apply_recipe, removes_filters, structured_plan
 from pruneviz.workflows.session import PruneSession, Report
 
@@ -66,9 +68,9 @@ class Applied:
 def apply_and_measure(session: PruneSession, recipe: Recipe | None) -> Applied:
     """Apply ``recipe`` (None: nothing) to ``session`` and measure the result."""
     dense = session.report()
-    if recipe is not None and removes_filters(recipe, session.layers):
+    if recipe is not None and recipe.transformer is None and removes_filters(recipe, session.layers):
         session.preview_removal(session.plan_removal(structured_plan(recipe, session.layers)))
-    elif recipe is not None:
+    elif recipe is not None:  # masks, or a transformer's heads, channels and blocks (previewed)
         apply_recipe(session, recipe)
     return as_applied(session, dense)
 
@@ -78,7 +80,7 @@ def as_applied(session: PruneSession, dense: Report) -> Applied:
     otherwise the working copy with its masks. ``dense`` is the report to compare against."""
     pruned = session.report()
     meta = session.export_meta()
-    if session.removal is not None and session.removal.history:
+    if session.removal is not None and not session.removal.empty:
         model = session.shrunk()
         params, _ = param_counts(model)
         macs, _ = module_macs(model, session.example)
@@ -129,3 +131,39 @@ def export_and_verify(session: PruneSession, applied: Applied, path: str | Path,
     path = export_model(applied.model.cpu(), path, fmt, applied.meta)
     applied.model.to(session.device)
     return verify_export(session, path, fmt, applied.pruned.score)
+
+
+@dataclass
+class LatencyComparison:
+    """Structured removal against the same parameter savings unstructured: median ms per model
+    (``dense``, ``structured``, ``unstructured``) and batch size, and the speed-up each promises on
+    paper (MACs for the structured model; parameters for the unstructured one, which only sparse
+    kernels could turn into speed)."""
+
+    ms: dict[str, dict[int, float]]
+    promised: dict[str, float]
+
+    def measured(self) -> dict[str, dict[int, float]]:
+        """× faster than dense, per pruned model and batch size."""
+        dense = self.ms["dense"]
+        return {k: {b: dense[b] / t for b, t in per.items()} for k, per in self.ms.items() if k != "dense"}
+
+
+def structured_speedup(
+    dense: nn.Module,
+    applied: Applied,
+    sample_shape: tuple[int, ...],
+    batch_sizes: tuple[int, ...] = (1, 64),
+    device: torch.device | str = "cpu",
+    progress: Callable[[float, str], None] | None = None,
+) -> LatencyComparison:
+    """Time ``dense``, the structurally pruned model and an unstructured twin with the same share of
+    weights removed, one after another in this process."""
+    fraction = 1 - applied.params / applied.dense.params_total
+    models = {"dense": dense, "structured": applied.model, "unstructured": unstructured_twin(dense, fraction)}
+    ms = compare_latency(models, sample_shape, batch_sizes, device, progress=progress)
+    promised = {
+        "structured": applied.dense.macs_dense / applied.macs,
+        "unstructured": applied.dense.params_total / max(applied.params, 1),
+    }
+    return LatencyComparison(ms, promised)

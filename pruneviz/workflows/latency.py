@@ -13,7 +13,6 @@ from torch import nn
 from pruneviz.core.layers import prunable_modules
 from pruneviz.core.masks import unstructured_mask
 from pruneviz.io.models import clone_module
-from pruneviz.workflows.apply import Applied
 
 
 def measure_latency(
@@ -75,37 +74,46 @@ def unstructured_twin(model: nn.Module, fraction: float) -> nn.Module:
     return twin
 
 
-@dataclass
-class SpeedUp:
-    """Structured removal against the same parameter savings unstructured: median ms per model
-    (``dense``, ``structured``, ``unstructured``) and batch size, and the speed-up each promises on
-    paper (MACs for the structured model; parameters for the unstructured one, which only sparse
-    kernels could turn into speed)."""
+@dataclass(frozen=True)
+class TokenSpeed:
+    """A language model's speed, median of repeats: prefill (a batch of windows in one forward pass)
+    and greedy decoding (batch 1, one token at a time with the key/value cache), in tokens per second."""
 
-    ms: dict[str, dict[int, float]]
-    promised: dict[str, float]
-
-    def measured(self) -> dict[str, dict[int, float]]:
-        """× faster than dense, per pruned model and batch size."""
-        dense = self.ms["dense"]
-        return {k: {b: dense[b] / t for b, t in per.items()} for k, per in self.ms.items() if k != "dense"}
+    prefill: float
+    decode: float
 
 
-def structured_speedup(
-    dense: nn.Module,
-    applied: Applied,
-    sample_shape: tuple[int, ...],
-    batch_sizes: tuple[int, ...] = (1, 64),
-    device: torch.device | str = "cpu",
-    progress: Callable[[float, str], None] | None = None,
-) -> SpeedUp:
-    """Time ``dense``, the structurally pruned model and an unstructured twin with the same share of
-    weights removed, one after another in this process."""
-    fraction = 1 - applied.params / applied.dense.params_total
-    models = {"dense": dense, "structured": applied.model, "unstructured": unstructured_twin(dense, fraction)}
-    ms = compare_latency(models, sample_shape, batch_sizes, device, progress=progress)
-    promised = {
-        "structured": applied.dense.macs_dense / applied.macs,
-        "unstructured": applied.dense.params_total / max(applied.params, 1),
-    }
-    return SpeedUp(ms, promised)
+def token_speed(
+    model: nn.Module, windows: torch.Tensor, decode_tokens: int = 64, repeats: int = 5, warmup: int = 1
+) -> TokenSpeed:
+    """Time ``model`` prefilling ``windows`` (batch × tokens) and decoding ``decode_tokens`` new tokens
+    after the first window's first 16 tokens."""
+    device = windows.device
+    cuda = device.type == "cuda"
+
+    def timed(run: Callable[[], object]) -> float:
+        times = []
+        for i in range(warmup + repeats):
+            if cuda:
+                torch.cuda.synchronize(device)
+            start = time.perf_counter()
+            run()
+            if cuda:
+                torch.cuda.synchronize(device)
+            if i >= warmup:
+                times.append(time.perf_counter() - start)
+        return statistics.median(times)
+
+    prompt = windows[:1, :16]
+    with torch.inference_mode():
+        prefill = timed(lambda: model(input_ids=windows, use_cache=False))
+        decode = timed(
+            lambda: model.generate(
+                prompt,
+                max_new_tokens=decode_tokens,
+                min_new_tokens=decode_tokens,
+                do_sample=False,
+                use_cache=True,
+            )
+        )
+    return TokenSpeed(windows.numel() / prefill, decode_tokens / decode)

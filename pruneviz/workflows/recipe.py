@@ -37,6 +37,7 @@ from pruneviz.workflows.allocate import OWL_LAMBDA, OWL_M, owl_sparsity
 from pruneviz.workflows.reconstruct import apply_plans
 from pruneviz.workflows.session import GlobalPlan, LayerPlan, PruneSession
 from pruneviz.workflows.structured import StructuredPlan
+from pruneviz.workflows.transformer import TRANSFORMER_CRITERIA, TransformerPlan, plan_transformer
 
 VERSION = 1
 TOP_KEYS = (
@@ -51,6 +52,8 @@ TOP_KEYS = (
     "seed",
     "training",
     "allocation",
+    "structure",
+    "drop_blocks",
 )
 TRAINING_KEYS = {
     "steps": int,
@@ -59,6 +62,9 @@ TRAINING_KEYS = {
     "optimizer": str,
     "schedule": str,
     "rounds": int,
+    "distill": bool,
+    "temperature": float,
+    "alpha": float,
 }
 
 
@@ -76,6 +82,7 @@ class Recipe:
     seed: int | None = None
     training: dict | None = None  # the fine-tune settings, after a fine-tune (see TRAINING_KEYS)
     allocation: Owl | None = None  # spread the default's sparsity over layers (None: the same for each)
+    transformer: TransformerPlan | None = None  # heads, MLP channels and blocks removed from a transformer
 
 
 @dataclass(frozen=True)
@@ -118,7 +125,13 @@ def parse_recipe(obj: Any, source: str = "recipe") -> Recipe:
         "seed": _seed(obj.get("seed"), source),
         "training": _training(obj.get("training"), source),
         "allocation": _allocation(obj.get("allocation"), source),
+        "transformer": _transformer(obj.get("structure"), obj.get("drop_blocks"), round_to, source),
     }
+    if extras["transformer"] and any(k in obj for k in ("global", "default", "layers")):
+        raise PrunevizError(
+            f"{source}: 'structure'/'drop_blocks' remove parts of a transformer; masks ('default', "
+            "'layers', 'global') go in a recipe of their own"
+        )
     pinned = obj.get("pinned") or []
     if not isinstance(pinned, list) or not all(isinstance(p, str) for p in pinned):
         raise PrunevizError(f"{source}: 'pinned' must be a list of layer names")
@@ -162,6 +175,54 @@ def parse_recipe(obj: Any, source: str = "recipe") -> Recipe:
     )
 
 
+STRUCTURE_KEYS = ("heads", "channels", "drop_heads", "criterion")
+
+
+def _transformer(
+    structure: Any, drop_blocks: Any, round_to: int | None, source: str
+) -> TransformerPlan | None:
+    """``structure: {heads, channels, drop_heads, criterion}`` and ``drop_blocks: [...]``."""
+    if structure is None and drop_blocks is None:
+        return None
+    where = f"{source}: structure"
+    structure = structure or {}
+    _mapping(structure, where)
+    _no_unknown(structure, STRUCTURE_KEYS, where)
+    blocks = drop_blocks or []
+    if not isinstance(blocks, list) or not all(_is_index(b) for b in blocks):
+        raise PrunevizError(f"{source}: 'drop_blocks' must be a list of block indices, got {drop_blocks!r}")
+    drop_heads = structure.get("drop_heads") or {}
+    _mapping(drop_heads, f"{where}.drop_heads")
+    for block, groups in drop_heads.items():
+        if not _is_index(block) or not isinstance(groups, list) or not all(_is_index(g) for g in groups):
+            raise PrunevizError(f"{where}.drop_heads: give block index: [head group indices], got {block!r}")
+    criterion = structure.get("criterion", "magnitude")
+    if criterion not in TRANSFORMER_CRITERIA:
+        known = ", ".join(TRANSFORMER_CRITERIA.names())
+        raise PrunevizError(f"{where}: unknown criterion {criterion!r} (choose one of: {known})")
+    return TransformerPlan(
+        heads=_ratios(structure.get("heads", 0.0), f"{where}.heads"),
+        channels=_ratios(structure.get("channels", 0.0), f"{where}.channels"),
+        drop_heads={int(b): tuple(int(g) for g in gs) for b, gs in drop_heads.items()},
+        drop_blocks=tuple(int(b) for b in blocks),
+        criterion=criterion,
+        round_to=round_to,
+    )
+
+
+def _is_index(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _ratios(value: Any, where: str) -> float | dict[int, float]:
+    """A fraction for every block, or {block index: fraction}."""
+    if isinstance(value, dict):
+        if not all(_is_index(b) for b in value):
+            raise PrunevizError(f"{where}: blocks are indices (0, 1, …), got {list(value)!r}")
+        return {int(b): _sparsity(v, where) for b, v in value.items()}
+    return _sparsity(value, where)
+
+
 def _allocation(value: Any, source: str) -> Owl | None:
     if value is None or value == "uniform":
         return None
@@ -194,8 +255,8 @@ def _training(value: Any, source: str) -> dict | None:
         v = value.get(key)
         ok = (
             v is None
-            or (isinstance(v, kind) and not isinstance(v, bool))
-            or (kind is float and isinstance(v, int))
+            or (isinstance(v, kind) and (kind is bool or not isinstance(v, bool)))
+            or (kind is float and isinstance(v, int) and not isinstance(v, bool))
         )
         if not ok:
             raise PrunevizError(f"{source}: training.{key} must be {kind.__name__}, got {v!r}")
@@ -319,6 +380,9 @@ def apply_recipe(
 ) -> None:
     """Apply ``recipe`` to the session's working copy (replacing any masks it had); reconstruction
     methods (sparsegpt) run their sequential algorithm."""
+    if recipe.transformer is not None:  # the exact preview of the smaller transformer
+        session.preview_removal(plan_transformer(session, recipe.transformer))
+        return
     plan = resolve_for(session, recipe)
     session.reset()
     if isinstance(plan, GlobalPlan):
@@ -328,7 +392,10 @@ def apply_recipe(
 
 
 def removes_filters(recipe: Recipe, layers: list[LayerInfo]) -> bool:
-    """Whether the recipe asks for whole filters to go (so that ``apply`` removes them for real)."""
+    """Whether the recipe asks for whole filters, heads, channels or blocks to go (so that ``apply``
+    removes them for real)."""
+    if recipe.transformer is not None:
+        return True
     plan = resolve(recipe, layers)
     if isinstance(plan, GlobalPlan):
         return plan.granularity.structural
@@ -389,6 +456,21 @@ def recipe_document(
     doc["default"] = _plan_entry(default or LayerPlan(0.0))
     doc["layers"] = {name: _plan_entry(plan) for name, plan in layers.items()}
     parse_recipe(doc, "generated recipe")  # what we write must be what we read
+    return doc
+
+
+def structure_document(model: str | None, data: str | None, plan: TransformerPlan) -> dict:
+    """A recipe (as a mapping) removing ``plan``'s heads, channels and blocks from a transformer."""
+    doc: dict = {"pruneviz": VERSION} | ({"model": model} if model else {}) | ({"data": data} if data else {})
+    structure = {"heads": plan.heads, "channels": plan.channels, "criterion": plan.criterion}
+    if plan.drop_heads:
+        structure["drop_heads"] = {b: list(g) for b, g in plan.drop_heads.items()}
+    doc["structure"] = structure
+    if plan.drop_blocks:
+        doc["drop_blocks"] = list(plan.drop_blocks)
+    if plan.round_to:
+        doc["round_to"] = plan.round_to
+    parse_recipe(doc, "generated recipe")
     return doc
 
 

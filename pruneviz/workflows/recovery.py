@@ -17,13 +17,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from pruneviz.core.errors import PrunevizError
 from pruneviz.core.importance import LossFn
 from pruneviz.core.registry import Registry
 from pruneviz.io.data import DataOptions, DataSet
-from pruneviz.tasks import Metric
+from pruneviz.tasks import Metric, Task
 from pruneviz.workflows.session import LayerPlan, PruneSession
 
 SCHEDULES = ("oneshot", "iterative", "gradual")
@@ -42,10 +43,15 @@ class TrainConfig:
     optimizer: str = "adam"
     seed: int = 0
     eval_every: int = 25
+    distill: bool = False  # learn from the dense model's outputs as well as from the labels
+    temperature: float = 2.0  # of the softened distributions compared in distillation
+    alpha: float = 0.5  # distillation's share of the loss (the rest: the task's own loss)
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1 or self.eval_every < 1 or not self.lr > 0:
             raise PrunevizError("steps, batch size and evaluation interval must be positive, lr above 0")
+        if not self.temperature > 0 or not 0 <= self.alpha <= 1:
+            raise PrunevizError("distillation needs a temperature above 0 and alpha between 0 and 1")
         OPTIMIZERS.get(self.optimizer)
 
 
@@ -70,6 +76,31 @@ class Point:
 
 
 Callback = Callable[[Point], None]
+
+
+def distillation(task: Task, teacher: nn.Module, config: TrainConfig) -> LossFn:
+    """The training loss with knowledge distillation from ``teacher`` (the dense model), as Minitron and
+    LLM-Pruner recover: alpha · T² · KL(teacher ‖ student) over the softened (temperature T) output
+    distributions — every next-token distribution of a language model — plus (1 − alpha) · the task's
+    own loss."""
+    t, alpha = config.temperature, config.alpha
+
+    def loss(module: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            target = F.log_softmax(task.logits(teacher, x).float() / t, dim=-1)
+        student = F.log_softmax(task.logits(module, x).float() / t, dim=-1)
+        kl = F.kl_div(student.flatten(0, -2), target.flatten(0, -2), log_target=True, reduction="batchmean")
+        return alpha * t * t * kl + (1 - alpha) * task.batch_loss(module, x, y)
+
+    return loss
+
+
+def training_loss(session: PruneSession, config: TrainConfig) -> LossFn:
+    """What a fine-tune of ``session`` minimises: the task's loss, or with ``config.distill`` that mixed
+    with distillation from the session's dense model."""
+    if config.distill:
+        return distillation(session.task, session.calibration().model, config)
+    return session.task.batch_loss
 
 
 def apply_masks(modules: dict[str, nn.Module], masks: dict[str, torch.Tensor]) -> None:
@@ -175,7 +206,7 @@ def finetune(
     steps_each[-1] += config.steps - sum(steps_each)
     gen = torch.Generator().manual_seed(config.seed)
     optimizer = OPTIMIZERS.get(config.optimizer)(session.working.parameters(), config.lr)
-    metric, loss_fn = session.task.metric, session.task.batch_loss
+    metric, loss_fn = session.task.metric, training_loss(session, config)
     points: list[Point] = []
     done = 0
     for fraction, steps in zip(fractions, steps_each):
@@ -209,6 +240,32 @@ def finetune(
         )
         done += steps
     session.adopt_weights()
+    return points
+
+
+def finetune_shrunk(
+    session: PruneSession,
+    model: nn.Module,
+    train: DataSet,
+    config: TrainConfig = TrainConfig(),
+    on_point: Callback | None = None,
+    progress: Callable[[float, str], None] | None = None,
+) -> list[Point]:
+    """Fine-tune a physically smaller ``model`` (structured removal: nothing left to hold at zero) in
+    place on ``train``, distilling from the session's dense model when ``config.distill``; every
+    ``config.eval_every`` steps it is scored on the session's validation data. Returns the curve."""
+    task, metric, loss_fn = session.task, session.task.metric, training_loss(session, config)
+    points: list[Point] = []
+
+    def record(step: int, loss: float) -> None:
+        score, _ = task.quick(task.outputs(model, session.data.x), session.data.y)
+        points.append(Point(step, loss, score, 0.0))
+        if on_point:
+            on_point(points[-1])
+        if progress:
+            progress(step / config.steps, f"step {step}/{config.steps}, {metric.key} {metric.format(score)}")
+
+    train_steps(model, train, config.steps, config, loss_fn, on_eval=record)
     return points
 
 

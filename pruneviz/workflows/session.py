@@ -27,7 +27,7 @@ from pruneviz.core.jobs import Progress
 from pruneviz.core.layers import discover_layers, module_macs, prunable_modules
 from pruneviz.core.metrics import effective_macs, param_counts, size_bytes
 from pruneviz.core.reconstruction import Reconstruction
-from pruneviz.core.structure import preview, shrink
+from pruneviz.core.structure import preview
 from pruneviz.io.data import DataOptions, DataSet
 from pruneviz.io.formats import ExportMeta
 from pruneviz.io.models import LoadedModel, ModelOptions, clone_module, eval_mode, load_model
@@ -390,13 +390,14 @@ class PruneSession:
         """The physically smaller model for the previewed removal (a new module each call)."""
         if self.removal is None:
             raise PrunevizError("nothing to remove: preview a structured plan first")
-        return shrink(self.calibration().model, self.example, self.removal.history)
+        return self.removal.shrink(self.calibration().model, self.example)
 
     def export_meta(self) -> ExportMeta:
         """Where the (shrunk) model comes from, for exporters: architecture, data, removals on top."""
         structure = [*(self.model.structure or []), *(self.removal.history if self.removal else [])]
+        rebuilt = not (self.removal and self.removal.build)  # a transformer's surgery lives in its config
         return ExportMeta(
-            self.model.arch_spec,
+            self.model.arch_spec if rebuilt else None,
             self.data.spec,
             self.data.sample_shape,
             structure=structure or None,

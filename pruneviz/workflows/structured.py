@@ -27,7 +27,8 @@ from pruneviz.core.importance import Calibration
 from pruneviz.core.layers import LayerInfo
 from pruneviz.core.masks import check_sparsity
 from pruneviz.core.registry import Registry
-from pruneviz.core.structure import History, classifier_name, removed_entries
+from pruneviz.core.structure import History, classifier_name, removed_entries, shrink
+from pruneviz.io.anatomy import Cut
 
 STRUCTURED_CRITERIA: Registry[Callable[[], tp.importance.Importance]] = Registry("structured criterion")
 STRUCTURED_CRITERIA.register("l1")(lambda: tp.importance.GroupMagnitudeImportance(p=1))
@@ -55,16 +56,30 @@ class StructuredPlan:
 
 @dataclass
 class Removal:
-    """A structural decision: the Torch-Pruning history that replays it, and for every parameter the
-    bool mask of entries that disappear (True = removed)."""
+    """A structural decision: for every parameter the bool mask of entries the preview zeroes (True =
+    removed), and how the smaller model is built — by replaying the Torch-Pruning ``history``, or by
+    ``build(model, example)`` (a transformer's surgery, whose ``cut`` says what goes). ``gone`` marks
+    the entries the built model really lacks when it keeps some zeroed (default: all of ``removed``)."""
 
     history: History
     removed: dict[str, torch.Tensor]
     skipped: list[str] = field(default_factory=list)
+    gone: dict[str, torch.Tensor] | None = None
+    build: Callable[[nn.Module, torch.Tensor], nn.Module] | None = None
+    cut: Cut | None = None
+
+    @property
+    def empty(self) -> bool:
+        """Whether nothing is removed (a plan that asked for nothing, or selected nothing)."""
+        return not self.history and not any(bool(m.any()) for m in self.removed.values())
 
     @property
     def removed_params(self) -> int:
-        return sum(int(m.sum()) for m in self.removed.values())
+        return sum(int(m.sum()) for m in (self.gone if self.gone is not None else self.removed).values())
+
+    def shrink(self, model: nn.Module, example: torch.Tensor) -> nn.Module:
+        """The physically smaller copy of ``model``."""
+        return self.build(model, example) if self.build else shrink(model, example, self.history)
 
     def filters(self, layers: list[LayerInfo]) -> list[tuple[str, int, int]]:
         """(layer, output filters before, after) for every layer: a filter goes when all of it goes."""
@@ -170,8 +185,9 @@ def predicted_counts(
     """
     params = params_total - removal.removed_params
     macs = macs_dense
+    gone = removal.gone if removal.gone is not None else removal.removed
     for layer in layers:
-        mask = removal.removed.get(f"{layer.name}.weight")
+        mask = gone.get(f"{layer.name}.weight")
         if mask is not None and layer.macs:
             macs -= layer.macs * int(mask.sum()) // mask.numel()
     return params, macs

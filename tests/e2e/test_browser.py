@@ -175,3 +175,25 @@ def test_a_language_models_slider_moves_its_perplexity(server, page):
     pruned = wait_until_changed(page, "Perplexity", dense)
     assert float(pruned) > float(dense)
     page.screenshot(path=str(ARTIFACTS / "Prune_gpt.png"), full_page=True)
+
+
+def test_a_transformers_structured_page_drops_a_clicked_head_group_and_a_toggled_block(server, page):
+    open_page(page, server, "Model_and_data", "prunable layers")
+    load_demo(page, "gpt")
+    page.get_by_role("link", name="Structured").click()
+    page.get_by_text("Heads by").first.wait_for(timeout=120_000)
+    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=120_000)
+    dense = metric_value(page, "Perplexity (preview)")
+    heatmap = page.locator('[data-testid="stPlotlyChart"]').filter(has_text="Heads by")
+    area = heatmap.locator("rect.nsewdrag").first.bounding_box()  # 4 blocks (rows) x 2 groups (columns)
+    page.mouse.click(
+        area["x"] + area["width"] * 0.25, area["y"] + area["height"] * 0.125
+    )  # block 0, heads 0-1
+    dropped = wait_until_changed(page, "Perplexity (preview)", dense)
+    assert float(dropped) > float(dense)
+    heatmap.get_by_text("✕").first.wait_for(timeout=30_000)  # the removed group is marked
+    page.locator('[data-testid="stCheckbox"]').filter(has_text="block 1").click()  # "Blocks to drop"
+    assert float(wait_until_changed(page, "Perplexity (preview)", dropped)) > float(dropped)
+    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=120_000)
+    page.wait_for_timeout(1500)
+    page.screenshot(path=str(ARTIFACTS / "Structured_gpt.png"), full_page=True)

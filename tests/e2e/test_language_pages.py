@@ -84,3 +84,26 @@ def test_importance_shows_the_wanda_view_and_outlier_ratios():
 def test_the_lottery_ticket_page_says_it_is_for_classifiers(gpt):
     gpt.switch_page("pages/7_Lottery_ticket.py").run()
     assert any("for language models" in i.value for i in gpt.info)
+
+
+def test_structured_previews_builds_and_recovers_a_smaller_transformer():
+    at = open_gpt()
+    at.switch_page("pages/4_Structured.py").run()
+    ws = at.session_state[WORKSPACE]
+    dense = float(metric(at, "Perplexity (preview)"))
+    at.slider(key="st_lm_channels").set_value(50).run()
+    at.select_slider(key="st_lm_heads").set_value(0.5).run()
+    at.checkbox(key="st_lm_drop_2").check().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    preview = float(metric(at, "Perplexity (preview)"))
+    assert preview > dense and ws.structure.drop_blocks == (2,)
+    at.button(key="st_apply").click().run()
+    assert "as predicted" in at.success[0].value and "3 blocks, 2 heads, MLP width 256" in at.success[0].value
+    assert ws.shrunk.pruned.score == pytest.approx(preview, rel=1e-4)  # the built model scores as previewed
+    at.number_input(key="st_recover_steps").set_value(20)
+    at.button(key="st_recover_start").click().run()
+    assert ws.jobs["recover"].wait(300)
+    at.run()
+    assert float(metric(at, "Perplexity after fine-tuning")) < preview
+    at.switch_page("pages/6_Recovery.py").run()
+    assert "build the smaller model there" in at.info[0].value
