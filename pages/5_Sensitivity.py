@@ -7,10 +7,11 @@ from pruneviz.core.granularity import granularity, rankable
 from pruneviz.core.humanize import percent
 from pruneviz.core.jobs import Job
 from pruneviz.ui.keys import SENSITIVITY as K
-from pruneviz.ui.state import SliderRequest, errors_shown, page_header, sweep_cache
+from pruneviz.ui.state import SliderRequest, errors_shown, page_header, policy, sweep_cache
 from pruneviz.ui.widgets import follow_job, require_prunable_layers, task_metric
 from pruneviz.views import charts
 from pruneviz.workflows.allocate import Target, auto_allocate
+from pruneviz.workflows.distributed import RayExecutor
 from pruneviz.workflows.sensitivity import DEFAULT_LEVELS, LiveSweep, SweepSpec, estimate_correlation
 
 ws = page_header("Sensitivity", "Each layer pruned alone, level by level: which layers can lose how much.")
@@ -43,16 +44,23 @@ with st.form(K("form")):
         help="Cached activations let each step re-run only the layers after the changed one; above the "
         "budget the sweep runs full forwards (same results, slower).",
     )
-    run = st.form_submit_button("Run sweep", type="primary", key=K("run"))
+    cols = st.columns(4)
+    run = cols[0].form_submit_button("Run sweep", type="primary", key=K("run"))
+    cluster = policy().ray_address
+    on_cluster = cluster is not None and cols[1].form_submit_button(
+        "Run on the cluster", key=K("run_ray"), help=f"Ray actors on the cluster at {cluster}, one per CPU"
+    )
 
 spec = SweepSpec(LEVEL_SETS[levels], criterion, kind)
 job = ws.jobs.get("sweep")
-if run and (job is None or job.done):
-    cached = sweep_cache().get((ws.choice, spec))
+if (run or on_cluster) and (job is None or job.done):
+    cached = sweep_cache().get((ws.choice, spec))  # the same rows wherever they were measured
     if cached is not None:
         ws.sensitivity, ws.estimate = cached
     else:  # the loaded baseline on its own copy: never the user's masks, and the same for everyone
-        live, scratch = LiveSweep(spec), session.fork(keep_weights=False, memory_budget=int(budget) * 2**20)
+        executor = RayExecutor(cluster) if on_cluster else None
+        live = LiveSweep(spec, executor)
+        scratch = session.fork(keep_weights=False, memory_budget=int(budget) * 2**20)
         job = ws.jobs["sweep"] = Job("sweep", lambda progress: live.run(scratch, progress))
         ws.live = live
 

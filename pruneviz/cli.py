@@ -28,6 +28,7 @@ from pruneviz.views.report import html_report, write_png
 from pruneviz.workflows.allocate import Target, auto_allocate, owl_allocate
 from pruneviz.workflows.apply import Applied, apply_and_measure, export_and_verify
 from pruneviz.workflows.demo_training import DEMOS, train
+from pruneviz.workflows.distributed import RayExecutor
 from pruneviz.workflows.generate import side_by_side
 from pruneviz.workflows.latency import measure_latency, token_speed
 from pruneviz.workflows.lottery import lottery
@@ -46,7 +47,14 @@ from pruneviz.workflows.recipe import (
     uniform_plans,
 )
 from pruneviz.workflows.recovery import SCHEDULES, TrainConfig, finetune, finetune_shrunk, train_split
-from pruneviz.workflows.sensitivity import DEFAULT_LEVELS, SweepSpec, naive_sweep, sweep
+from pruneviz.workflows.sensitivity import (
+    DEFAULT_LEVELS,
+    Sensitivity,
+    SweepFile,
+    SweepSpec,
+    naive_sweep,
+    sweep,
+)
 from pruneviz.workflows.session import GlobalPlan, LayerPlan, PruneSession, open_session
 from pruneviz.workflows.snippet import torch_prune_snippet
 from pruneviz.workflows.transformer import TransformerPlan, block_influence, depth_plan
@@ -147,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     _sweep_args(se)
     se.add_argument("--out", required=True, help="results file: .csv (layer,sparsity,<metric>,loss) or .json")
     se.add_argument("--naive", action="store_true", help="deep-copy + full pass per point (for comparison)")
+    se.add_argument(
+        "--resume", action="store_true", help="keep the points already in --out, measure the rest"
+    )
     se.set_defaults(run=cmd_sensitivity)
 
     au = sub.add_parser("auto", parents=[common], help="per-layer sparsities from sensitivity, verified")
@@ -252,6 +263,13 @@ def _sweep_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--granularity", default="unstructured", choices=[g.name for g in rankable()])
     p.add_argument("--criterion", help="default: the granularity's (magnitude; l1 for filters)")
     p.add_argument("--memory-budget-mb", type=int, help="activation cache for incremental evaluation (MiB)")
+    p.add_argument(
+        "--executor", choices=["local", "ray"], default="local",
+        help="local: in this process (default); ray: a pool of Ray actors (a local runtime, or the cluster "
+        "at --ray-address / RAY_ADDRESS)",
+    )  # fmt: skip
+    p.add_argument("--ray-address", help="the Ray cluster to join (host:port, ray://host:port or auto)")
+    p.add_argument("--workers", type=int, help="Ray actors (default: one per CPU of the cluster)")
 
 
 def _sweep_spec(args: argparse.Namespace) -> SweepSpec:
@@ -441,20 +459,54 @@ def _token_latency(args: argparse.Namespace, session: PruneSession, applied: App
 
 
 def cmd_sensitivity(args: argparse.Namespace) -> int:
-    spec = _sweep_spec(args)
+    spec, executor = _sweep_spec(args), _executor(args)
+    if args.naive and (executor or args.resume):
+        raise PrunevizError("--naive runs the textbook loop in this process: no --executor ray, no --resume")
     session = _session(args)
-    start = time.perf_counter()
-    result = naive_sweep(session, spec) if args.naive else sweep(session, spec, progress=_stderr_progress)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(result.to_json() if out.suffix == ".json" else result.to_csv())
+    metric, out, start = session.task.metric, Path(args.out), time.perf_counter()
+    if args.naive:
+        result = naive_sweep(session, spec)
+        SweepFile(out, spec, metric).start(result)
+    else:
+        result = _resumable_sweep(args, session, spec, executor)
     print(f"\r{len(result.rows)} points in {time.perf_counter() - start:.1f} s -> {out}", file=sys.stderr)
-    metric = session.task.metric
     drop = 0.01 if metric.is_fraction else 0.1
     within = result.max_sparsity_within(drop)
     header = f"max sparsity within {metric.change(drop, 0.0).lstrip('+')}"
     _print_table(("layer", header), [(n, f"{100 * s:.0f}%") for n, s in within.items()])
     return 0
+
+
+def _resumable_sweep(
+    args: argparse.Namespace, session: PruneSession, spec: SweepSpec, executor: RayExecutor | None
+) -> Sensitivity:
+    """The sweep with every row written to --out as it arrives; an interruption or a lost cluster
+    keeps them (and says how to continue)."""
+    file = SweepFile(args.out, spec, session.task.metric)
+    done = file.done(session.layer_names) if args.resume else []
+    result = Sensitivity(spec, session.task.metric, float("nan"), float("nan"), list(done))
+    file.start(result)
+    total = len(session.layer_names) * len(spec.levels)
+    try:
+        sweep(session, spec, _stderr_progress, result, executor, on_row=lambda row: file.add(row, result))
+    except (KeyboardInterrupt, PrunevizError) as err:
+        why = "interrupted" if isinstance(err, KeyboardInterrupt) else str(err)
+        raise PrunevizError(
+            f"{why}; {len(result.rows)} of {total} points are in {args.out} (--resume continues)"
+        ) from None
+    file.write(result)
+    return result
+
+
+def _executor(args: argparse.Namespace) -> RayExecutor | None:
+    """The executor --executor names (None: this process)."""
+    if args.executor == "local":
+        if args.ray_address or args.workers:
+            raise PrunevizError("--ray-address and --workers need --executor ray")
+        return None
+    if args.workers is not None and args.workers < 1:
+        raise PrunevizError(f"--workers must be at least 1, got {args.workers}")
+    return RayExecutor(args.ray_address, args.workers)
 
 
 def _stderr_progress(fraction: float, message: str) -> None:
@@ -472,7 +524,8 @@ def cmd_auto(args: argparse.Namespace) -> int:
     if owl:
         result = owl_allocate(session, target, spec.criterion, spec.granularity)
     else:
-        result = auto_allocate(session, sweep(session.fork(), spec, progress=_stderr_progress), target)
+        swept = sweep(session.fork(), spec, _stderr_progress, executor=_executor(args))
+        result = auto_allocate(session, swept, target)
     layers = uniform_plans(session.layers, result.sparsity, spec.criterion, spec.granularity)
     doc = recipe_document(session.model.spec, session.data.spec, layers)
     save_recipe(args.out, doc)

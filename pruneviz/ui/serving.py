@@ -15,6 +15,8 @@ PRUNEVIZ_ALLOW_PYTHON      ``1``: browsers may name ``python:`` model/data specs
 PRUNEVIZ_ALLOW_PICKLE      ``1`` / ``0``: offer the "trust pickled objects" box  on        off
 PRUNEVIZ_DATA_ROOT         directories (``:``-separated) browser specs may read server's cwd (both)
 PRUNEVIZ_SESSION_MEMORY_MB cap on each session's cached activations, in MiB    2048      2048
+PRUNEVIZ_RAY_ADDRESS       a Ray cluster (host:port) the Sensitivity page may  none      none
+                           run sweeps on ("Run on the cluster")
 ========================== =================================================== ========= =========
 
 "Own use" is a server listening on a loopback address only; any other address (``0.0.0.0``, a LAN
@@ -36,6 +38,7 @@ ALLOW_PYTHON = "PRUNEVIZ_ALLOW_PYTHON"
 ALLOW_PICKLE = "PRUNEVIZ_ALLOW_PICKLE"
 DATA_ROOT = "PRUNEVIZ_DATA_ROOT"
 SESSION_MEMORY = "PRUNEVIZ_SESSION_MEMORY_MB"
+RAY_ADDRESS = "PRUNEVIZ_RAY_ADDRESS"
 # Schemes whose spec names a file or directory after the scheme (and, for torchvision data, a name).
 _PATH_AFTER = {"file": 0, "folder": 0, "torchvision": 1, "hf": 0, "text": 0}
 
@@ -85,6 +88,7 @@ class ServerPolicy:
     allow_pickle: bool = True
     data_roots: tuple[Path, ...] = ()
     session_memory_bytes: int = DEFAULT_BUDGET_BYTES
+    ray_address: str | None = None  # the cluster sweeps may run on (browsers cannot name one)
 
     @classmethod
     def from_env(
@@ -111,6 +115,7 @@ class ServerPolicy:
             allow_pickle=_switch(env, ALLOW_PICKLE, not exposed),
             data_roots=tuple(root.resolve() for root in roots),
             session_memory_bytes=int(memory_mb * 2**20),
+            ray_address=env.get(RAY_ADDRESS) or None,
         )
 
     def check_spec(self, spec: str | None) -> None:
@@ -162,5 +167,10 @@ class ServerPolicy:
                 f"cache up to {self.session_memory_bytes / 2**20:.0f} MiB of activations per session",
                 True,
                 SESSION_MEMORY,
+            ),
+            (
+                f"run sensitivity sweeps on the Ray cluster at {self.ray_address or '(none set)'}",
+                self.ray_address is not None,
+                RAY_ADDRESS,
             ),
         ]

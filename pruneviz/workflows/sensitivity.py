@@ -17,6 +17,8 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
 
 import torch
 
@@ -123,7 +125,7 @@ class Sensitivity:
         writer = csv.writer(buf)
         writer.writerow(["layer", "sparsity", self.metric.key, "loss"])
         for r in self.rows:
-            writer.writerow([r.layer, r.sparsity, f"{r.score:.6f}", f"{r.loss:.6f}"])
+            writer.writerow(_csv_row(r))
         return buf.getvalue()
 
     def to_json(self) -> str:
@@ -141,7 +143,79 @@ class Sensitivity:
         )
 
 
-def _rankings(session: PruneSession, spec: SweepSpec) -> dict[str, torch.Tensor]:
+class SweepFile:
+    """A sweep's results file, written as rows arrive so that an interrupted sweep keeps them: CSV rows
+    are appended (and flushed) one by one, JSON is rewritten whole (atomically) after each row.
+    :meth:`done` reads back what an earlier, interrupted run wrote, for ``--resume``."""
+
+    def __init__(self, path: str | Path, spec: SweepSpec, metric: Metric) -> None:
+        self.path, self.spec, self.metric = Path(path), spec, metric
+        self.json = self.path.suffix == ".json"
+
+    def done(self, layers: list[str]) -> list[Row]:
+        """The rows already in the file (none when it does not exist), checked against this sweep."""
+        if not self.path.exists():
+            return []
+        rows = self._read_json() if self.json else self._read_csv()
+        for r in rows:
+            if r.layer not in layers or r.sparsity not in self.spec.levels:
+                raise PrunevizError(
+                    f"{self.path} holds a point of another sweep ({r.layer} at {r.sparsity}): resume with "
+                    "the same model, layers and --levels, or write to another file"
+                )
+        unique = {(r.layer, r.sparsity): r for r in rows}
+        return list(unique.values())
+
+    def _read_csv(self) -> list[Row]:
+        with self.path.open(newline="") as f:
+            reader = csv.reader(f)
+            header = next(reader, None)
+            expected = ["layer", "sparsity", self.metric.key, "loss"]
+            if header != expected:
+                raise PrunevizError(
+                    f"{self.path} is not a sweep's CSV (its header is not {','.join(expected)})"
+                )
+            try:
+                return [Row(r[0], float(r[1]), float(r[2]), float(r[3])) for r in reader if len(r) == 4]
+            except ValueError as err:
+                raise PrunevizError(f"{self.path} has a malformed row: {err}") from None
+
+    def _read_json(self) -> list[Row]:
+        try:
+            doc = json.loads(self.path.read_text())
+            if doc["spec"] != self.spec.as_dict():
+                raise PrunevizError(f"{self.path} holds a sweep with other settings: {doc['spec']}")
+            key = self.metric.key
+            return [Row(r["layer"], r["sparsity"], r[key], r["loss"]) for r in doc["rows"]]
+        except (ValueError, KeyError, TypeError) as err:
+            raise PrunevizError(f"{self.path} is not a sweep's JSON ({type(err).__name__}: {err})") from None
+
+    def start(self, result: Sensitivity) -> None:
+        """Write what ``result`` holds so far (the rows kept from before, if any)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.write(result)
+
+    def add(self, row: Row, result: Sensitivity) -> None:
+        """Record ``row`` (already appended to ``result``)."""
+        if self.json:
+            self.write(result)
+            return
+        with self.path.open("a", newline="") as f:
+            csv.writer(f).writerow(_csv_row(row))
+
+    def write(self, result: Sensitivity) -> None:
+        """Replace the file with ``result`` as it stands (the end of a sweep: rows in canonical order)."""
+        partial = self.path.with_name(self.path.name + ".partial")
+        partial.write_text(result.to_json() if self.json else result.to_csv())
+        partial.replace(self.path)
+
+
+def _csv_row(row: Row) -> list:
+    return [row.layer, row.sparsity, f"{row.score:.6f}", f"{row.loss:.6f}"]
+
+
+def rankings(session: PruneSession, spec: SweepSpec) -> dict[str, torch.Tensor]:
+    """Per layer, the order its weights (or units) are pruned in under ``spec``'s criterion."""
     scores = session.scores(spec.criterion, spec.granularity)
     missing = [n for n in session.layer_names if n not in scores]
     if missing:
@@ -155,24 +229,49 @@ def _baseline(session: PruneSession) -> tuple[float, float]:
     return session.task.quick(session.outputs(), session.data.y)
 
 
-def iter_sweep(session: PruneSession, spec: SweepSpec, layers: list[str] | None = None) -> Iterator[Row]:
-    """Yield one :class:`Row` per (layer, level) as it is measured, incrementally and in place.
+Work = list[tuple[str, tuple[float, ...]]]  # (layer, the levels to measure it at)
 
-    The session is reset to dense first and left dense afterwards (also when the caller stops early).
-    """
-    if not session.layer_names:
-        raise PrunevizError("the model has no prunable layers (Conv/Linear): nothing to sweep")
-    base = _baseline(session)
-    evaluator, task, y = session.evaluator, session.task, session.data.y
-    orders = _rankings(session, spec)
-    for name in layers or session.layer_names:
+
+def all_work(session: PruneSession, spec: SweepSpec) -> Work:
+    """Every prunable layer at every level of ``spec``, in the model's order."""
+    return [(name, spec.levels) for name in session.layer_names]
+
+
+def remaining_work(session: PruneSession, spec: SweepSpec, done: list[Row]) -> Work:
+    """What is left of the sweep after the points in ``done`` (a resumed sweep skips those)."""
+    measured = {(r.layer, r.sparsity) for r in done}
+    work = [
+        (n, tuple(lv for lv in levels if (n, lv) not in measured)) for n, levels in all_work(session, spec)
+    ]
+    return [(n, levels) for n, levels in work if levels]
+
+
+class LayerSweeper:
+    """Measures one layer at a time at some levels, in place on ``session``: the baseline and the
+    rankings are computed once (or given: a worker process takes the rankings its driver computed, so
+    every process prunes the very same weights)."""
+
+    def __init__(
+        self, session: PruneSession, spec: SweepSpec, orders: dict[str, torch.Tensor] | None = None
+    ) -> None:
+        if not session.layer_names:
+            raise PrunevizError("the model has no prunable layers (Conv/Linear): nothing to sweep")
+        self.session, self.spec = session, spec
+        self.base = _baseline(session)
+        self.orders = orders if orders is not None else rankings(session, spec)
+
+    def layer(self, name: str, levels: tuple[float, ...]) -> Iterator[Row]:
+        """One :class:`Row` per level of layer ``name``; the layer and the cache are restored after
+        (also when the caller stops early)."""
+        session, spec = self.session, self.spec
+        evaluator, task, y = session.evaluator, session.task, session.data.y
         weight, dense = session.modules[name].weight, session.dense_weights[name]
         snapshot = evaluator.snapshot()
         try:
-            for level in spec.levels:
-                mask = spec.granularity.ranked_mask(orders[name], level, dense.shape)
+            for level in levels:
+                mask = spec.granularity.ranked_mask(self.orders[name], level, dense.shape)
                 if mask.all():
-                    score, loss = base
+                    score, loss = self.base
                 else:
                     with torch.no_grad():
                         weight.copy_(dense * mask)
@@ -184,25 +283,58 @@ def iter_sweep(session: PruneSession, spec: SweepSpec, layers: list[str] | None 
             evaluator.restore(snapshot)
 
 
+def iter_sweep(session: PruneSession, spec: SweepSpec, work: Work | None = None) -> Iterator[Row]:
+    """Yield one :class:`Row` per (layer, level) of ``work`` (default: all) as it is measured,
+    incrementally and in place. The session is reset to dense first and left dense afterwards."""
+    sweeper = LayerSweeper(session, spec)
+    for name, levels in all_work(session, spec) if work is None else work:
+        yield from sweeper.layer(name, levels)
+
+
+class Executor(Protocol):
+    """Where a sweep's points are measured (:mod:`pruneviz.workflows.distributed`): rows of ``work``
+    in any order, each exactly once; ``alive`` says how many workers are alive (and were started)."""
+
+    def rows(self, session: PruneSession, spec: SweepSpec, work: Work) -> Iterator[Row]: ...
+
+    def alive(self) -> tuple[int, int]: ...
+
+
 def sweep(
     session: PruneSession,
     spec: SweepSpec,
     progress: Callable[[float, str], None] | None = None,
     into: Sensitivity | None = None,
+    executor: Executor | None = None,
+    done: list[Row] | None = None,
+    on_row: Callable[[Row], None] | None = None,
 ) -> Sensitivity:
-    """Run the whole sweep on ``session`` (use a scratch session: it is reset to dense).
+    """Run the whole sweep on ``session`` (use a scratch session: it is reset to dense), in this
+    process or on ``executor``.
 
-    Rows are appended to ``into`` as they are measured, when given, so another thread can draw them.
+    ``done`` holds points measured before (a resumed sweep): they are kept and not measured again.
+    Rows are appended to ``into`` as they arrive, when given, so another thread can draw them, and
+    passed to ``on_row`` (to write them down at once); the result lists them in the model's layer
+    order and the levels' order, whatever order they arrived in.
     """
     base = _baseline(session)
     result = into if into is not None else Sensitivity(spec, session.task.metric, *base)
     result.baseline_score, result.baseline_loss = base
+    result.rows.extend(done or [])
+    work = remaining_work(session, spec, result.rows)
     total = len(session.layer_names) * len(spec.levels)
-    start = time.perf_counter()
-    for i, row in enumerate(iter_sweep(session, spec)):
+    before, start = len(result.rows), time.perf_counter()
+    rows = executor.rows(session, spec, work) if executor else iter_sweep(session, spec, work)
+    for row in rows:
         result.rows.append(row)
+        if on_row:
+            on_row(row)
         if progress:
-            progress((i + 1) / total, sweep_status(row.layer, i + 1, total, time.perf_counter() - start))
+            done, elapsed = len(result.rows), time.perf_counter() - start
+            workers = executor.alive() if executor else None
+            progress(done / total, sweep_status(row.layer, done, total, elapsed, done - before, workers))
+    order = {name: i for i, name in enumerate(session.layer_names)}
+    result.rows = sorted(result.rows, key=lambda r: (order[r.layer], spec.levels.index(r.sparsity)))
     return result
 
 
@@ -212,26 +344,37 @@ class LiveSweep:
     rows as they arrive (both readable from the UI thread meanwhile)."""
 
     spec: SweepSpec
+    executor: Executor | None = None
     estimate: dict[str, dict[float, float]] | None = None
     result: Sensitivity | None = None
 
     def run(self, session: PruneSession, progress: Callable[[float, str], None] | None = None) -> Sensitivity:
         self.estimate = taylor_estimate(session, self.spec)
         self.result = Sensitivity(self.spec, session.task.metric, float("nan"), float("nan"))
-        return sweep(session, self.spec, progress, into=self.result)
+        return sweep(session, self.spec, progress, into=self.result, executor=self.executor)
 
 
-def sweep_status(layer: str, done: int, total: int, elapsed: float) -> str:
-    """ "conv2 · 12/40 · 3.1 s elapsed, about 7.2 s left" for a progress bar."""
-    remaining = elapsed / done * (total - done) if done else 0.0
-    return f"{layer} · {done}/{total} · {elapsed:.1f} s elapsed, about {remaining:.1f} s left"
+def sweep_status(
+    layer: str, done: int, total: int, elapsed: float, measured: int | None = None,
+    workers: tuple[int, int] | None = None,
+) -> str:  # fmt: skip
+    """ "conv2 · 12/40 · 3.1 s elapsed, about 7.2 s left" for a progress bar; with ``measured`` (points
+    measured in this run, when some were done before) the rate, with ``workers`` (alive, started)
+    how many workers are alive."""
+    measured = done if measured is None else measured
+    rate = measured / elapsed if elapsed > 0 else 0.0
+    remaining = (total - done) / rate if rate else 0.0
+    text = f"{layer} · {done}/{total} · {elapsed:.1f} s elapsed, about {remaining:.1f} s left"
+    if workers is not None:
+        text += f" · {rate:.1f} points/s · {workers[0]} of {workers[1]} workers alive"
+    return text
 
 
 def naive_sweep(session: PruneSession, spec: SweepSpec) -> Sensitivity:
     """The textbook loop: for every (layer, level) deep-copy the dense model, mask, run a full pass."""
     base = _baseline(session)
     dense_model, task, y = session.working, session.task, session.data.y
-    orders = _rankings(session, spec)
+    orders = rankings(session, spec)
     result = Sensitivity(spec, task.metric, *base)
     for name in session.layer_names:
         for level in spec.levels:
@@ -249,7 +392,7 @@ def taylor_estimate(session: PruneSession, spec: SweepSpec) -> dict[str, dict[fl
     calib = session.calibration()
     modules = {n: dict(calib.model.named_modules())[n] for n in session.layer_names}
     mean_grad, _ = calib.gradients(modules)
-    orders = _rankings(session, spec)
+    orders = rankings(session, spec)
     kind = spec.granularity
     out = {}
     for name in session.layer_names:

@@ -316,12 +316,21 @@ class PruneSession:
         budget = self.memory_budget if memory_budget is None else min(memory_budget, self.memory_budget)
         other = PruneSession(self.model, self.data, self.device, self.extra_layers, budget)
         if keep_weights:
-            other.working.load_state_dict(self.working.state_dict())
-            with torch.no_grad():
-                for name, module in other.modules.items():
-                    module.weight.copy_(self.dense_weights[name])
-            other.adopt_weights()
+            other.take_weights(self.dense_state())
         return other
+
+    def dense_state(self) -> dict[str, torch.Tensor]:
+        """The working copy's state with every prunable weight dense: what another session (in this
+        process or another one) takes with :meth:`take_weights` to start from this one's weights."""
+        state = {k: v.detach().clone() for k, v in self.working.state_dict().items()}
+        for name in self.modules:
+            state[f"{name}.weight"] = self.dense_weights[name].clone()
+        return state
+
+    def take_weights(self, state: dict[str, torch.Tensor]) -> None:
+        """Start from ``state`` (another session's :meth:`dense_state`) as this session's dense weights."""
+        self.working.load_state_dict(state)
+        self.adopt_weights()
 
     def save_state(self) -> dict:
         """Everything needed to undo a change of weights: parameters, dense weights, masks, plans and
