@@ -6,6 +6,7 @@ from pruneviz.core.blockwise import block_of
 from pruneviz.core.errors import PrunevizError
 from pruneviz.core.granularity import GRANULARITIES, granularity
 from pruneviz.ui.keys import PRUNE as K
+from pruneviz.ui.room import share_form
 from pruneviz.ui.state import SliderRequest, errors_shown, page_header
 from pruneviz.ui.widgets import ensure_scores, metrics_row, require_prunable_layers
 from pruneviz.views import charts
@@ -233,6 +234,10 @@ def load_uploaded_recipe() -> None:
         return
     ws.recipe_error = None
 
+
+with st.expander("Share with the room"):
+    st.caption("Your configuration, its numbers and the exercises you passed, on everyone's Room page.")
+    share_form(ws, "prune")
 
 with st.expander("Recipe: save, load, compare"):
     st.download_button(

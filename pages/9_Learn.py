@@ -1,10 +1,13 @@
 """Workshop page: each technique in a few sentences with a live example, then exercises to check."""
 
+import time
+
 import pandas as pd
 import streamlit as st
 
 from pruneviz.tasks import CLASSIFICATION
 from pruneviz.ui.keys import LEARN as K
+from pruneviz.ui.room import share_form
 from pruneviz.ui.state import Choice, errors_shown, page_header, shared_baseline
 from pruneviz.workflows.exercises import EXERCISES
 from pruneviz.workflows.lessons import LESSONS, LLM_LESSONS
@@ -59,3 +62,10 @@ for i, exercise in enumerate(EXERCISES):
             with errors_shown(), st.spinner("Checking…"):
                 verdict = exercise.check(ws.session, ws.baseline, answer)
                 (st.success if verdict.passed else st.warning)(verdict.message)
+                if verdict.passed:
+                    ws.passed.setdefault(exercise.title, time.time())
+
+if ws.passed:
+    st.subheader("Share with the room")
+    st.caption(f"Exercises passed in this session: {', '.join(ws.passed)}.")
+    share_form(ws, "learn")

@@ -23,6 +23,7 @@ from pruneviz.io.data import DataOptions, DataSet
 from pruneviz.io.demo import ASSETS
 from pruneviz.io.formats import export_model, writable
 from pruneviz.io.models import ModelOptions
+from pruneviz.io.room import RoomStore
 from pruneviz.tasks import Metric
 from pruneviz.views.report import html_report, write_png
 from pruneviz.workflows.allocate import Target, auto_allocate, owl_allocate
@@ -221,6 +222,16 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("--drop", type=int, required=True, help="how many blocks to drop")
     de.add_argument("--out", required=True, help="recipe file to write (drop_blocks: [...])")
     de.set_defaults(run=cmd_depth)
+
+    ro = sub.add_parser("room", parents=[common], help="the workshop room's store: export or clear it")
+    room = ro.add_subparsers(dest="action", required=True, metavar="ACTION")
+    rx = room.add_parser("export", parents=[common], help="every share (hidden ones marked) as CSV")
+    rx.add_argument("--db", required=True, help="the room's SQLite file (the server's PRUNEVIZ_ROOM_DB)")
+    rx.add_argument("--out", required=True, help="CSV file to write")
+    rx.set_defaults(run=cmd_room_export)
+    rc = room.add_parser("clear", parents=[common], help="delete every share (the room's model stays)")
+    rc.add_argument("--db", required=True, help="the room's SQLite file (the server's PRUNEVIZ_ROOM_DB)")
+    rc.set_defaults(run=cmd_room_clear)
 
     ge = sub.add_parser(
         "generate", parents=[common], help="continue a prompt with the dense and the pruned language model"
@@ -662,6 +673,25 @@ def cmd_depth(args: argparse.Namespace) -> int:
     rows = [(str(i), f"{bi:.4f}", "drop" if i in drop else "") for i, bi in enumerate(influence)]
     _print_table(("block", "influence (1 - cos in/out)", ""), rows)
     print(f"wrote {args.out}: drop blocks {', '.join(map(str, drop))}")
+    return 0
+
+
+def _room(path: str) -> RoomStore:
+    """The room at ``path``, which must exist (a typo must not create an empty room)."""
+    if not Path(path).is_file():
+        raise PrunevizError(f"there is no room store at {path}")
+    return RoomStore(path)
+
+
+def cmd_room_export(args: argparse.Namespace) -> int:
+    text = _room(args.db).to_csv()
+    Path(args.out).write_text(text)
+    print(f"wrote {args.out}: {len(text.splitlines()) - 1} share(s)", file=sys.stderr)
+    return 0
+
+
+def cmd_room_clear(args: argparse.Namespace) -> int:
+    print(f"deleted {_room(args.db).clear()} share(s) from {args.db}", file=sys.stderr)
     return 0
 
 

@@ -1,5 +1,7 @@
 """Shared fixtures: real demo models and the digits validation set (shipped, no downloads)."""
 
+import os
+
 import pytest
 import torch
 from hypothesis import settings
@@ -17,6 +19,13 @@ settings.load_profile("pruneviz")
 @pytest.fixture(scope="session", autouse=True)
 def _two_threads():
     torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _own_room(tmp_path_factory):
+    """Every dashboard the tests start (in process or as a server) uses a fresh room store, never the
+    working copy's .pruneviz/room.sqlite."""
+    os.environ["PRUNEVIZ_ROOM_DB"] = str(tmp_path_factory.mktemp("room") / "room.sqlite")
 
 
 @pytest.fixture

@@ -40,6 +40,7 @@ LOTTERY = PageKeys("lt")
 EXPORT = PageKeys("ex")
 LEARN = PageKeys("learn")
 GENERATE = PageKeys("gen")
+ROOM = PageKeys("room", survives_model_switch=True)  # the room is the same whatever model is loaded
 PAGES = (
     MODEL,
     SIDEBAR,
@@ -52,6 +53,7 @@ PAGES = (
     EXPORT,
     LEARN,
     GENERATE,
+    ROOM,
 )
 
 

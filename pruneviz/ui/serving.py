@@ -17,6 +17,9 @@ PRUNEVIZ_DATA_ROOT         directories (``:``-separated) browser specs may read 
 PRUNEVIZ_SESSION_MEMORY_MB cap on each session's cached activations, in MiB    2048      2048
 PRUNEVIZ_RAY_ADDRESS       a Ray cluster (host:port) the Sensitivity page may  none      none
                            run sweeps on ("Run on the cluster")
+PRUNEVIZ_ROOM_DB           the workshop room's SQLite file                     .pruneviz/room.sqlite
+PRUNEVIZ_INSTRUCTOR_TOKEN  whoever enters it runs the room (model, clear,      none      none
+                           hide, export); never shown back
 ========================== =================================================== ========= =========
 
 "Own use" is a server listening on a loopback address only; any other address (``0.0.0.0``, a LAN
@@ -28,7 +31,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pruneviz.core.errors import PrunevizError
@@ -39,6 +42,9 @@ ALLOW_PICKLE = "PRUNEVIZ_ALLOW_PICKLE"
 DATA_ROOT = "PRUNEVIZ_DATA_ROOT"
 SESSION_MEMORY = "PRUNEVIZ_SESSION_MEMORY_MB"
 RAY_ADDRESS = "PRUNEVIZ_RAY_ADDRESS"
+ROOM_DB = "PRUNEVIZ_ROOM_DB"
+INSTRUCTOR_TOKEN = "PRUNEVIZ_INSTRUCTOR_TOKEN"
+DEFAULT_ROOM_DB = Path(".pruneviz") / "room.sqlite"
 # Schemes whose spec names a file or directory after the scheme (and, for torchvision data, a name).
 _PATH_AFTER = {"file": 0, "folder": 0, "torchvision": 1, "hf": 0, "text": 0}
 
@@ -89,6 +95,8 @@ class ServerPolicy:
     data_roots: tuple[Path, ...] = ()
     session_memory_bytes: int = DEFAULT_BUDGET_BYTES
     ray_address: str | None = None  # the cluster sweeps may run on (browsers cannot name one)
+    room_db: Path = DEFAULT_ROOM_DB
+    instructor_token: str | None = field(default=None, repr=False)  # never printed, never shown
 
     @classmethod
     def from_env(
@@ -116,6 +124,8 @@ class ServerPolicy:
             data_roots=tuple(root.resolve() for root in roots),
             session_memory_bytes=int(memory_mb * 2**20),
             ray_address=env.get(RAY_ADDRESS) or None,
+            room_db=Path(env.get(ROOM_DB) or DEFAULT_ROOM_DB),
+            instructor_token=env.get(INSTRUCTOR_TOKEN) or None,
         )
 
     def check_spec(self, spec: str | None) -> None:
@@ -172,5 +182,11 @@ class ServerPolicy:
                 f"run sensitivity sweeps on the Ray cluster at {self.ray_address or '(none set)'}",
                 self.ray_address is not None,
                 RAY_ADDRESS,
+            ),
+            (
+                "run the workshop room (set its model, clear it, hide shares, export) with the instructor "
+                "token",
+                self.instructor_token is not None,
+                INSTRUCTOR_TOKEN,
             ),
         ]

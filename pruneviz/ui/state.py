@@ -26,13 +26,14 @@ from pruneviz.core.history import History
 from pruneviz.core.jobs import Job
 from pruneviz.io.data import DataOptions, DataSet
 from pruneviz.io.models import LoadedModel, ModelOptions, UntrustedPickle
+from pruneviz.io.room import RoomStore
 from pruneviz.ui import keys
 from pruneviz.ui.serving import ServerPolicy
 from pruneviz.workflows.allocate import AutoResult
 from pruneviz.workflows.apply import Applied, LatencyComparison, Verification
 from pruneviz.workflows.generate import Continuations
 from pruneviz.workflows.lottery import LotteryRun
-from pruneviz.workflows.recipe import recipe_document, recipe_text
+from pruneviz.workflows.recipe import recipe_text, session_document
 from pruneviz.workflows.recovery import Point
 from pruneviz.workflows.sensitivity import LiveSweep, Sensitivity
 from pruneviz.workflows.session import PruneSession, Report, load_pair, resolve_device
@@ -55,6 +56,7 @@ NAVIGATION = [
     ("pages/7_Lottery_ticket.py", "Lottery ticket", ":material/confirmation_number:"),
     ("pages/8_Export.py", "Export", ":material/download:"),
     ("pages/9_Learn.py", "Learn", ":material/school:"),
+    ("pages/11_Room.py", "Room", ":material/groups:"),
 ]
 
 
@@ -133,6 +135,10 @@ class Workspace:
     # Export page
     exported: Exported | None = None
     report_html: str | None = None
+    # Learn page and the room
+    passed: dict[str, float] = field(default_factory=dict)  # exercises passed: title -> when (unix time)
+    instructor: bool = False  # this session entered the instructor token
+    room_loaded: str | None = None  # what loading someone's share from the Room page did
 
     def built(self, applied: Applied) -> None:
         """Take ``applied`` as the smaller model, forgetting what was measured or made of the last one."""
@@ -141,8 +147,7 @@ class Workspace:
 
     def recipe_document(self) -> dict:
         """The session as a recipe: model, data, every layer's plan, and the fine-tune settings."""
-        s = self.session
-        return recipe_document(s.model.spec, s.data.spec, s.current_plans(), training=s.training)
+        return session_document(self.session)
 
     def recipe(self) -> str:
         """:meth:`recipe_document` as YAML text (the sidebar's download)."""
@@ -179,11 +184,26 @@ def open_workspace(choice: Choice) -> Workspace:
     return Workspace(choice, session, session.report(), History(session.task.metric.higher_is_better))
 
 
+def room_choice() -> Choice:
+    """What a new session opens: the room's model and data when its instructor set them, else the
+    default demo (also when the room's store cannot be read: pruning goes on without the room)."""
+    path = policy().room_db
+    if not path.exists():
+        return Choice()
+    try:
+        store = RoomStore(path)
+        model = store.setting("model")
+        return Choice(model, store.setting("data")) if model else Choice()
+    except PrunevizError:
+        return Choice()
+
+
 def workspace() -> Workspace:
-    """This browser session's workspace; a page opened directly starts on the default demo model."""
+    """This browser session's workspace; a page opened directly starts on the room's model (by
+    default the demo model)."""
     if KEY not in st.session_state:
         with errors_shown():
-            st.session_state[KEY] = open_workspace(Choice())
+            st.session_state[KEY] = open_workspace(room_choice())
         if KEY not in st.session_state:
             st.stop()
     return st.session_state[KEY]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
@@ -367,4 +369,29 @@ def transformer_speedups(speedups: dict) -> go.Figure:
         fig.add_bar(x=kinds, y=[getattr(speedups[k], attr) for k in kinds], name=label, marker_color=colour)
     fig.add_hline(y=1.0, line_dash="dot", line_color=theme.PRUNED)
     fig.update_layout(barmode="group", yaxis_title="× dense")
+    return fig
+
+
+def room_scatter(shares: list, front: list[int], metric: Metric) -> go.Figure:
+    """Everyone's shared points: the metric vs non-zero parameters, one colour per attendee, the
+    room's Pareto front drawn through its points. Nicknames are escaped: Plotly renders some HTML in
+    labels, and a nickname is data. Each point carries its share's id (a click loads it)."""
+    fig = _fig("The room: everyone's shared configurations (click a point to load it)", height=420)
+    names = list(dict.fromkeys(s.nickname for s in shares))
+    unit = "%" if metric.is_fraction else ""
+    for name in names:
+        mine = [s for s in shares if s.nickname == name]
+        fig.add_scatter(
+            x=[s.params for s in mine], y=[_shown(metric, s.score) for s in mine], mode="markers",
+            name=html.escape(name), customdata=[s.id for s in mine], marker={"size": 11},
+            text=[f"{html.escape(name)}<br>{count(s.params)} params" for s in mine],
+            hovertemplate=f"%{{text}}<br>%{{y:.2f}}{unit} {metric.label.lower()}<extra></extra>",
+        )  # fmt: skip
+    on_front = sorted((shares[i] for i in front), key=lambda s: s.params)
+    fig.add_scatter(
+        x=[s.params for s in on_front], y=[_shown(metric, s.score) for s in on_front], mode="lines",
+        line={"color": theme.PARETO, "dash": "dot", "width": 2}, name="the room's Pareto front",
+        hoverinfo="skip",
+    )  # fmt: skip
+    fig.update_layout(xaxis_title="non-zero parameters", yaxis_title=_axis(metric))
     return fig

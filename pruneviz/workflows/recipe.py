@@ -459,6 +459,13 @@ def recipe_document(
     return doc
 
 
+def session_document(session: PruneSession) -> dict:
+    """``session`` as a recipe: model, data, every layer's plan, and the fine-tune settings."""
+    return recipe_document(
+        session.model.spec, session.data.spec, session.current_plans(), training=session.training
+    )
+
+
 def structure_document(model: str | None, data: str | None, plan: TransformerPlan) -> dict:
     """A recipe (as a mapping) removing ``plan``'s heads, channels and blocks from a transformer."""
     doc: dict = {"pruneviz": VERSION} | ({"model": model} if model else {}) | ({"data": data} if data else {})

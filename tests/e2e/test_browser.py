@@ -3,17 +3,22 @@
 Screenshots of every page land in tests/artifacts/ (git-ignored) for a human to look at.
 """
 
+import time
 import tomllib
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import sync_playwright
 
 from pruneviz.workflows.recipe import apply_recipe, parse_recipe_text
 from pruneviz.workflows.session import open_session
 from tests.e2e.browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
     ROOT,
     chromium_page,
     dashboard,
+    dashboard_process,
     load_demo,
     metric_value,
     open_page,
@@ -34,6 +39,7 @@ PAGES = [
     ("Lottery_ticket", "Find a ticket"),
     ("Export", "torch.nn.utils.prune snippet"),
     ("Learn", "Exercises"),
+    ("Room", "Your nickname in the room"),
 ]
 
 
@@ -197,3 +203,43 @@ def test_a_transformers_structured_page_drops_a_clicked_head_group_and_a_toggled
     page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=120_000)
     page.wait_for_timeout(1500)
     page.screenshot(path=str(ARTIFACTS / "Structured_gpt.png"), full_page=True)
+
+
+def test_a_room_of_three_browsers_two_attendees_share_the_instructor_sees_both_and_clears(
+    tmp_path, monkeypatch
+):
+    token = "room-token-for-the-test"
+    monkeypatch.setenv("PRUNEVIZ_ROOM_DB", str(tmp_path / "room.sqlite"))
+    monkeypatch.setenv("PRUNEVIZ_INSTRUCTOR_TOKEN", token)
+    with dashboard_process() as server, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            instructor, ada, bob = (
+                browser.new_context(viewport={"width": 1400, "height": 1600}).new_page() for _ in range(3)
+            )
+            open_page(instructor, server.url, "Room", "Nobody has shared yet")
+            instructor.get_by_text("Instructor", exact=True).click()
+            instructor.get_by_label("Instructor token").fill(token)
+            instructor.get_by_role("button", name="Unlock").click()
+            instructor.get_by_role("button", name="Clear the room").wait_for(timeout=30_000)
+            for page, name, key in ((ada, "ada", "End"), (bob, "bob", "PageUp")):
+                open_page(page, server.url, "Prune", "Per-layer sparsity")
+                params = metric_value(page, "Non-zero params")
+                slider_thumb(page, "fc1").focus()
+                page.keyboard.press(key)  # each their own configuration
+                wait_until_changed(page, "Non-zero params", params)
+                page.get_by_text("Share with the room", exact=True).first.click()  # the expander
+                page.get_by_role("textbox", name="Your nickname in the room").fill(name)
+                page.get_by_test_id("stFormSubmitButton").filter(has_text="Share with the room").click()
+                page.get_by_text("Shared with the room").wait_for(timeout=30_000)
+            shared = time.monotonic()
+            for name in ("ada", "bob"):  # the instructor's page polls the store: no reload
+                instructor.locator("g.legend text.legendtext", has_text=name).wait_for(timeout=10_000)
+            assert time.monotonic() - shared < 10
+            instructor.screenshot(path=str(ARTIFACTS / "Room.png"), full_page=True)
+            instructor.get_by_text("Yes, delete every share").click()
+            instructor.get_by_role("button", name="Clear the room").click()
+            instructor.get_by_text("Cleared 2 share(s).").wait_for(timeout=30_000)
+            instructor.get_by_text("Nobody has shared yet.").wait_for(timeout=10_000)
+        finally:
+            browser.close()

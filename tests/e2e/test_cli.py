@@ -1,5 +1,6 @@
 """The pruneviz command line, end to end, as a script or pipeline would run it."""
 
+import csv
 import json
 import shutil
 import subprocess
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from pruneviz.io.room import RoomStore, Share
 from pruneviz.io.semistructured import unsupported_reason
 
 PRUNEVIZ = shutil.which("pruneviz", path=str(Path(sys.executable).parent)) or "pruneviz"
@@ -395,3 +397,19 @@ def test_a_two_four_default_leaves_ineligible_layers_dense_and_says_so(tmp_path)
     proc = run("evaluate", "--recipe", str(explicit), ok=False)
     assert proc.returncode == 2 and "layer 'conv1' cannot take 2:4" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_room_export_and_clear(tmp_path):
+    db = tmp_path / "room.sqlite"
+    store = RoomStore(db)
+    for name in ("ada", "<b>bob</b>"):
+        store.add(Share(0, 0.0, "s", name, "demo:cnn", "digits", "accuracy", 0.97, 1000, 2000, ("A",), "r"))
+    out = tmp_path / "room.csv"
+    run("room", "export", "--db", str(db), "--out", str(out))
+    rows = list(csv.DictReader(out.open()))
+    assert [r["nickname"] for r in rows] == ["ada", "<b>bob</b>"] and rows[0]["exercises"] == "A"
+    assert "deleted 2 share(s)" in run("room", "clear", "--db", str(db)).stderr
+    assert RoomStore(db).shares() == []
+    missing = run("room", "clear", "--db", str(tmp_path / "typo.sqlite"), ok=False)
+    assert missing.returncode == 2 and "there is no room store at" in missing.stderr
+    assert not (tmp_path / "typo.sqlite").exists()
