@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from pruneviz.core.humanize import count, percent
+from pruneviz.core.humanize import count
 from pruneviz.core.jobs import Job
 from pruneviz.core.structure import classifier_name, coupled_layers
 from pruneviz.io.anatomy import anatomy_of
@@ -16,7 +16,7 @@ from pruneviz.ui.keys import STRUCTURED as K
 from pruneviz.ui.recover_shrunk import recovery_form
 from pruneviz.ui.state import errors_shown, page_header
 from pruneviz.ui.transformer import transformer_panel
-from pruneviz.ui.widgets import follow_job, info_metric, require_prunable_layers, task_metric
+from pruneviz.ui.widgets import follow_job, removal_metrics, require_prunable_layers
 from pruneviz.views import charts
 from pruneviz.workflows.apply import as_applied, structured_speedup
 from pruneviz.workflows.structured import STRUCTURED_CRITERIA, StructuredPlan
@@ -113,26 +113,8 @@ def preview_panel() -> None:
         removal = ws.removals[key]
         if session.removal is not removal:  # the preview is what this page shows, from the first render
             session.preview_removal(removal)
-    now = session.report()
-    params, macs = session.predicted_counts()
     with right:
-        cols = st.columns(3)
-        task_metric(
-            cols[0],
-            session.task.metric,
-            now.score,
-            ws.baseline.score,
-            f"{session.task.metric.label} (preview)",
-        )
-        info_metric(
-            cols[1],
-            "Parameters after removal",
-            count(params),
-            f"{percent(params / ws.baseline.params_total)} of dense",
-        )
-        info_metric(
-            cols[2], "MACs after removal", count(macs), f"{percent(macs / ws.baseline.macs_dense)} of dense"
-        )
+        removal_metrics(ws)
         if removal is not None:
             rows = [
                 {"layer": name, "filters before": before, "after": after}

@@ -20,7 +20,7 @@ from pruneviz.io.formats import download, export_model
 from pruneviz.ui.keys import STRUCTURED as K
 from pruneviz.ui.recover_shrunk import recovery_form
 from pruneviz.ui.state import Workspace, errors_shown
-from pruneviz.ui.widgets import follow_job, info_metric, task_metric
+from pruneviz.ui.widgets import follow_job, removal_metrics
 from pruneviz.views import charts
 from pruneviz.workflows.apply import as_applied
 from pruneviz.workflows.recipe import recipe_text, structure_document
@@ -107,21 +107,8 @@ def preview(ws: Workspace, anatomy: Anatomy) -> None:
         if session.removal is not removal:
             session.preview_removal(removal)
         ws.structure = plan
-    now = session.report()
-    params, macs = session.predicted_counts()
-    metric = session.task.metric
     with right:
-        cols = st.columns(3)
-        task_metric(cols[0], metric, now.score, ws.baseline.score, f"{metric.label} (preview)")
-        info_metric(
-            cols[1],
-            "Parameters after removal",
-            count(params),
-            f"{percent(params / ws.baseline.params_total)} of dense",
-        )
-        info_metric(
-            cols[2], "MACs after removal", count(macs), f"{percent(macs / ws.baseline.macs_dense)} of dense"
-        )
+        removal_metrics(ws)
         padding(anatomy, session.removal)
         with errors_shown():
             heatmap(ws, anatomy, criterion, session.removal)

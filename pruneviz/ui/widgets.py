@@ -44,6 +44,25 @@ def task_metric(col, metric: Metric, now: float, base: float, label: str | None 
     col.metric(label or metric.label, metric.format(now), metric.change(now, base), delta_color=colour)
 
 
+def removal_metrics(ws: Workspace) -> None:
+    """The Structured preview's row: the task's metric now, and the parameters and MACs the smaller
+    model will have (predicted from the preview)."""
+    session = ws.session
+    params, macs = session.predicted_counts()
+    metric = session.task.metric
+    cols = st.columns(3)
+    task_metric(cols[0], metric, session.report().score, ws.baseline.score, f"{metric.label} (preview)")
+    info_metric(
+        cols[1],
+        "Parameters after removal",
+        count(params),
+        f"{percent(params / ws.baseline.params_total)} of dense",
+    )
+    info_metric(
+        cols[2], "MACs after removal", count(macs), f"{percent(macs / ws.baseline.macs_dense)} of dense"
+    )
+
+
 def _share(part: float, whole: float) -> str:
     """'12.0% of 38.3 k' (a model without weights or MACs has no share to show)."""
     return f"{percent(part / whole)} of {count(whole)}" if whole else "none in this model"
