@@ -132,11 +132,16 @@ def wait_until_changed(page, label: str, old: str, timeout_ms: float = 30_000) -
     return metric_value(page, label)
 
 
+def idle(page) -> None:
+    """Wait until the page's script run has finished (Streamlit's "Running…" widget is gone)."""
+    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=120_000)
+
+
 def open_page(page, url: str, path: str, ready_text: str) -> None:
     """Navigate and wait until the page's content (``ready_text``) is rendered and runs are idle."""
     page.goto(f"{url}/{path}")
     page.get_by_text(ready_text).first.wait_for(timeout=120_000)
-    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=120_000)
+    idle(page)
 
 
 def load_demo(page, name: str) -> None:

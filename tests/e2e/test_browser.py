@@ -8,6 +8,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import sync_playwright
 
 from pruneviz.workflows.recipe import apply_recipe, parse_recipe_text
@@ -19,6 +20,7 @@ from tests.e2e.browser import (
     chromium_page,
     dashboard,
     dashboard_process,
+    idle,
     load_demo,
     metric_value,
     open_page,
@@ -205,6 +207,17 @@ def test_a_transformers_structured_page_drops_a_clicked_head_group_and_a_toggled
     page.screenshot(path=str(ARTIFACTS / "Structured_gpt.png"), full_page=True)
 
 
+def shared_or_refused(page, server) -> None:
+    """Wait for the share's confirmation; without it, fail with what the page's alerts and the server
+    said (and a screenshot)."""
+    try:
+        page.get_by_text("Shared with the room").wait_for(timeout=30_000)
+    except PlaywrightTimeout:
+        page.screenshot(path=str(ARTIFACTS / "Room_share_failed.png"), full_page=True)
+        alerts = page.locator('[data-testid="stAlert"], [data-testid="stException"]').all_inner_texts()
+        pytest.fail(f"no confirmation of the share; alerts: {alerts}\nserver: {server.output()[-1500:]}")
+
+
 def test_a_room_of_three_browsers_two_attendees_share_the_instructor_sees_both_and_clears(
     tmp_path, monkeypatch
 ):
@@ -228,10 +241,11 @@ def test_a_room_of_three_browsers_two_attendees_share_the_instructor_sees_both_a
                 slider_thumb(page, "fc1").focus()
                 page.keyboard.press(key)  # each their own configuration
                 wait_until_changed(page, "Non-zero params", params)
+                idle(page)  # the slider's run has ended: the form below is the one that stays
                 page.get_by_text("Share with the room", exact=True).first.click()  # the expander
                 page.get_by_role("textbox", name="Your nickname in the room").fill(name)
                 page.get_by_test_id("stFormSubmitButton").filter(has_text="Share with the room").click()
-                page.get_by_text("Shared with the room").wait_for(timeout=30_000)
+                shared_or_refused(page, server)
             shared = time.monotonic()
             for name in ("ada", "bob"):  # the instructor's page polls the store: no reload
                 instructor.locator("g.legend text.legendtext", has_text=name).wait_for(timeout=10_000)
