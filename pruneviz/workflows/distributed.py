@@ -9,8 +9,10 @@ whichever actor is free and their rows stream back as each layer finishes.
 Faults: actors restart when their process dies (``max_restarts``) and Ray re-runs the call that was in
 flight (``max_task_retries``), so a killed worker loses and duplicates nothing: each layer's rows arrive
 exactly once. An actor that is gone for good (its node left) has its layer handed to another; when no
-actor is left, or nothing arrives for ``stall_s`` seconds, the sweep ends with one line and the rows
-already received are kept by the caller.
+actor is left, when the cluster's head stops answering for ``lost_s`` seconds, or when nothing arrives
+for ``stall_s`` seconds, the sweep ends with one line and the rows already received are kept by the
+caller. The head is watched by this module because Ray itself would end the whole process a minute
+after losing it, with a page of C++ log lines and nothing said of the rows kept.
 
 Ray is imported when a sweep starts, not with this module: the CLI and the dashboard start as fast
 without it.
@@ -32,6 +34,7 @@ from pruneviz.workflows.sensitivity import LayerSweeper, Row, SweepSpec, Work, r
 from pruneviz.workflows.session import PruneSession
 
 CONNECT_TIMEOUT_S = 5.0
+HEAD_PROBE_TIMEOUT_S = 1.0
 
 
 class SweepWorker:
@@ -72,6 +75,7 @@ class RayExecutor:
     workers: int | None = None
     threads: int = 1
     stall_s: float = 600.0  # no row for this long, with work outstanding: the cluster is gone
+    lost_s: float = 10.0  # the head unreachable this long: the cluster is gone (Ray gives up at 60 s)
     actors: list = field(default_factory=list, repr=False)  # the live handles while a sweep runs
     _dead: set[int] = field(default_factory=set, repr=False)
 
@@ -93,11 +97,19 @@ class RayExecutor:
         """(actors alive, actors started)."""
         return len(self.actors) - len(self._dead), len(self.actors)
 
+    def _joined(self) -> str | None:
+        """The address of the cluster this sweep joined (None: a runtime of this process)."""
+        address = self.address or os.environ.get("RAY_ADDRESS")
+        return None if address in (None, "", "auto") else address
+
     def _connect(self, ray) -> None:
         """Join the cluster, or start a local runtime. The connection stays for the life of the process:
         a dashboard serving several sweeps at once shares it, and Ray closes it at exit."""
         if ray.is_initialized():
             return
+        # Ray logs an error line a second for every call it is still retrying (a restarting actor, a
+        # lost head) and would bury the one line a sweep ends with; the outcome is reported anyway.
+        os.environ.setdefault("RAY_enable_output_error_log_if_still_retry", "0")
         address = self.address or os.environ.get("RAY_ADDRESS")
         if address:
             check_reachable(address)
@@ -119,6 +131,7 @@ class RayExecutor:
         self.actors = [actor.remote(self.threads) for _ in range(count)]
         self._dead = set()
         queue, pending, last = list(work), {}, time.monotonic()
+        head, answered = self._joined(), time.monotonic()
         while queue or pending:
             busy = {i for i, _ in pending.values()}
             for i, handle in enumerate(self.actors):
@@ -129,6 +142,12 @@ class RayExecutor:
                 raise PrunevizError("every Ray worker died: the cluster has no room left for the sweep")
             ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
             if not ready:
+                if head and reachable(head, HEAD_PROBE_TIMEOUT_S):
+                    answered = time.monotonic()
+                elif head and time.monotonic() - answered > self.lost_s:
+                    raise PrunevizError(
+                        f"lost the Ray cluster at {head}: its head has not answered for {self.lost_s:.0f} s"
+                    )
                 if time.monotonic() - last > self.stall_s:
                     raise PrunevizError(
                         f"no result from the Ray cluster for {self.stall_s:.0f} s: it is unreachable or "
@@ -156,13 +175,27 @@ def check_reachable(address: str) -> None:
     itself retries for minutes)."""
     if address == "auto":
         return
+    try:
+        _knock(address, CONNECT_TIMEOUT_S)
+    except OSError as err:
+        raise PrunevizError(f"cannot reach the Ray cluster at {address}: {err.strerror or err}") from None
+
+
+def reachable(address: str, timeout_s: float) -> bool:
+    """Whether the head at ``address`` accepts a connection within ``timeout_s``."""
+    try:
+        _knock(address, timeout_s)
+    except OSError:
+        return False
+    return True
+
+
+def _knock(address: str, timeout_s: float) -> None:
+    """Open and close a TCP connection to ``host:port`` (or ``ray://host:port``); OSError if none."""
     host, _, port = address.split("://")[-1].rpartition(":")
     if not host or not port.isdigit():
         raise PrunevizError(f"a Ray address is host:port (or ray://host:port), got {address!r}")
-    try:
-        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
-    except OSError as err:
-        raise PrunevizError(f"cannot reach the Ray cluster at {address}: {err.strerror or err}") from None
+    socket.create_connection((host, int(port)), timeout=timeout_s).close()
 
 
 def _first_line(err: BaseException) -> str:

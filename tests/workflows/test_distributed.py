@@ -28,36 +28,50 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def ray_auth(directory: Path) -> dict[str, str]:
+    """Token authentication (Ray 2.60 turns it on by default) with a fresh token in ``directory``."""
+    token = directory / "token"
+    token.write_text(secrets.token_hex(32))
+    return {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token)}
+
+
+def ray_node(env: dict[str, str], *args: str) -> subprocess.Popen:
+    """``ray start ARGS --block`` with one CPU, in a process group of its own (the node's every
+    process: the lost-cluster test kills exactly that group)."""
+    common = ["--num-cpus", "1", "--block", "--disable-usage-stats", "--object-store-memory", "100000000"]
+    return subprocess.Popen(
+        [RAY, "start", *args, *common], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+
+
+def ray_head(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    """A head node on 127.0.0.1 and its address, once it answers."""
+    port = free_port()
+    head = ray_node(env, "--head", "--port", str(port), "--include-dashboard=false")
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            check_reachable(f"127.0.0.1:{port}")
+            return head, f"127.0.0.1:{port}"
+        except PrunevizError:
+            assert time.monotonic() < deadline and head.poll() is None, "the Ray head did not start"
+            time.sleep(0.5)
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     """``host:port`` of a two-node cluster (head + one node, one CPU each) on this machine."""
-    token = tmp_path_factory.mktemp("ray") / "token"
-    token.write_text(secrets.token_hex(32))
-    auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token)}
+    auth = ray_auth(tmp_path_factory.mktemp("ray"))
     env = {**os.environ, **auth}
-    port = free_port()
-    common = ["--num-cpus", "1", "--block", "--disable-usage-stats", "--object-store-memory", "100000000"]
-    head = subprocess.Popen(
-        [RAY, "start", "--head", "--port", str(port), "--include-dashboard=false", *common],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    processes = [head]
+    processes = []
     saved = {k: os.environ.get(k) for k in auth}
     os.environ.update(auth)  # this process joins the cluster too (the kill test)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                check_reachable(f"127.0.0.1:{port}")
-                break
-            except PrunevizError:
-                assert time.monotonic() < deadline and head.poll() is None, "the Ray head did not start"
-                time.sleep(0.5)
-        node = [RAY, "start", "--address", f"127.0.0.1:{port}", *common]
-        processes.append(
-            subprocess.Popen(node, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        )
-        yield f"127.0.0.1:{port}"
+        head, address = ray_head(env)
+        processes.append(head)
+        processes.append(ray_node(env, "--address", address))
+        yield address
     finally:
         import ray
 
@@ -116,6 +130,39 @@ def test_a_worker_killed_mid_sweep_loses_and_duplicates_nothing(cluster):
     assert result.rows == expected.rows  # float for float
     assert (result.baseline_score, result.baseline_loss) == (expected.baseline_score, expected.baseline_loss)
     assert all(alive == (2, 2) for alive in seen)  # restarted, not lost
+
+
+def test_a_cluster_lost_for_good_ends_in_one_line_and_keeps_the_rows_written(tmp_path):
+    """Every process of a one-node cluster is killed mid-sweep: the sweep ends within seconds (Ray
+    alone would end the process after a minute, with a page of log lines), says how many points
+    the file keeps, and keeps them."""
+    env = {**os.environ, **ray_auth(tmp_path)}
+    head, address = ray_head(env)
+    out = tmp_path / "s.csv"
+    levels = "0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9"  # 21 layers x 10 levels: minutes on one worker
+    sweep_ = subprocess.Popen(
+        [PRUNEVIZ, "sensitivity", "torchvision:resnet18", "--data", "synthetic:3x64x64:256", "--levels",
+         levels, "--executor", "ray", "--ray-address", address, "--out", str(out)],
+        env=env, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 180
+        while not out.exists() or len(out.read_text().splitlines()) < 11:  # a layer's rows are in
+            assert sweep_.poll() is None and time.monotonic() < deadline, "no rows before the loss"
+            time.sleep(0.1)
+        written = out.read_text()
+    finally:
+        os.killpg(head.pid, signal.SIGKILL)  # the head node's every process, nothing else
+        head.wait(timeout=60)
+    lost = time.monotonic()
+    _, err = sweep_.communicate(timeout=120)
+    kept = len(out.read_text().splitlines()) - 1
+    assert sweep_.returncode == 2 and time.monotonic() - lost < 45
+    assert err.strip() == (
+        f"pruneviz: error: lost the Ray cluster at {address}: its head has not answered for 10 s; "
+        f"{kept} of 210 points are in {out} (--resume continues)"
+    )
+    assert out.read_text().startswith(written) and 10 <= kept < 210
 
 
 def test_an_unreachable_cluster_is_one_line_within_seconds(tmp_path):
