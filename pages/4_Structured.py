@@ -16,9 +16,9 @@ from pruneviz.ui.keys import STRUCTURED as K
 from pruneviz.ui.recover_shrunk import recovery_form
 from pruneviz.ui.state import errors_shown, page_header
 from pruneviz.ui.transformer import transformer_panel
-from pruneviz.ui.widgets import follow_job, removal_metrics, require_prunable_layers
+from pruneviz.ui.widgets import build_button, follow_job, removal_metrics, require_prunable_layers
 from pruneviz.views import charts
-from pruneviz.workflows.apply import as_applied, structured_speedup
+from pruneviz.workflows.apply import structured_speedup
 from pruneviz.workflows.structured import STRUCTURED_CRITERIA, StructuredPlan
 
 ws = page_header(
@@ -145,12 +145,7 @@ with errors_shown():
     st.dataframe(pd.DataFrame(group, columns=["layer", "type", "channels"]), hide_index=True, width="stretch")
 
 st.subheader("Apply")
-if st.button("Build the smaller model", type="primary", key=K("apply")):
-    if session.removal is None or session.removal.empty:
-        st.warning("Nothing to remove yet: choose filters to remove above.")
-    else:
-        with errors_shown(), st.spinner("Removing channels…"):
-            ws.built(as_applied(session, ws.baseline))
+build_button(ws, K("apply"), "filters to remove")
 if ws.shrunk is not None:
     built = ws.shrunk
     check = "as predicted" if built.as_predicted else "differs from the preview"

@@ -20,9 +20,8 @@ from pruneviz.io.formats import download, export_model
 from pruneviz.ui.keys import STRUCTURED as K
 from pruneviz.ui.recover_shrunk import recovery_form
 from pruneviz.ui.state import Workspace, errors_shown
-from pruneviz.ui.widgets import follow_job, removal_metrics
+from pruneviz.ui.widgets import build_button, follow_job, removal_metrics
 from pruneviz.views import charts
-from pruneviz.workflows.apply import as_applied
 from pruneviz.workflows.recipe import recipe_text, structure_document
 from pruneviz.workflows.transformer import (
     TRANSFORMER_CRITERIA,
@@ -179,12 +178,7 @@ def build(ws: Workspace) -> None:
         st.download_button(
             "Download this structure as a recipe", recipe_text(doc), "structure.yaml", key=K("lm_recipe")
         )
-    if st.button("Build the smaller model", type="primary", key=K("apply")):
-        if session.removal is None or session.removal.empty:
-            st.warning("Nothing to remove yet: choose heads, MLP channels or blocks above.")
-        else:
-            with errors_shown(), st.spinner("Removing heads, channels and blocks…"):
-                ws.built(as_applied(session, ws.baseline))
+    build_button(ws, K("apply"), "heads, MLP channels or blocks")
     if ws.shrunk is None:
         return
     built = ws.shrunk

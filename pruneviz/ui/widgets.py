@@ -10,6 +10,7 @@ from pruneviz.core.jobs import Job
 from pruneviz.tasks import Metric, Task
 from pruneviz.ui.keys import PageKeys
 from pruneviz.ui.state import Workspace, errors_shown
+from pruneviz.workflows.apply import as_applied
 from pruneviz.workflows.session import PruneSession, Report
 
 
@@ -61,6 +62,17 @@ def removal_metrics(ws: Workspace) -> None:
     info_metric(
         cols[2], "MACs after removal", count(macs), f"{percent(macs / ws.baseline.macs_dense)} of dense"
     )
+
+
+def build_button(ws: Workspace, key: str, units: str) -> None:
+    """ "Build the smaller model": the session's structured preview becomes a model of its own (kept on
+    ``ws`` with undo); ``units`` names what the user chooses to remove, for the message when nothing is."""
+    if st.button("Build the smaller model", type="primary", key=key):
+        if ws.session.removal is None or ws.session.removal.empty:
+            st.warning(f"Nothing to remove yet: choose {units} above.")
+        else:
+            with errors_shown(), st.spinner("Building the smaller model…"):
+                ws.built(as_applied(ws.session, ws.baseline))
 
 
 def _share(part: float, whole: float) -> str:
