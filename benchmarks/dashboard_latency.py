@@ -18,7 +18,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pruneviz.workflows.session import LayerPlan, open_session
+from pruneviz.workflows.session import LayerPlan, PruneSession, open_session
 from tests.e2e.browser import (
     chromium_page,
     dashboard,
@@ -32,14 +32,19 @@ ENGINE_TARGET_MS, BROWSER_TARGET_MS = 50, 300
 
 
 def engine_latency(steps: int) -> tuple[float, float]:
-    """Median ms of one slider change: (incremental, with a full forward instead) on demo:cnn."""
+    """Median ms of one slider change on demo:cnn: (incremental, with a full forward instead)."""
     session = open_session("demo:cnn", device="cpu")
+    return slider_latency(session, session.layer_names, steps)
+
+
+def slider_latency(session: PruneSession, layers: list[str], steps: int) -> tuple[float, float]:
+    """Median ms of one slider change, a random sparsity for each of ``layers`` in turn: (incremental,
+    the same change evaluated with a full forward instead). benchmarks/lm_latency.py uses it too."""
     session.report()
     gen = torch.Generator().manual_seed(0)
-    names = session.layer_names
     incremental, full = [], []
     for i in range(steps):
-        name = names[i % len(names)]
+        name = layers[i % len(layers)]
         plan = LayerPlan(int(torch.randint(1, 99, (1,), generator=gen)) / 100)
         start = time.perf_counter()
         session.apply_layer_plans({name: plan})

@@ -18,11 +18,10 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pruneviz.workflows.session import LayerPlan, open_session
+from benchmarks.dashboard_latency import slider_latency
+from pruneviz.workflows.session import open_session
 from tests.e2e.browser import (
     chromium_page,
     dashboard,
@@ -39,25 +38,7 @@ FIRST, LAST = "model.layers.0.self_attn.q_proj", "model.layers.3.mlp.down_proj"
 
 def engine_latency(layer: str, steps: int) -> tuple[float, float]:
     """Median ms of one slider change of ``layer``: (incremental, full forward) on demo:gpt."""
-    session = open_session("demo:gpt", device="cpu")
-    session.report()
-    gen = torch.Generator().manual_seed(0)
-    incremental, full = [], []
-    for _ in range(steps):
-        plan = LayerPlan(int(torch.randint(1, 99, (1,), generator=gen)) / 100)
-        start = time.perf_counter()
-        session.apply_layer_plans({layer: plan})
-        session.report()
-        incremental.append(time.perf_counter() - start)
-        session.evaluator.invalidate()  # the same change, evaluated with a full forward
-        session.apply_layer_plans({layer: LayerPlan(0.0)})
-        start = time.perf_counter()
-        session.apply_layer_plans({layer: plan})
-        session.report()
-        full.append(time.perf_counter() - start)
-        session.apply_layer_plans({layer: LayerPlan(0.0)})
-        session.report()
-    return 1e3 * statistics.median(incremental), 1e3 * statistics.median(full)
+    return slider_latency(open_session("demo:gpt", device="cpu"), [layer], steps)
 
 
 def browser_latency(steps: int) -> float:
