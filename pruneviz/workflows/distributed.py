@@ -97,10 +97,14 @@ class RayExecutor:
         """(actors alive, actors started)."""
         return len(self.actors) - len(self._dead), len(self.actors)
 
+    def _target(self) -> str | None:
+        """The cluster to join: ``address``, else ``RAY_ADDRESS`` (None: start a local runtime)."""
+        return self.address or os.environ.get("RAY_ADDRESS") or None
+
     def _joined(self) -> str | None:
-        """The address of the cluster this sweep joined (None: a runtime of this process)."""
-        address = self.address or os.environ.get("RAY_ADDRESS")
-        return None if address in (None, "", "auto") else address
+        """The address whose head this sweep watches (None: a local runtime, or Ray's ``auto``)."""
+        address = self._target()
+        return None if address == "auto" else address
 
     def _connect(self, ray) -> None:
         """Join the cluster, or start a local runtime. The connection stays for the life of the process:
@@ -110,7 +114,7 @@ class RayExecutor:
         # Ray logs an error line a second for every call it is still retrying (a restarting actor, a
         # lost head) and would bury the one line a sweep ends with; the outcome is reported anyway.
         os.environ.setdefault("RAY_enable_output_error_log_if_still_retry", "0")
-        address = self.address or os.environ.get("RAY_ADDRESS")
+        address = self._target()
         if address:
             check_reachable(address)
             try:
