@@ -68,7 +68,7 @@ def main() -> None:
     train = train_split(session)
     windows = session.data.x[:8]
     config = TrainConfig(args.steps, 1e-3, 16, distill=True, eval_every=args.steps)
-    influence = block_influence(dense, session.calibration())
+    influence = block_influence(session.calibration())
     print(f"demo:gpt: {dense_params:,} parameters, perplexity {dense_ppl:.3f} "
           f"({len(session.data.x)} windows); Block Influence {[round(b, 3) for b in influence]}")  # fmt: skip
     try:

@@ -11,7 +11,7 @@ from pruneviz.ui.room import share_form, store
 from pruneviz.ui.state import SliderRequest, errors_shown, page_header, policy
 from pruneviz.views import charts
 from pruneviz.workflows.recipe import uniform_settings
-from pruneviz.workflows.room import front, is_instructor, load_share, metric_of, passes
+from pruneviz.workflows.room import front, load_share, metric_of, passes
 
 REFRESH_S = 2.0
 
@@ -123,9 +123,10 @@ with st.expander("Instructor", expanded=ws.instructor):
         with st.form(K("token_form"), border=False, clear_on_submit=True):  # the token is not kept
             given = st.text_input("Instructor token", type="password", key=K("token"))
             if st.form_submit_button("Unlock", key=K("unlock")):
-                ws.instructor = is_instructor(given, rules.instructor_token)
-                if not ws.instructor:
-                    st.error("That is not the instructor token.", icon="⚠️")
+                with errors_shown():
+                    ws.instructor = ws.token_guard.attempt(given, rules.instructor_token)
+                    if not ws.instructor:
+                        st.error("That is not the instructor token.", icon="⚠️")
         if ws.instructor:
             st.rerun()
     else:

@@ -57,8 +57,8 @@ with st.form(K("form")):
         spec = f"hf:{name}" if name else None
     elif source == "Upload a file":
         upload = st.file_uploader(
-            "TorchScript, .pt2 ExportedProgram, pruneviz checkpoint or state_dict",
-            type=["pt", "pth", "pt2", "ts"],
+            "pruneviz checkpoint or state_dict, safetensors, TorchScript, ONNX or .pt2 ExportedProgram",
+            type=["pt", "pth", "safetensors", "ts", "onnx", "pt2"],
             key=K("upload"),
         )
         arch = (

@@ -11,7 +11,13 @@ from pruneviz.ui.state import SliderRequest, errors_shown, page_header
 from pruneviz.ui.widgets import ensure_scores, metrics_row, require_prunable_layers
 from pruneviz.views import charts
 from pruneviz.workflows import allocate
-from pruneviz.workflows.recipe import diff_recipes, parse_recipe_text, uniform_plans, uniform_settings
+from pruneviz.workflows.recipe import (
+    check_model,
+    diff_recipes,
+    parse_recipe_text,
+    uniform_plans,
+    uniform_settings,
+)
 from pruneviz.workflows.reconstruct import apply_plans, reconstructs
 from pruneviz.workflows.session import LayerPlan
 
@@ -228,6 +234,7 @@ def load_uploaded_recipe() -> None:
         return
     try:
         recipe = parse_recipe_text(upload.getvalue().decode("utf-8", "replace"), upload.name)
+        check_model(recipe, session.model, upload.name)
         show(SliderRequest(*uniform_settings(recipe, session)))
     except PrunevizError as err:
         ws.recipe_error = str(err)

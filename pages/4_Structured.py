@@ -38,8 +38,8 @@ if session.task is not CLASSIFICATION:
     st.stop()
 REMOVALS_KEPT = 8  # recent plans kept per session, so moving a slider back is instant
 head = None
-with errors_shown():
-    head = classifier_name(session.calibration().model, session.example)
+with errors_shown(), session.calibration().exclusive() as dense:
+    head = classifier_name(dense, session.example)
 names = [n for n in session.layer_names if n != head]  # the classifier is always kept whole
 st.session_state.setdefault(K("alloc"), "per layer")
 st.session_state.setdefault(K("criterion"), "l1")
@@ -139,7 +139,8 @@ st.subheader("What shrinks together")
 layer = st.selectbox("Layer", session.layer_names, key=K("group_layer"))
 with errors_shown():
     if layer not in ws.groups:  # tracing the graph on every rerun is slow
-        ws.groups[layer] = coupled_layers(session.calibration().model, session.example, layer)
+        with session.calibration().exclusive() as dense:
+            ws.groups[layer] = coupled_layers(dense, session.example, layer)
     group = ws.groups[layer]
     st.caption(f"Removing an output channel of `{layer}` also removes it from these {len(group)} layers:")
     st.dataframe(pd.DataFrame(group, columns=["layer", "type", "channels"]), hide_index=True, width="stretch")
@@ -157,10 +158,12 @@ if ws.shrunk is not None:
     st.dataframe(pd.DataFrame(shapes, columns=["layer", "before", "after"]), hide_index=True, width="stretch")
 
     if st.button("Measure latency (batch 1 and 64)", key=K("measure")) and "latency" not in ws.jobs:
-        dense, shape, device = session.calibration().model, session.data.sample_shape, session.device
-        ws.jobs["latency"] = Job(
+        calibration, shape, device = session.calibration(), session.data.sample_shape, session.device
+        ws.jobs["latency"] = Job(  # times its own copy of the dense model: no waiting for other passes
             "latency",
-            lambda progress: structured_speedup(dense, built, shape, device=device, progress=progress),
+            lambda progress: structured_speedup(
+                calibration.copy(), built, shape, device=device, progress=progress
+            ),
         )
         ws.latency = None
     finished = follow_job(ws, "latency", "Latency measurement", K)

@@ -22,6 +22,7 @@ from pruneviz.io.checkpoint import save_checkpoint
 from pruneviz.io.data import DataOptions, DataSet
 from pruneviz.io.demo import ASSETS
 from pruneviz.io.formats import export_model, writable
+from pruneviz.io.gate import Gate
 from pruneviz.io.models import ModelOptions
 from pruneviz.io.room import RoomStore
 from pruneviz.tasks import Metric
@@ -37,6 +38,7 @@ from pruneviz.workflows.lottery import to_csv as lottery_csv
 from pruneviz.workflows.recipe import (
     Recipe,
     apply_recipe,
+    check_model,
     load_recipe,
     recipe_document,
     removes_filters,
@@ -104,7 +106,8 @@ def _model_args(p: argparse.ArgumentParser, required: bool = True) -> None:
     p.add_argument(
         "--trust-pickle",
         action="store_true",
-        help="allow loading pickled Python objects (runs code from the file; only for trusted files)",
+        help="trust the model file: allow its pickled Python objects and the python: specs it names "
+        "(both run code from the file; only for files you trust)",
     )
     p.add_argument(
         "--extra-layer",
@@ -154,7 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _model_args(se)
     _sweep_args(se)
-    se.add_argument("--out", required=True, help="results file: .csv (layer,sparsity,<metric>,loss) or .json")
+    se.add_argument(
+        "--out",
+        required=True,
+        help="results file: .csv (layer,sparsity,<metric>,loss,criterion,granularity) or .json",
+    )
     se.add_argument("--naive", action="store_true", help="deep-copy + full pass per point (for comparison)")
     se.add_argument(
         "--resume", action="store_true", help="keep the points already in --out, measure the rest"
@@ -295,17 +302,23 @@ def _session(args: argparse.Namespace, model: str | None = None, data: str | Non
     spec = model or args.model
     if not spec:
         raise PrunevizError("name a model (e.g. demo:cnn) or give a recipe that names one")
-    options = ModelOptions(args.weights, args.arch, args.trust_pickle, args.allow_download)
+    gate = _gate(args)
+    options = ModelOptions(args.weights, args.arch, args.trust_pickle, args.allow_download, gate)
     budget = getattr(args, "memory_budget_mb", None)
     return open_session(
         spec,
         data or args.data,
         options,
-        DataOptions(args.limit, args.context, args.calibration),
+        DataOptions(args.limit, args.context, args.calibration, gate),
         args.device,
         extra_layers=tuple(args.extra_layer),
         memory_budget=budget * 2**20 if budget else DEFAULT_BUDGET_BYTES,
     )
+
+
+def _gate(args: argparse.Namespace) -> Gate:
+    """Typed specs are the user's; what a file names runs code only when the user trusts the file."""
+    return Gate(python_in_files=args.trust_pickle)
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -353,8 +366,12 @@ def _recipe_session(args: argparse.Namespace) -> tuple[PruneSession, Recipe | No
     recipe = load_recipe(args.recipe) if args.recipe else None
     model = args.model or (recipe and recipe.model)
     data = args.data or (recipe and recipe.data)
+    for spec, typed in ((model, args.model), (data, args.data)):
+        if spec and not typed:  # named by the recipe, a file: it may not run code unless trusted
+            _gate(args).check_spec(spec, named_in=args.recipe)
     session = _session(args, model, data)
     if recipe is not None:
+        check_model(recipe, session.model, args.recipe)
         for name in skipped_by_default(recipe, session.layers):
             reason = recipe.default.granularity.ineligible(session.shape(name))
             print(f"left dense: {name} ({reason})", file=sys.stderr)
@@ -401,7 +418,7 @@ def cmd_latency(args: argparse.Namespace) -> int:
     if session.model.tokenizer is not None:  # a language model: tokens per second, not ms per image
         return _token_latency(args, session, applied)
     kind = {"masked": "unstructured"}.get(applied.kind, applied.kind)
-    dense_model, pruned_model = session.calibration().model, applied.model
+    dense_model, pruned_model = session.calibration().copy(), applied.model
     shape, device = session.data.sample_shape, session.device
     timings = {
         b: {
@@ -443,7 +460,7 @@ def cmd_latency(args: argparse.Namespace) -> int:
 def _token_latency(args: argparse.Namespace, session: PruneSession, applied: Applied) -> int:
     """Prefill and decode speed of a language model, dense and pruned, one after the other."""
     windows = session.data.x[: args.windows]
-    dense = token_speed(session.calibration().model, windows, args.decode_tokens, args.repeats)
+    dense = token_speed(session.calibration().copy(), windows, args.decode_tokens, args.repeats)
     pruned = token_speed(applied.model, windows, args.decode_tokens, args.repeats)
     out = {
         "model": session.model.spec,
@@ -663,7 +680,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_depth(args: argparse.Namespace) -> int:
     session = _session(args)
     calibration = session.calibration()
-    influence = block_influence(calibration.model, calibration)
+    influence = block_influence(calibration)
     drop = depth_plan(influence, args.drop)
     save_recipe(
         args.out, structure_document(session.model.spec, session.data.spec, TransformerPlan(drop_blocks=drop))

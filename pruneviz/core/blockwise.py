@@ -194,6 +194,23 @@ class BlockEvaluator:
                 self._start[name] = TAIL
 
     def _cache_bytes(self) -> int:
-        return sum(
-            t.numel() * t.element_size() for per in self._cache for t in per if isinstance(t, torch.Tensor)
-        )
+        return tensor_bytes(self._cache)
+
+
+def tensor_bytes(obj: object) -> int:
+    """Bytes of every distinct tensor in ``obj``, searched through lists, tuples and mappings (a block may
+    return a tuple, or a ``ModelOutput``, holding its hidden states and more)."""
+    seen: set[int] = set()
+    total = 0
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, torch.Tensor):
+            if item.data_ptr() not in seen:
+                seen.add(item.data_ptr())
+                total += item.numel() * item.element_size()
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return total

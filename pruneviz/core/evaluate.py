@@ -6,10 +6,12 @@ downstream parts read from upstream, and re-runs only the downstream nodes. It r
 operations on the very same batches as a full forward, so the logits are bit-for-bit equal. Models
 that cannot be traced, or whose cache would exceed the memory budget, fall back to a full forward.
 
-Tracing is done once per architecture object and shared (:func:`traced_graph`): ``torch.fx`` patches
-``nn.Module.__call__`` for the whole process while it traces, so a trace running beside another
-thread's forward pass (a fine-tune in a background job) breaks that pass. Sessions trace the shared,
-read-only baseline once, under a lock, and every working copy and fork reuses its graph.
+Tracing is done once per architecture object and shared (:func:`traced_graph`): sessions trace the
+shared, read-only baseline once, under a lock, and every working copy and fork reuses its graph.
+``torch.fx`` patches ``nn.Module.__call__`` and ``__getattr__`` for the whole process while it traces,
+so a plain trace breaks every other thread's forward pass meanwhile (another session's fine-tune, a
+generation): :class:`ThreadTracer` records the tracing thread's calls only and lets every other
+thread's calls through untouched.
 """
 
 from __future__ import annotations
@@ -30,6 +32,31 @@ _TRACES: weakref.WeakKeyDictionary[nn.Module, fx.Graph | str] = weakref.WeakKeyD
 _TRACE_LOCK = threading.Lock()
 
 
+class ThreadTracer(fx.Tracer):
+    """``torch.fx``'s tracer, confined to the thread that traces: while it runs, every module call and
+    attribute read in the process passes through it (fx patches ``nn.Module`` itself), and those of other
+    threads are answered as if no trace were running."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.thread = threading.get_ident()
+
+    def call_module(self, m, forward, args, kwargs):
+        if threading.get_ident() != self.thread:
+            return forward(*args, **kwargs)
+        return super().call_module(m, forward, args, kwargs)
+
+    def getattr(self, attr, attr_val, parameter_proxy_cache):
+        if threading.get_ident() != self.thread:
+            return attr_val
+        return super().getattr(attr, attr_val, parameter_proxy_cache)
+
+
+def symbolic_trace(module: nn.Module) -> fx.Graph:
+    """``torch.fx.symbolic_trace(module).graph``, without disturbing other threads' forward passes."""
+    return ThreadTracer().trace(module)
+
+
 def traced_graph(module: nn.Module) -> fx.Graph:
     """The ``torch.fx`` graph of ``module``, traced once per module object (and under a lock, since
     tracing patches every module's ``__call__`` while it runs). Its nodes name submodules and
@@ -40,7 +67,7 @@ def traced_graph(module: nn.Module) -> fx.Graph:
     with _TRACE_LOCK:
         if module not in _TRACES:
             try:
-                _TRACES[module] = fx.symbolic_trace(module).graph
+                _TRACES[module] = symbolic_trace(module)
             except Exception as err:  # noqa: BLE001 - fx fails in many ways on dynamic models
                 _TRACES[module] = f"not traceable with torch.fx ({type(err).__name__})"
         found = _TRACES[module]

@@ -13,15 +13,18 @@ Data-driven criteria share one :class:`Calibration`, which computes gradients on
 
 from __future__ import annotations
 
+import copy
 import threading
 import zlib
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import nn
 
 from pruneviz.core.errors import PrunevizError
+from pruneviz.core.evaluate import symbolic_trace
 from pruneviz.core.layers import type_name
 from pruneviz.core.reconstruction import SPARSEGPT
 from pruneviz.core.registry import Registry
@@ -90,11 +93,15 @@ def input_statistics(
 
 @dataclass
 class Calibration:
-    """The model and labelled batches the data-driven criteria look at.
+    """The dense model and labelled batches the data-driven criteria look at, and the one owner of that
+    model: every pass through it (hooked or not) runs inside :meth:`exclusive`.
 
     ``x``/``y`` are a (small) calibration subset and ``loss`` the task's loss; gradients of that loss
     are computed per batch of ``batch_size`` and cached, so ``gradient`` and ``taylor`` cost one pass
-    together.
+    together. The model is shared by a session's page and its background jobs: a forward pass from one
+    while another has hooks on it (Wanda's input statistics, Captum's attributions, Block Influence)
+    would fire those hooks and corrupt what they gather, so passes take turns. ``progress`` is the
+    caller's own (:meth:`reporting` gives each job a view with its own, sharing caches and lock).
     """
 
     model: nn.Module
@@ -104,38 +111,51 @@ class Calibration:
     batch_size: int = 64
     seed: int = 0
     progress: Callable[[float, str], None] | None = field(default=None, repr=False)
-    _grads: tuple[Scores, Scores] | None = field(default=None, repr=False)
-    _inputs: dict[str, InputStatistics] = field(default_factory=dict, repr=False)
-    # One pass at a time over the model: Captum hooks and autograd passes from two threads would mix.
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _cache: dict = field(default_factory=dict, repr=False)  # "grads" and per-layer "inputs"
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+
+    def reporting(self, progress: Callable[[float, str], None] | None) -> Calibration:
+        """This calibration (same model, caches and turns) reporting to ``progress``: one job's
+        progress and cancellation never reach another's."""
+        return replace(self, progress=progress)
+
+    @contextmanager
+    def exclusive(self) -> Iterator[nn.Module]:
+        """The model, for one pass (or a copy) while no other pass runs."""
+        with self._lock:
+            yield self.model
+
+    def copy(self) -> nn.Module:
+        """A private deep copy of the model, taken between passes (a copy taken while another pass's
+        hooks are attached would carry them)."""
+        with self.exclusive() as model:
+            return copy.deepcopy(model)
 
     def gradients(self, modules: dict[str, nn.Module]) -> tuple[Scores, Scores]:
         """(mean of dL/dw, mean of |dL/dw|) over calibration batches, for every weight in ``modules``."""
-        with self._lock:
-            return self._gradients(modules)
+        with self.exclusive():
+            grads = self._cache.get("grads")
+            if grads is None or not set(modules) <= set(grads[0]):
+                grads = self._cache["grads"] = self._gradients(modules)
+            return grads
 
     def _gradients(self, modules: dict[str, nn.Module]) -> tuple[Scores, Scores]:
-        if self._grads is None or not set(modules) <= set(self._grads[0]):
-            weights = [m.weight for m in modules.values()]
-            total = [torch.zeros_like(w) for w in weights]
-            total_abs = [torch.zeros_like(w) for w in weights]
-            batches = self.batches()
-            with torch.enable_grad():
-                for i, (xb, yb) in enumerate(batches):
-                    self._report(i / len(batches), f"gradients: batch {i + 1} of {len(batches)}")
-                    loss = self.loss(self.model, xb, yb)
-                    grads = torch.autograd.grad(loss, weights, allow_unused=True)
-                    for t, ta, g in zip(total, total_abs, grads):
-                        if g is not None:
-                            t += g
-                            ta += g.abs()
-            n = len(batches)
-            names = list(modules)
-            self._grads = (
-                {k: t / n for k, t in zip(names, total)},
-                {k: t / n for k, t in zip(names, total_abs)},
-            )
-        return self._grads
+        weights = [m.weight for m in modules.values()]
+        total = [torch.zeros_like(w) for w in weights]
+        total_abs = [torch.zeros_like(w) for w in weights]
+        batches = self.batches()
+        with torch.enable_grad():
+            for i, (xb, yb) in enumerate(batches):
+                self._report(i / len(batches), f"gradients: batch {i + 1} of {len(batches)}")
+                loss = self.loss(self.model, xb, yb)
+                grads = torch.autograd.grad(loss, weights, allow_unused=True)
+                for t, ta, g in zip(total, total_abs, grads):
+                    if g is not None:
+                        t += g
+                        ta += g.abs()
+        n = len(batches)
+        names = list(modules)
+        return {k: t / n for k, t in zip(names, total)}, {k: t / n for k, t in zip(names, total_abs)}
 
     def batches(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """The calibration data as (inputs, targets) batches of ``batch_size``."""
@@ -143,14 +163,13 @@ class Calibration:
 
     def inputs(self, modules: dict[str, nn.Module]) -> dict[str, InputStatistics]:
         """What each layer's inputs look like over the calibration data (one pass, cached)."""
-        with self._lock:
-            missing = {n: m for n, m in modules.items() if n not in self._inputs}
+        with self.exclusive():
+            known = self._cache.setdefault("inputs", {})
+            missing = {n: m for n, m in modules.items() if n not in known}
             if missing:
                 progress = self.progress and (lambda f: self._report(f, "input statistics"))
-                self._inputs.update(
-                    input_statistics(self.model, missing, self.batches(), self.loss, progress)
-                )
-            return {n: self._inputs[n] for n in modules}
+                known.update(input_statistics(self.model, missing, self.batches(), self.loss, progress))
+            return {n: known[n] for n in modules}
 
     def _report(self, fraction: float, message: str) -> None:
         if self.progress is not None:
@@ -159,17 +178,13 @@ class Calibration:
     def channel_attributions(self, modules: dict[str, nn.Module]) -> Scores:
         """Per-output-channel |gradient x activation| (Captum ``LayerGradientXActivation``), summed
         over positions and averaged over calibration samples."""
-        with self._lock:
-            return self._channel_attributions(modules)
-
-    def _channel_attributions(self, modules: dict[str, nn.Module]) -> Scores:
         from captum.attr import LayerGradientXActivation
 
         names = list(modules)
-        attr = LayerGradientXActivation(self.model, [modules[n] for n in names])
         sums = {n: None for n in names}
         batches = self.batches()
-        with torch.enable_grad():
+        with self.exclusive(), torch.enable_grad():
+            attr = LayerGradientXActivation(self.model, [modules[n] for n in names])
             for i, (xb, yb) in enumerate(batches):
                 self._report(i / len(batches), f"Captum attribution: batch {i + 1} of {len(batches)}")
                 outs = attr.attribute(xb, target=yb)
@@ -297,14 +312,15 @@ def _filter_activation(modules: dict[str, nn.Module], calib: Calibration) -> Sco
 def _bn_scale(modules: dict[str, nn.Module], calib: Calibration) -> Scores:
     """|gamma| of the BatchNorm right after each conv (network slimming, Liu et al. 2017); layers
     without one get no score."""
-    following = batchnorm_after(calib.model)
+    with calib.exclusive() as model:
+        following = batchnorm_after(model)
     return {n: following[n].weight.detach().abs() for n in modules if n in following}
 
 
 def batchnorm_after(model: nn.Module) -> dict[str, nn.Module]:
     """Map each conv's name to the BatchNorm module that directly consumes its output (via torch.fx)."""
     try:
-        graph = torch.fx.symbolic_trace(model).graph
+        graph = symbolic_trace(model)
     except Exception as err:  # noqa: BLE001 - tracing fails in many ways on untraceable models
         raise PrunevizError(f"cannot trace the model to find BatchNorm layers: {err}") from None
     modules = dict(model.named_modules())

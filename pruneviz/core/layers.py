@@ -8,6 +8,7 @@ sample (MACs = FLOPs / 2).
 
 from __future__ import annotations
 
+import threading
 from dataclasses import asdict, dataclass
 
 import torch
@@ -62,17 +63,51 @@ def prunable_modules(model: nn.Module, extra: tuple[str, ...] = ()) -> dict[str,
     return found
 
 
+class _ModelTracker:
+    """What :class:`FlopCounterMode` asks of its module tracker (``parents``: the qualified names of the
+    modules running now, and "Global"), kept with hooks on ``model``'s own modules, for this thread only.
+    torch's own tracker hooks every module of the process, so another thread running a copy of the same
+    architecture meanwhile would have its modules' names credited with this thread's operations."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model, self.parents, self.thread = model, {"Global"}, threading.get_ident()
+        self._handles: list = []
+
+    def __enter__(self) -> _ModelTracker:
+        for name, module in self.model.named_modules():
+            if name and not isinstance(module, torch.jit.ScriptModule):  # TorchScript runs no hooks
+                self._handles.append(module.register_forward_pre_hook(self._enter(name)))
+                self._handles.append(module.register_forward_hook(self._leave(name)))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for handle in self._handles:
+            handle.remove()
+
+    def _enter(self, name: str):
+        def hook(module, args) -> None:
+            if threading.get_ident() == self.thread:
+                self.parents.add(name)
+
+        return hook
+
+    def _leave(self, name: str):
+        def hook(module, args, output) -> None:
+            if threading.get_ident() == self.thread:
+                self.parents.discard(name)
+
+        return hook
+
+
 def module_macs(model: nn.Module, sample: torch.Tensor) -> tuple[int, dict[str, int]]:
-    """Total MACs for one forward of ``sample`` (batch of 1) and MACs per qualified module name."""
+    """Total MACs for one forward of ``sample`` (batch of 1) and MACs per qualified module name, counted
+    by ``torch.utils.flop_counter`` (MACs = FLOPs / 2)."""
     counter = FlopCounterMode(display=False)
+    counter.mod_tracker = _ModelTracker(model)
     with counter, torch.inference_mode():
         model(sample)
-    prefix = type(model).__name__ + "."
-    per_module = {
-        key.removeprefix(prefix): sum(ops.values()) // 2
-        for key, ops in counter.get_flop_counts().items()
-        if key.startswith(prefix)
-    }
+    per_module = {key: sum(ops.values()) // 2 for key, ops in counter.get_flop_counts().items()}
+    per_module.pop("Global", None)
     return counter.get_total_flops() // 2, per_module
 
 

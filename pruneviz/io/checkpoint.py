@@ -13,6 +13,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from pruneviz.core.errors import PrunevizError
+
 FORMAT = "pruneviz-checkpoint"
 VERSION = 1
 
@@ -63,13 +65,54 @@ def is_checkpoint(obj: object) -> bool:
     return isinstance(obj, dict) and obj.get("format") == FORMAT
 
 
-def from_payload(obj: dict) -> Checkpoint:
-    """Interpret an already-loaded (weights-only) payload as a :class:`Checkpoint`."""
+def from_payload(obj: dict, source: str = "checkpoint") -> Checkpoint:
+    """Interpret an already-loaded (weights-only) payload as a :class:`Checkpoint`, checking every field
+    (a file is someone else's input: a wrong type is one readable line, never a crash further on)."""
+
+    def bad(what: str) -> PrunevizError:
+        return PrunevizError(f"{source} is not a valid pruneviz checkpoint: {what}")
+
+    spec, data = obj.get("model_spec"), obj.get("data_spec") or None
+    if not isinstance(spec, str) or not spec:
+        raise bad("'model_spec' must name the model it was saved from")
+    if data is not None and not isinstance(data, str):
+        raise bad("'data_spec' must be a data spec or empty")
+    state = obj.get("state_dict")
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
+        raise bad("'state_dict' must map parameter names to tensors")
+    info = obj.get("info") or {}
+    if not isinstance(info, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in info.items()
+    ):
+        raise bad("'info' must map names to text")
+    structure, shape = obj.get("structure"), obj.get("input_shape")
+    if structure is not None and not _is_history(structure):
+        raise bad("'structure' must be a list of [layer, out-channels?, [channel indices]]")
+    if shape and not (isinstance(shape, list | tuple) and all(_is_count(d) for d in shape)):
+        raise bad("'input_shape' must be a list of positive whole numbers")
     return Checkpoint(
-        model_spec=obj["model_spec"],
-        data_spec=obj["data_spec"] or None,
-        state_dict=obj["state_dict"],
-        info=obj.get("info", {}),
-        structure=obj.get("structure"),
-        input_shape=tuple(obj["input_shape"]) if obj.get("input_shape") else None,
+        model_spec=spec,
+        data_spec=data,
+        state_dict=state,
+        info=dict(info),
+        structure=structure,
+        input_shape=tuple(shape) if shape else None,
+    )
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _is_history(value: object) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(step, list | tuple)
+        and len(step) == 3
+        and isinstance(step[0], str)
+        and isinstance(step[1], bool)
+        and isinstance(step[2], list | tuple)
+        and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in step[2])
+        for step in value
     )

@@ -21,6 +21,7 @@ import torch
 from pruneviz.core.errors import PrunevizError, first_line
 from pruneviz.core.evaluate import forward_batches
 from pruneviz.core.registry import Registry
+from pruneviz.io.gate import USER, Gate
 from pruneviz.io.models import LoadedModel, import_callable
 
 SEED = 0
@@ -30,11 +31,23 @@ Tensors = tuple[torch.Tensor, "torch.Tensor | None"]
 @dataclass(frozen=True)
 class DataOptions:
     """How much of a data set to use: a fixed, seeded subset of ``limit`` samples; for text, windows of
-    ``context`` tokens and ``calibration`` windows drawn from its training part."""
+    ``context`` tokens and ``calibration`` windows drawn from its training part; and the ``gate`` the
+    spec is checked against (a data spec a model file names is held to the rules for files)."""
 
     limit: int | None = None
     context: int | None = None
     calibration: int | None = None
+    gate: Gate = USER
+
+
+def data_spec(spec: str | None, model: LoadedModel, gate: Gate) -> str | None:
+    """The data spec to load: ``spec`` as typed, else the one ``model`` names (its file's metadata, or
+    pruneviz's own default for it), each checked by ``gate``."""
+    gate.check_spec(spec)
+    if spec:
+        return spec
+    gate.check_spec(model.default_data, named_in=model.spec)
+    return model.default_data
 
 
 @dataclass
@@ -73,16 +86,21 @@ def load_data(
     limit: int | None = None,
     train: bool = False,
     device: str | torch.device = "cpu",
+    gate: Gate = USER,
 ) -> DataSet:
-    """Load the validation (or, with ``train``, training) split named by ``spec``.
+    """Load the validation (or, with ``train``, training) split named by ``spec``, once ``gate``
+    allows it.
 
     ``limit`` keeps a fixed, seeded subset of that many samples, so live re-evaluation is quick and
     every run sees the same images.
     """
-    spec = spec or model.default_data or _fallback_data(model)
+    spec = data_spec(spec, model, gate) or _fallback_data(model)
     scheme, _, rest = spec.partition(":")
     if train and scheme not in TRAIN_SPLITS:
         raise PrunevizError(f"data '{spec}' has no training split; name one with --train-data")
+    if scheme == "synthetic":
+        shape, count = synthetic_shape(rest)
+        gate.check_shape(shape, f"data '{spec}'", count)
     x, y = DATA_SCHEMES.get(scheme)(rest, model, train)
     x = x.float()
     if limit is not None:
@@ -107,7 +125,7 @@ def load_images(
     spec: str | None, model: LoadedModel, options: DataOptions, *, train: bool = False, device="cpu"
 ) -> DataSet:
     """:func:`load_data` as a task asks for it (classification: only ``options.limit`` applies)."""
-    return load_data(spec, model, limit=options.limit, train=train, device=device)
+    return load_data(spec, model, limit=options.limit, train=train, device=device, gate=options.gate)
 
 
 def _fallback_data(model: LoadedModel) -> str:
@@ -171,8 +189,8 @@ def _digits(rest: str, model: LoadedModel, train: bool) -> Tensors:
     return digits_split()[0 if train else 1]
 
 
-@DATA_SCHEMES.register("synthetic")
-def _synthetic(rest: str, model: LoadedModel, train: bool) -> Tensors:
+def synthetic_shape(rest: str) -> tuple[tuple[int, ...], int]:
+    """(sample shape, count) of a ``synthetic:CxHxW:N`` spec (N defaults to 256)."""
     shape_text, _, count_text = rest.partition(":")
     try:
         shape = tuple(int(d) for d in shape_text.split("x"))
@@ -183,6 +201,12 @@ def _synthetic(rest: str, model: LoadedModel, train: bool) -> Tensors:
         raise PrunevizError(
             f"synthetic data spec must look like synthetic:3x64x64:256, got 'synthetic:{rest}'"
         ) from None
+    return shape, count
+
+
+@DATA_SCHEMES.register("synthetic")
+def _synthetic(rest: str, model: LoadedModel, train: bool) -> Tensors:
+    shape, count = synthetic_shape(rest)
     gen = torch.Generator().manual_seed(SEED + (1 if train else 0))
     return torch.randn((count, *shape), generator=gen), None
 

@@ -44,6 +44,7 @@ from pruneviz.core.registry import Registry
 from pruneviz.core.structure import shrink
 from pruneviz.io import semistructured
 from pruneviz.io.checkpoint import from_payload, is_checkpoint, save_checkpoint
+from pruneviz.io.gate import Gate
 from pruneviz.io.hf import is_hf_directory, load_hf, save_hf
 from pruneviz.io.models import (
     MODEL_SCHEMES,
@@ -124,14 +125,16 @@ def _file_scheme(rest: str, options: ModelOptions) -> LoadedModel:
 
 
 def export_model(module: nn.Module, path: str | Path, fmt: str, meta: ExportMeta) -> Path:
-    """Write ``module`` to ``path`` in format ``fmt``; returns the path."""
+    """Write ``module`` to ``path`` in format ``fmt``; returns the path. Writers trace on the CPU: a
+    module elsewhere is copied there, so the caller's model stays where it runs (also when this fails)."""
     writer = FORMATS.get(fmt).write
     if writer is None:
         raise PrunevizError(f"pruneviz reads {fmt} files but does not write them (choose: {writable()})")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    on_cpu = all(t.device.type == "cpu" for t in (*module.parameters(), *module.buffers()))
     try:
-        writer(module, path, meta)
+        writer(module if on_cpu else clone_module(module, "cpu"), path, meta)
     except PrunevizError:
         raise
     except Exception as err:  # noqa: BLE001 - tracing/export failures come in many types
@@ -155,7 +158,9 @@ def reload_for_verification(path: str | Path, fmt: str) -> tuple[nn.Module, torc
     """Load an export the way a user would (``file:PATH``) and ready it to run as the format is meant
     to run: the module, and the device and dtype to feed it."""
     spec = FORMATS.get(fmt)
-    loaded = load_model(f"file:{path}", ModelOptions(trust_pickle=spec.needs_trust))
+    # pruneviz wrote this file a moment ago from a model it had loaded: what it names was allowed then
+    trusted = Gate(python_in_files=True)
+    loaded = load_model(f"file:{path}", ModelOptions(trust_pickle=spec.needs_trust, gate=trusted))
     if spec.prepare is not None:
         return spec.prepare(loaded)
     return loaded.module, torch.device("cpu"), torch.float32
@@ -165,21 +170,24 @@ def reload_for_verification(path: str | Path, fmt: str) -> tuple[nn.Module, torc
 
 
 def _read_torch(path: Path, options: ModelOptions) -> LoadedModel:
-    obj = read_torch_file(path, options.trust_pickle)
+    obj = read_torch_file(path, options.trust_pickle, options.gate)
     spec = f"file:{path}"
     if is_checkpoint(obj):
-        ckpt = from_payload(obj)
-        base = load_model(ckpt.model_spec, replace(options, weights="none"))
+        ckpt = from_payload(obj, str(path))
+        base = load_model(ckpt.model_spec, replace(options, weights="none"), named_in=str(path))
         if ckpt.structure:
-            example = torch.zeros((1, *ckpt.input_shape))
+            shape = ckpt.input_shape or ()
+            options.gate.check_shape(shape, f"{path}: its input shape")
+            example = torch.zeros((1, *shape))
             base = replace(
                 base, module=shrink(base.module, example, ckpt.structure), structure=ckpt.structure
             )
         load_state_dict(base.module, ckpt.state_dict, f"checkpoint {path}")
         return replace(base, spec=spec, default_data=ckpt.data_spec or base.default_data, info=ckpt.info)
     if isinstance(obj, dict) and obj.get("format") == FULL_FORMAT:  # only reachable with trust
-        meta = json.loads(obj.get("meta") or "{}")
-        return LoadedModel(obj["module"], spec, default_data=meta.get("data_spec"))
+        if not isinstance(obj.get("module"), nn.Module):
+            raise PrunevizError(f"{path} says it is a whole pickled model but holds none")
+        return LoadedModel(obj["module"], spec, default_data=_meta(obj.get("meta"), path).get("data_spec"))
     if isinstance(obj, nn.Module):
         return LoadedModel(obj, spec)
     if isinstance(obj, dict):
@@ -292,13 +300,16 @@ def _read_safetensors(path: Path, options: ModelOptions) -> LoadedModel:
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
-            state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open is not a dict
+            names = list(f.keys())
+            options.gate.check_tensor_count(len(names), str(path))
+            state = {k: f.get_tensor(k) for k in names}
     except (SafetensorError, OSError) as err:
-        raise PrunevizError(f"cannot read safetensors file {path}: {err}") from None
-    arch = options.arch or meta.get("model_spec") or None
+        raise PrunevizError(f"cannot read safetensors file {path}: {first_line(err)}") from None
+    named = meta.get("model_spec") or None
+    arch = options.arch or named
     if not arch:
         raise PrunevizError(f"{path} holds bare tensors; name its architecture with --arch")
-    base = load_model(arch, replace(options, weights="none", arch=None))
+    base = load_model(arch, replace(options, weights="none", arch=None), None if options.arch else str(path))
     load_state_dict(base.module, state, f"safetensors {path}")
     return replace(base, default_data=meta.get("data_spec") or base.default_data)
 
@@ -322,15 +333,26 @@ def _is_torchscript(path: Path) -> bool:
 
 
 def _read_torchscript(path: Path, options: ModelOptions) -> LoadedModel:
+    options.gate.check_archive(path)
     extra = {META_FILE: ""}
     try:
         with warnings.catch_warnings():  # TorchScript is deprecated upstream but users still have files
             warnings.simplefilter("ignore", FutureWarning)
             module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
     except RuntimeError as err:
-        raise PrunevizError(f"cannot read TorchScript file {path}: {err}") from None
-    meta = json.loads(extra[META_FILE] or "{}")
-    return LoadedModel(module, f"file:{path}", default_data=meta.get("data_spec"))
+        raise PrunevizError(f"cannot read TorchScript file {path}: {first_line(err)}") from None
+    return LoadedModel(module, f"file:{path}", default_data=_meta(extra[META_FILE], path).get("data_spec"))
+
+
+def _meta(text: str | bytes | None, path: Path) -> dict[str, str]:
+    """The specs a file's metadata names (``{}`` when it names none); malformed metadata is refused."""
+    try:
+        meta = json.loads(text or "{}")
+    except (ValueError, TypeError):
+        meta = None
+    if not isinstance(meta, dict) or not all(isinstance(v, str | None) for v in meta.values()):
+        raise PrunevizError(f"{path}: its pruneviz metadata is not a mapping of specs")
+    return {k: v for k, v in meta.items() if v}
 
 
 # --- ONNX ------------------------------------------------------------------------------------------
@@ -359,10 +381,12 @@ def _write_onnx(module: nn.Module, path: Path, meta: ExportMeta) -> None:
 def _read_onnx(path: Path, options: ModelOptions) -> LoadedModel:
     import onnx
 
-    meta = {}
-    for entry in onnx.load(str(path), load_external_data=False).metadata_props:
-        if entry.key == META_KEY:
-            meta = json.loads(entry.value)
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as err:  # noqa: BLE001 - protobuf and onnx raise their own types
+        raise PrunevizError(f"cannot read ONNX file {path}: {first_line(err)}") from None
+    options.gate.check_tensor_count(len(model.graph.initializer), str(path))
+    meta = next((_meta(e.value, path) for e in model.metadata_props if e.key == META_KEY), {})
     return LoadedModel(OnnxModule(path), f"file:{path}", default_data=meta.get("data_spec"))
 
 
@@ -394,6 +418,7 @@ class OnnxModule(nn.Module):
 
 
 def _read_exported_program(path: Path, options: ModelOptions) -> LoadedModel:
+    options.gate.check_archive(path)
     try:
         program = torch.export.load(str(path))
     except Exception as err:  # noqa: BLE001 - any failure here means an unreadable file

@@ -128,8 +128,17 @@ def _max_positions(config: Any) -> int | None:
 
 
 def _read_meta(path: Path) -> dict:
+    """What the directory's ``pruneviz.json`` says (the data it was measured on), or ``{}``."""
     meta = path / META_FILE
-    return json.loads(meta.read_text()) if meta.is_file() else {}
+    if not meta.is_file():
+        return {}
+    try:
+        found = json.loads(meta.read_text())
+    except (ValueError, UnicodeDecodeError, OSError):
+        found = None
+    if not isinstance(found, dict) or not isinstance(found.get("data_spec") or "", str):
+        raise PrunevizError(f"{meta} is not pruneviz's metadata (a JSON object naming a data_spec)")
+    return found
 
 
 @MODEL_SCHEMES.register("hf")

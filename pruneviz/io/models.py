@@ -21,7 +21,7 @@ import sys
 import warnings
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from pruneviz.core.errors import PrunevizError, first_line
 from pruneviz.core.registry import Registry
 from pruneviz.io import demo
 from pruneviz.io.checkpoint import from_payload, is_checkpoint
+from pruneviz.io.gate import USER, Gate
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -51,13 +52,15 @@ class UntrustedPickle(PrunevizError):
 @dataclass(frozen=True)
 class ModelOptions:
     """How to obtain weights: ``weights`` (path, ``DEFAULT`` or ``none``), ``arch`` for bare
-    state_dicts, ``trust_pickle`` to allow unpickling arbitrary objects (runs code!), and
-    ``allow_download`` to let Hugging Face models come from the hub (else the local cache only)."""
+    state_dicts, ``trust_pickle`` to allow unpickling arbitrary objects (runs code!),
+    ``allow_download`` to let Hugging Face models come from the hub (else the local cache only), and the
+    ``gate`` every spec and file is checked against (the command line's, or a dashboard server's)."""
 
     weights: str | None = None
     arch: str | None = None
     trust_pickle: bool = False
     allow_download: bool = False
+    gate: Gate = USER
 
 
 @dataclass
@@ -90,9 +93,13 @@ class LoadedModel:
 MODEL_SCHEMES: Registry[Callable[[str, ModelOptions], LoadedModel]] = Registry("model scheme")
 
 
-def load_model(spec: str, options: ModelOptions | None = None) -> LoadedModel:
-    """Build the model named by ``spec`` in eval mode on the CPU."""
+def load_model(spec: str, options: ModelOptions | None = None, named_in: str | None = None) -> LoadedModel:
+    """Build the model named by ``spec`` in eval mode on the CPU, after the options' gate allowed it
+    (``named_in``: the file that named ``spec``, None when a person typed it)."""
     options = options or ModelOptions()
+    options.gate.check_spec(spec, named_in)
+    if options.weights and options.weights not in ("DEFAULT", "none"):
+        options.gate.check_path(options.weights, f"weights '{options.weights}'")
     scheme, sep, rest = spec.partition(":")
     if not sep or not rest:
         raise PrunevizError(
@@ -169,14 +176,16 @@ def _is_raw_pickle(path: Path) -> bool:
         return f.read(1) == b"\x80" and not zipfile.is_zipfile(path)
 
 
-def read_torch_file(path: Path, trust_pickle: bool) -> Any:
-    """``torch.load`` with ``weights_only=True`` unless the user explicitly trusts the file."""
+def read_torch_file(path: Path, trust_pickle: bool, gate: Gate = USER) -> Any:
+    """``torch.load`` with ``weights_only=True`` unless the user explicitly trusts the file; a file the
+    gate finds too large to read safely is refused before anything in it is read."""
     if not path.is_file():
         raise PrunevizError(f"model file not found: {path}")
+    gate.check_archive(path)
     try:
         with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": the error below says more
             warnings.simplefilter("ignore", UserWarning)
-            return torch.load(path, map_location="cpu", weights_only=not trust_pickle)
+            payload = torch.load(path, map_location="cpu", weights_only=not trust_pickle)
     except pickle.UnpicklingError as err:
         if "Unsupported global" in str(err) or _is_raw_pickle(path):
             raise UntrustedPickle(path) from None
@@ -185,12 +194,30 @@ def read_torch_file(path: Path, trust_pickle: bool) -> Any:
         raise PrunevizError(
             f"cannot read {path}: corrupt or not a PyTorch file ({first_line(err)})"
         ) from None
+    gate.check_tensor_count(count_tensors(payload, str(path)), str(path))
+    return payload
 
 
-def load_weights_file(module: nn.Module, path: Path, trust_pickle: bool) -> None:
+MAX_NESTING = 64  # no model file nests its objects deeper
+
+
+def count_tensors(obj: Any, what: str, depth: int = 0) -> int:
+    """Tensors anywhere in a loaded payload (inside dicts, lists and tuples)."""
+    if isinstance(obj, torch.Tensor):
+        return 1
+    if depth > MAX_NESTING:
+        raise PrunevizError(f"{what} nests its objects more than {MAX_NESTING} levels deep: not a model file")
+    if isinstance(obj, dict):
+        return sum(count_tensors(v, what, depth + 1) for v in obj.values())
+    if isinstance(obj, list | tuple):
+        return sum(count_tensors(v, what, depth + 1) for v in obj)
+    return 0
+
+
+def load_weights_file(module: nn.Module, path: Path, options: ModelOptions) -> None:
     """Load the weights in ``path`` (a state_dict or a pruneviz checkpoint) into ``module``."""
-    payload = read_torch_file(path, trust_pickle)
-    state = from_payload(payload).state_dict if is_checkpoint(payload) else payload
+    payload = read_torch_file(path, options.trust_pickle, options.gate)
+    state = from_payload(payload, str(path)).state_dict if is_checkpoint(payload) else payload
     load_state_dict(module, state, f"weights {path}")
 
 
@@ -208,7 +235,7 @@ def _demo_classifier(name: str, options: ModelOptions) -> LoadedModel:
     module = demo.DEMO_ARCHITECTURES.get(name)()
     weights = options.weights or str(demo.weights_path(name))
     if weights.lower() != "none":
-        load_weights_file(module, Path(weights), trust_pickle=False)
+        load_weights_file(module, Path(weights), replace(options, trust_pickle=False))
     return LoadedModel(
         module,
         f"demo:{name}",
@@ -239,7 +266,7 @@ def _torchvision(name: str, options: ModelOptions) -> LoadedModel:
             torch.manual_seed(0)
             module = tvm.get_model(name, weights=None)
         if weights.lower() != "none":
-            load_weights_file(module, Path(weights), options.trust_pickle)
+            load_weights_file(module, Path(weights), options)
     size = 299 if name == "inception_v3" else 224
     return LoadedModel(
         module,

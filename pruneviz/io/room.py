@@ -179,9 +179,20 @@ class RoomStore:
         writer.writerow([*COLUMNS, "hidden"])
         for s in self.shares(include_hidden=True):
             when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s.created))
-            writer.writerow([s.id, when, s.nickname, s.model, s.data, s.metric, s.score, s.params, s.macs,
-                             "; ".join(s.exercises), int(s.hidden)])  # fmt: skip
+            text = map(inert, (s.nickname, s.model, s.data, s.metric, "; ".join(s.exercises)))
+            nickname, model, data, metric, exercises = text
+            writer.writerow([s.id, when, nickname, model, data, metric, s.score, s.params, s.macs, exercises,
+                             int(s.hidden)])  # fmt: skip
         return buf.getvalue()
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def inert(text: str) -> str:
+    """``text`` as a spreadsheet shows it but never runs it: a cell starting like a formula (=, +, -, @,
+    tab, carriage return) gets a leading apostrophe (OWASP's advice against CSV injection)."""
+    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
 
 
 def _rollback(db: sqlite3.Connection) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from pruneviz.core.errors import PrunevizError
-from pruneviz.io.data import SEED, DataOptions, DataSet
+from pruneviz.io.data import SEED, DataOptions, DataSet, data_spec
 from pruneviz.io.models import LoadedModel
 
 TRAIN_SHARE = 0.9
@@ -85,7 +85,7 @@ def load_text(
 ) -> DataSet:
     """Validation windows (or, with ``train``, every training window) of the text ``spec`` names,
     with calibration windows from the training part."""
-    spec = spec or model.default_data or "text:pydoc"
+    spec = data_spec(spec, model, options.gate) or "text:pydoc"
     ids = tokens(model, read_text(spec))
     context = context_of(model, options)
     cut = int(TRAIN_SHARE * len(ids))

@@ -20,10 +20,15 @@ PRUNEVIZ_RAY_ADDRESS       a Ray cluster (host:port) the Sensitivity page may  n
 PRUNEVIZ_ROOM_DB           the workshop room's SQLite file                     .pruneviz/room.sqlite
 PRUNEVIZ_INSTRUCTOR_TOKEN  whoever enters it runs the room (model, clear,      none      none
                            hide, export); never shown back
+PRUNEVIZ_UPLOAD_TTL_S      an upload unused this long is deleted (seconds)     3600      3600
 ========================== =================================================== ========= =========
 
 "Own use" is a server listening on a loopback address only; any other address (``0.0.0.0``, a LAN
 address, Streamlit's default of every interface) is a room.
+
+The rules are enforced by a :class:`~pruneviz.io.gate.Gate` (:meth:`ServerPolicy.gate`) that the model
+and data loaders themselves ask, so they hold for specs named inside uploaded files as much as for
+typed ones.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from pathlib import Path
 
 from pruneviz.core.errors import PrunevizError
 from pruneviz.core.evaluate import DEFAULT_BUDGET_BYTES
+from pruneviz.io.gate import Gate
 
 ALLOW_PYTHON = "PRUNEVIZ_ALLOW_PYTHON"
 ALLOW_PICKLE = "PRUNEVIZ_ALLOW_PICKLE"
@@ -45,21 +51,8 @@ RAY_ADDRESS = "PRUNEVIZ_RAY_ADDRESS"
 ROOM_DB = "PRUNEVIZ_ROOM_DB"
 INSTRUCTOR_TOKEN = "PRUNEVIZ_INSTRUCTOR_TOKEN"
 DEFAULT_ROOM_DB = Path(".pruneviz") / "room.sqlite"
-# Schemes whose spec names a file or directory after the scheme (and, for torchvision data, a name).
-_PATH_AFTER = {"file": 0, "folder": 0, "torchvision": 1, "hf": 0, "text": 0}
-
-
-def spec_path(spec: str) -> str | None:
-    """The server path a model or data spec reads, if any: ``folder:PATH``, ``file:PATH``, ``hf:PATH``,
-    ``text:PATH``, ``torchvision:NAME:ROOT[:download]`` (a bare ``torchvision:resnet18`` and the
-    standard library's ``text:pydoc`` name no path)."""
-    scheme, _, rest = spec.partition(":")
-    if scheme not in _PATH_AFTER or not rest or spec == "text:pydoc":
-        return None
-    parts = rest.split(":", _PATH_AFTER[scheme])
-    if len(parts) <= _PATH_AFTER[scheme]:
-        return None
-    return parts[-1].removesuffix(":download") or None
+UPLOAD_TTL = "PRUNEVIZ_UPLOAD_TTL_S"
+DEFAULT_UPLOAD_TTL_S = 3600.0
 
 
 def is_loopback(address: str | None) -> bool:
@@ -73,6 +66,13 @@ def is_loopback(address: str | None) -> bool:
         return ipaddress.ip_address(address).is_loopback
     except ValueError:
         return False
+
+
+def _number(env: Mapping[str, str], name: str, default: float, what: str) -> float:
+    try:
+        return float(env.get(name, default))
+    except ValueError:
+        raise PrunevizError(f"{name} must be {what}, not {env[name]!r}") from None
 
 
 def _switch(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -97,6 +97,7 @@ class ServerPolicy:
     ray_address: str | None = None  # the cluster sweeps may run on (browsers cannot name one)
     room_db: Path = DEFAULT_ROOM_DB
     instructor_token: str | None = field(default=None, repr=False)  # never printed, never shown
+    upload_ttl_s: float = DEFAULT_UPLOAD_TTL_S  # an uploaded file unused this long is deleted
 
     @classmethod
     def from_env(
@@ -112,11 +113,7 @@ class ServerPolicy:
         roots = [Path(p) for p in env.get(DATA_ROOT, os.getcwd()).split(os.pathsep) if p]
         if uploads is not None:
             roots.append(uploads)
-        try:
-            memory_mb = float(env.get(SESSION_MEMORY, DEFAULT_BUDGET_BYTES / 2**20))
-        except ValueError:
-            value = env[SESSION_MEMORY]
-            raise PrunevizError(f"{SESSION_MEMORY} must be a number of MiB, not {value!r}") from None
+        memory_mb = _number(env, SESSION_MEMORY, DEFAULT_BUDGET_BYTES / 2**20, "a number of MiB")
         return cls(
             exposed=exposed,
             allow_python=_switch(env, ALLOW_PYTHON, False),
@@ -126,26 +123,25 @@ class ServerPolicy:
             ray_address=env.get(RAY_ADDRESS) or None,
             room_db=Path(env.get(ROOM_DB) or DEFAULT_ROOM_DB),
             instructor_token=env.get(INSTRUCTOR_TOKEN) or None,
+            upload_ttl_s=_number(env, UPLOAD_TTL, DEFAULT_UPLOAD_TTL_S, "a number of seconds"),
+        )
+
+    def gate(self, uploads: Path | None = None) -> Gate:
+        """The rules every spec a browser names — typed, uploaded, or named inside an uploaded file —
+        is held to, inside the loaders; ``uploads`` (the session's own upload folder) is readable too.
+        Nothing a file names is loaded unless the same rule would let a browser type it."""
+        extra = (uploads.resolve(),) if uploads is not None else ()
+        return Gate(
+            python=self.allow_python,
+            python_in_files=self.allow_python,
+            roots=self.data_roots + extra,
+            why_python=f"start the dashboard with {ALLOW_PYTHON}=1 to allow python: specs",
+            why_roots=f"start the dashboard with {DATA_ROOT}=DIR to share another",
         )
 
     def check_spec(self, spec: str | None) -> None:
         """Refuse (with the setting that would allow it) a spec a browser may not use."""
-        if not spec:
-            return
-        if spec.startswith("python:") and not self.allow_python:
-            raise PrunevizError(
-                f"'{spec}' would run Python code on the server; start the dashboard with "
-                f"{ALLOW_PYTHON}=1 to allow python: specs"
-            )
-        path = spec_path(spec)
-        if path is not None:
-            resolved = Path(path).expanduser().resolve()  # symlinks and '..' followed before the check
-            if not any(resolved.is_relative_to(root) for root in self.data_roots):
-                roots = ", ".join(str(r) for r in self.data_roots)
-                raise PrunevizError(
-                    f"'{path}' is outside the folders this server shares ({roots}); start the dashboard "
-                    f"with {DATA_ROOT}=DIR to share another"
-                )
+        self.gate().check_spec(spec)
 
     def check_trust(self, trust_pickle: bool) -> None:
         if trust_pickle and not self.allow_pickle:
@@ -170,8 +166,19 @@ class ServerPolicy:
                 self.allow_pickle,
                 ALLOW_PICKLE,
             ),
-            ("name python: model or data specs (runs code on the server)", self.allow_python, ALLOW_PYTHON),
+            (
+                "name python: model or data specs, typed or inside an uploaded file (runs code on the "
+                "server)",
+                self.allow_python,
+                ALLOW_PYTHON,
+            ),
             (f"read folders and files under {roots} (and its own uploads)", True, DATA_ROOT),
+            (
+                f"keep an upload up to {self.upload_ttl_s / 60:.0f} min unused (all go when its session "
+                "ends)",
+                True,
+                UPLOAD_TTL,
+            ),
             ("read any other folder or file on the server", False, DATA_ROOT),
             (
                 f"cache up to {self.session_memory_bytes / 2**20:.0f} MiB of activations per session",

@@ -9,7 +9,7 @@ models builds a fresh workspace, so nothing of the old model survives by constru
 
 from __future__ import annotations
 
-import hashlib
+import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,23 +25,27 @@ from pruneviz.core.granularity import Granularity
 from pruneviz.core.history import History
 from pruneviz.core.jobs import Job
 from pruneviz.io.data import DataOptions, DataSet
+from pruneviz.io.gate import Gate, spec_path
 from pruneviz.io.models import LoadedModel, ModelOptions, UntrustedPickle
 from pruneviz.io.room import RoomStore
 from pruneviz.ui import keys
 from pruneviz.ui.serving import ServerPolicy
+from pruneviz.ui.uploads import Uploads
 from pruneviz.workflows.allocate import AutoResult
 from pruneviz.workflows.apply import Applied, LatencyComparison, Verification
 from pruneviz.workflows.generate import Continuations
 from pruneviz.workflows.lottery import LotteryRun
 from pruneviz.workflows.recipe import recipe_text, session_document
 from pruneviz.workflows.recovery import Point
+from pruneviz.workflows.room import TokenGuard
 from pruneviz.workflows.sensitivity import LiveSweep, Sensitivity
 from pruneviz.workflows.session import PruneSession, Report, load_pair, resolve_device
 from pruneviz.workflows.structured import Removal
 from pruneviz.workflows.transformer import SpeedUp, TransformerPlan, UnitScores
 
 DEFAULT_MODEL = "demo:cnn"
-UPLOADS = Path(tempfile.gettempdir()) / "pruneviz-uploads"
+# Every session's uploads live in a folder of their own under this one (private to the server's user).
+UPLOADS = Path(tempfile.gettempdir()) / f"pruneviz-uploads-{os.getuid()}"
 KEY = "pruneviz_workspace"
 # Sidebar navigation; page files keep numbers with gaps for pages still to come.
 NAVIGATION = [
@@ -95,12 +99,15 @@ class Exported:
 
 @dataclass
 class Workspace:
-    """Everything one browser session owns, for one loaded model."""
+    """Everything one browser session owns, for one loaded model (``uploads`` and ``token_guard`` belong
+    to the browser session and move on to the next model's workspace)."""
 
     choice: Choice
     session: PruneSession
     baseline: Report
     history: History
+    uploads: Uploads
+    token_guard: TokenGuard = field(default_factory=TokenGuard)
     jobs: dict[str, Job] = field(default_factory=dict)
     prune_request: SliderRequest | None = None  # sliders for the Prune page to show on its next run
     recipe_error: str | None = None  # why the last recipe uploaded on the Prune page was refused
@@ -155,33 +162,42 @@ class Workspace:
 
 
 @st.cache_resource(max_entries=16, show_spinner="Loading model and data…")
-def shared_baseline(choice: Choice) -> tuple[LoadedModel, DataSet]:
-    """Load once per distinct choice for the whole server; callers must treat it as read-only."""
-    options = ModelOptions(weights=choice.weights, arch=choice.arch, trust_pickle=choice.trust_pickle)
-    data = DataOptions(limit=choice.limit, context=choice.context, calibration=choice.calibration)
+def shared_baseline(choice: Choice, gate: Gate | None = None) -> tuple[LoadedModel, DataSet]:
+    """Load once per distinct choice (and the rules it was loaded under) for the whole server; callers
+    must treat it as read-only. Every spec, typed or named inside a file, passes ``gate`` (default: this
+    server's, without uploads)."""
+    gate = gate or policy().gate()
+    options = ModelOptions(choice.weights, choice.arch, choice.trust_pickle, gate=gate)
+    data = DataOptions(choice.limit, choice.context, choice.calibration, gate=gate)
     return load_pair(choice.model, choice.data, options, data, resolve_device(None))
 
 
 def policy() -> ServerPolicy:
     """What this server lets browsers do: set by where it listens and by environment variables when
     it was started."""
-    return ServerPolicy.from_env(uploads=UPLOADS, address=config.get_option("server.address"))
+    return ServerPolicy.from_env(address=config.get_option("server.address"))
 
 
-def open_workspace(choice: Choice) -> Workspace:
-    """A fresh workspace for ``choice``: its own working copy over the shared baseline."""
+def open_workspace(choice: Choice, previous: Workspace | None = None) -> Workspace:
+    """A fresh workspace for ``choice``: its own working copy over the shared baseline (and the browser
+    session's uploads and token tries, from ``previous`` when there is one)."""
     rules = policy()
-    for spec in (choice.model, choice.data, choice.arch):
-        rules.check_spec(spec)
     rules.check_trust(choice.trust_pickle)
+    own = previous.uploads if previous is not None else Uploads(UPLOADS, rules.upload_ttl_s)
+    paths = [*(spec_path(s) for s in (choice.model, choice.data, choice.arch) if s), choice.weights]
+    # The session's own upload folder is readable only to a choice that reads it: every other choice
+    # is loaded under the same rules for everyone, so the server loads it once for all.
+    gate = rules.gate(own.folder if any(own.holds(p) for p in paths) else None)
     try:
-        model, data = shared_baseline(choice)
+        model, data = shared_baseline(choice, gate)
     except UntrustedPickle as err:
         if rules.allow_pickle:
             raise
         raise PrunevizError(f"{err.path} contains pickled Python objects; {rules.no_pickles()}") from None
     session = PruneSession(model, data, data.x.device, memory_budget=rules.session_memory_bytes)
-    return Workspace(choice, session, session.report(), History(session.task.metric.higher_is_better))
+    history = History(session.task.metric.higher_is_better)
+    guard = previous.token_guard if previous is not None else TokenGuard()
+    return Workspace(choice, session, session.report(), history, own, guard)
 
 
 def room_choice() -> Choice:
@@ -212,7 +228,8 @@ def workspace() -> Workspace:
 def replace_workspace(choice: Choice) -> bool:
     """Switch to ``choice``; on failure show the error and keep the current workspace intact."""
     with errors_shown():
-        fresh, old = open_workspace(choice), st.session_state.get(KEY)
+        old = st.session_state.get(KEY)
+        fresh = open_workspace(choice, old)
         for job in old.jobs.values() if old is not None else ():
             job.cancel()  # its results belong to the old model
         st.session_state[KEY] = fresh
@@ -232,14 +249,8 @@ def errors_shown() -> Iterator[None]:
 
 
 def save_upload(uploaded) -> str:
-    """Store an uploaded file under a name derived from its content (same file, same cache entry)."""
-    data = uploaded.getvalue()
-    UPLOADS.mkdir(parents=True, exist_ok=True)
-    suffix = Path(uploaded.name).suffix or ".pt"
-    path = UPLOADS / f"{hashlib.sha256(data).hexdigest()[:20]}{suffix}"
-    if not path.exists():
-        path.write_bytes(data)
-    return str(path)
+    """Store an uploaded file in this browser session's upload folder; returns its path."""
+    return str(workspace().uploads.save(uploaded.name, uploaded.getvalue()))
 
 
 def page_header(title: str, caption: str) -> Workspace:

@@ -155,8 +155,7 @@ def influence(ws: Workspace, drop: tuple[int, ...]) -> None:
     """Block Influence bars; a click toggles that block's checkbox."""
     if ws.influence is None:
         with st.spinner("Measuring Block Influence on the calibration windows…"):
-            calibration = ws.session.calibration()
-            ws.influence = block_influence(calibration.model, calibration)
+            ws.influence = block_influence(ws.session.calibration())
 
     def toggle() -> None:
         points = st.session_state[K("lm_influence")].selection.points

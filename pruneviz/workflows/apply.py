@@ -128,8 +128,7 @@ def verify_export(session: PruneSession, path: str | Path, fmt: str, expected: f
 
 def export_and_verify(session: PruneSession, applied: Applied, path: str | Path, fmt: str) -> Verification:
     """Write the applied model in ``fmt`` and verify the file against the score it had in the session."""
-    path = export_model(applied.model.cpu(), path, fmt, applied.meta)
-    applied.model.to(session.device)
+    path = export_model(applied.model, path, fmt, applied.meta)
     return verify_export(session, path, fmt, applied.pruned.score)
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from pruneviz.workflows.session import PruneSession
 
 CONNECT_TIMEOUT_S = 5.0
 HEAD_PROBE_TIMEOUT_S = 1.0
+_CONNECTING = threading.Lock()  # one ray.init per process, whichever session's sweep comes first
 
 
 class SweepWorker:
@@ -108,9 +110,13 @@ class RayExecutor:
 
     def _connect(self, ray) -> None:
         """Join the cluster, or start a local runtime. The connection stays for the life of the process:
-        a dashboard serving several sweeps at once shares it, and Ray closes it at exit."""
-        if ray.is_initialized():
-            return
+        a dashboard serving several sweeps at once shares it (two sessions starting at once make one
+        ``ray.init`` between them), and Ray closes it at exit."""
+        with _CONNECTING:
+            if not ray.is_initialized():
+                self._init(ray)
+
+    def _init(self, ray) -> None:
         # Ray logs an error line a second for every call it is still retrying (a restarting actor, a
         # lost head) and would bury the one line a sweep ends with; the outcome is reported anyway.
         os.environ.setdefault("RAY_enable_output_error_log_if_still_retry", "0")

@@ -49,5 +49,6 @@ def side_by_side(session: PruneSession, prompt: str, tokens: int = 120) -> Conti
         raise PrunevizError(
             f"a prompt of {length} tokens plus {tokens} new ones exceeds the model's {limit} positions"
         )
-    dense = continue_text(session.calibration().model, tokenizer, prompt, tokens)
+    with session.calibration().exclusive() as dense_model:  # shared with the session's jobs
+        dense = continue_text(dense_model, tokenizer, prompt, tokens)
     return Continuations(prompt, dense, continue_text(session.working, tokenizer, prompt, tokens))

@@ -33,6 +33,7 @@ from pruneviz.core.errors import PrunevizError
 from pruneviz.core.granularity import FILTER, Granularity, granularity, rankable
 from pruneviz.core.layers import LayerInfo
 from pruneviz.core.masks import check_sparsity
+from pruneviz.io.models import LoadedModel
 from pruneviz.workflows.allocate import OWL_LAMBDA, OWL_M, owl_sparsity
 from pruneviz.workflows.reconstruct import apply_plans
 from pruneviz.workflows.session import GlobalPlan, LayerPlan, PruneSession
@@ -270,9 +271,11 @@ def _layer_plan(entry: Any, base: LayerPlan | None, where: str) -> LayerPlan:
         raise PrunevizError(f"{where}: needs a 'sparsity'")
     base = base or LayerPlan(0.0)
     kind = _granularity(entry.get("granularity", base.granularity), where)
+    # a granularity named without a criterion takes its own default (filters have no 'magnitude')
+    inherited = base.criterion if kind == base.granularity else kind.default_criterion
     return LayerPlan(
         sparsity=_sparsity(entry.get("sparsity", base.sparsity), where),
-        criterion=_criterion(entry.get("criterion", base.criterion), kind, where),
+        criterion=_criterion(entry.get("criterion", inherited), kind, where),
         granularity=kind,
     )
 
@@ -310,6 +313,16 @@ def _no_unknown(obj: dict, allowed, where: str) -> None:
     unknown = [str(k) for k in obj if k not in allowed]
     if unknown:
         raise PrunevizError(f"{where}: unknown key {unknown[0]!r} (allowed: {', '.join(allowed)})")
+
+
+def check_model(recipe: Recipe, model: LoadedModel, source: str = "the recipe") -> None:
+    """Refuse a recipe written for another model: its ``model`` must be the loaded model's spec or the
+    architecture that spec rebuilds (a checkpoint of ``demo:cnn`` takes ``demo:cnn``'s recipes)."""
+    if recipe.model is not None and recipe.model not in (model.spec, model.arch_spec):
+        raise PrunevizError(
+            f"{source} is for {recipe.model}, not for {model.spec}: load that model, or delete the "
+            "recipe's 'model:' line to apply it to this one"
+        )
 
 
 def resolve(recipe: Recipe, layers: list[LayerInfo]) -> dict[str, LayerPlan] | GlobalPlan:

@@ -78,16 +78,16 @@ class Point:
 Callback = Callable[[Point], None]
 
 
-def distillation(task: Task, teacher: nn.Module, config: TrainConfig) -> LossFn:
-    """The training loss with knowledge distillation from ``teacher`` (the dense model), as Minitron and
-    LLM-Pruner recover: alpha · T² · KL(teacher ‖ student) over the softened (temperature T) output
-    distributions — every next-token distribution of a language model — plus (1 − alpha) · the task's
-    own loss."""
+def distillation(task: Task, teacher: Callable[[torch.Tensor], torch.Tensor], config: TrainConfig) -> LossFn:
+    """The training loss with knowledge distillation from ``teacher`` (the dense model's logits of a
+    batch), as Minitron and LLM-Pruner recover: alpha · T² · KL(teacher ‖ student) over the softened
+    (temperature T) output distributions — every next-token distribution of a language model — plus
+    (1 − alpha) · the task's own loss."""
     t, alpha = config.temperature, config.alpha
 
     def loss(module: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            target = F.log_softmax(task.logits(teacher, x).float() / t, dim=-1)
+            target = F.log_softmax(teacher(x).float() / t, dim=-1)
         student = F.log_softmax(task.logits(module, x).float() / t, dim=-1)
         kl = F.kl_div(student.flatten(0, -2), target.flatten(0, -2), log_target=True, reduction="batchmean")
         return alpha * t * t * kl + (1 - alpha) * task.batch_loss(module, x, y)
@@ -97,10 +97,16 @@ def distillation(task: Task, teacher: nn.Module, config: TrainConfig) -> LossFn:
 
 def training_loss(session: PruneSession, config: TrainConfig) -> LossFn:
     """What a fine-tune of ``session`` minimises: the task's loss, or with ``config.distill`` that mixed
-    with distillation from the session's dense model."""
-    if config.distill:
-        return distillation(session.task, session.calibration().model, config)
-    return session.task.batch_loss
+    with distillation from the session's dense model (its calibration copy, one pass at a time)."""
+    if not config.distill:
+        return session.task.batch_loss
+    calibration, task = session.calibration(), session.task
+
+    def teacher(x: torch.Tensor) -> torch.Tensor:
+        with calibration.exclusive() as dense:
+            return task.logits(dense, x)
+
+    return distillation(task, teacher, config)
 
 
 def apply_masks(modules: dict[str, nn.Module], masks: dict[str, torch.Tensor]) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hmac
 import time
 import unicodedata
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from pruneviz.core.errors import PrunevizError
 from pruneviz.core.history import pareto_front
@@ -21,6 +21,7 @@ from pruneviz.tasks import TASKS, Metric
 from pruneviz.workflows.recipe import (
     Recipe,
     apply_recipe,
+    check_model,
     parse_recipe_text,
     recipe_text,
     session_document,
@@ -77,6 +78,7 @@ def load_share(session: PruneSession, share: Share) -> Recipe:
             f"{session.model.spec})"
         )
     recipe = parse_recipe_text(share.recipe, f"{share.nickname}'s share")
+    check_model(recipe, session.model, f"{share.nickname}'s share")
     apply_recipe(session, recipe)
     return recipe
 
@@ -120,3 +122,25 @@ def is_instructor(given: str | None, token: str | None) -> bool:
     if not token or not given:
         return False
     return hmac.compare_digest(given.encode(), token.encode())
+
+
+TOKEN_TRIES = 5  # tries of the instructor token per session...
+TOKEN_WINDOW_S = 60.0  # ...in any window this long
+
+
+@dataclass
+class TokenGuard:
+    """One session's tries of the instructor token: at most :data:`TOKEN_TRIES` in any
+    :data:`TOKEN_WINDOW_S` seconds, so a browser cannot guess it by brute force."""
+
+    tries: list[float] = field(default_factory=list)
+
+    def attempt(self, given: str | None, token: str | None, now: float | None = None) -> bool:
+        """Whether ``given`` is the token; refused in one line while this session has tried too often."""
+        now = time.time() if now is None else now
+        self.tries = [t for t in self.tries if now - t < TOKEN_WINDOW_S]
+        if len(self.tries) >= TOKEN_TRIES:
+            wait = TOKEN_WINDOW_S - (now - self.tries[0])
+            raise PrunevizError(f"too many tries of the instructor token: try again in {wait:.0f} s")
+        self.tries.append(now)
+        return is_instructor(given, token)

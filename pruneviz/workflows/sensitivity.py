@@ -121,11 +121,13 @@ class Sensitivity:
         return out
 
     def to_csv(self) -> str:
+        """One row per point, each naming the criterion and granularity it was measured with (so that a
+        resumed sweep can tell a file of another sweep)."""
         buf = io.StringIO()
         writer = csv.writer(buf)
-        writer.writerow(["layer", "sparsity", self.metric.key, "loss"])
+        writer.writerow(csv_header(self.metric))
         for r in self.rows:
-            writer.writerow(_csv_row(r))
+            writer.writerow(_csv_row(r, self.spec))
         return buf.getvalue()
 
     def to_json(self) -> str:
@@ -170,15 +172,23 @@ class SweepFile:
         with self.path.open(newline="") as f:
             reader = csv.reader(f)
             header = next(reader, None)
-            expected = ["layer", "sparsity", self.metric.key, "loss"]
+            expected = csv_header(self.metric)
             if header != expected:
                 raise PrunevizError(
                     f"{self.path} is not a sweep's CSV (its header is not {','.join(expected)})"
                 )
-            try:
-                return [Row(r[0], float(r[1]), float(r[2]), float(r[3])) for r in reader if len(r) == 4]
-            except ValueError as err:
-                raise PrunevizError(f"{self.path} has a malformed row: {err}") from None
+            rows = [r for r in reader if len(r) == len(expected)]
+        made = (self.spec.criterion, self.spec.granularity.name)
+        other = next((r for r in rows if (r[4], r[5]) != made), None)
+        if other is not None:
+            raise PrunevizError(
+                f"{self.path} holds a sweep with other settings (criterion {other[4]}, granularity "
+                f"{other[5]}; this one is {made[0]}, {made[1]}): resume with those, or write to another file"
+            )
+        try:
+            return [Row(r[0], float(r[1]), float(r[2]), float(r[3])) for r in rows]
+        except ValueError as err:
+            raise PrunevizError(f"{self.path} has a malformed row: {err}") from None
 
     def _read_json(self) -> list[Row]:
         try:
@@ -201,7 +211,7 @@ class SweepFile:
             self.write(result)
             return
         with self.path.open("a", newline="") as f:
-            csv.writer(f).writerow(_csv_row(row))
+            csv.writer(f).writerow(_csv_row(row, self.spec))
 
     def write(self, result: Sensitivity) -> None:
         """Replace the file with ``result`` as it stands (the end of a sweep: rows in canonical order)."""
@@ -210,8 +220,19 @@ class SweepFile:
         partial.replace(self.path)
 
 
-def _csv_row(row: Row) -> list:
-    return [row.layer, row.sparsity, f"{row.score:.6f}", f"{row.loss:.6f}"]
+def csv_header(metric: Metric) -> list[str]:
+    return ["layer", "sparsity", metric.key, "loss", "criterion", "granularity"]
+
+
+def _csv_row(row: Row, spec: SweepSpec) -> list:
+    return [
+        row.layer,
+        row.sparsity,
+        f"{row.score:.6f}",
+        f"{row.loss:.6f}",
+        spec.criterion,
+        spec.granularity.name,
+    ]
 
 
 def rankings(session: PruneSession, spec: SweepSpec) -> dict[str, torch.Tensor]:

@@ -189,9 +189,8 @@ class PruneSession:
             if key in self._scores:
                 return self._scores[key]
             calib = self.calibration()
-            calib.progress = progress
             modules = prunable_modules(calib.model, tuple(self.modules))
-            scores = registry.get(criterion)({n: modules[n] for n in self.modules}, calib)
+            scores = registry.get(criterion)({n: modules[n] for n in self.modules}, calib.reporting(progress))
             with self._lock:
                 if self._calibration is calib:  # not rebased meanwhile (new weights adopted)
                     self._scores[key] = scores
@@ -377,7 +376,8 @@ class PruneSession:
     def plan_removal(self, plan: StructuredPlan) -> Removal:
         """Which filters Torch-Pruning would remove under ``plan`` (computed on a dense copy)."""
         calib = self.calibration()
-        return plan_removal(calib.model, self.example, plan, calib)
+        with calib.exclusive() as dense:  # planned on a private copy, taken between passes
+            return plan_removal(dense, self.example, plan, calib)
 
     def preview_removal(self, removal: Removal) -> None:
         """Zero exactly what ``removal`` deletes (coupled BatchNorm and biases included) on the working
@@ -399,7 +399,8 @@ class PruneSession:
         """The physically smaller model for the previewed removal (a new module each call)."""
         if self.removal is None:
             raise PrunevizError("nothing to remove: preview a structured plan first")
-        return self.removal.shrink(self.calibration().model, self.example)
+        with self.calibration().exclusive() as dense:  # shrinks a private copy
+            return self.removal.shrink(dense, self.example)
 
     def export_meta(self) -> ExportMeta:
         """Where the (shrunk) model comes from, for exporters: architecture, data, removals on top."""

@@ -245,9 +245,15 @@ def _build(model: nn.Module, example: torch.Tensor, anatomy: Anatomy, cut: Cut) 
     return build(model, anatomy, cut)
 
 
-def block_influence(model: nn.Module, calibration: Calibration) -> list[float]:
-    """Per block, 1 − the mean cosine similarity of its input and output hidden states over every
-    calibration token (Block Influence, Men et al., 2024): low = the block changes little."""
+def block_influence(calibration: Calibration) -> list[float]:
+    """Per block of the calibration's dense model, 1 − the mean cosine similarity of its input and output
+    hidden states over every calibration token (Block Influence, Men et al., 2024): low = the block
+    changes little."""
+    with calibration.exclusive() as model:  # its hooks must hear this pass only
+        return _block_influence(model, calibration)
+
+
+def _block_influence(model: nn.Module, calibration: Calibration) -> list[float]:
     found = find_blocks(model)
     if found is None:
         raise PrunevizError("Block Influence needs a model made of a stack of blocks (a transformer)")
@@ -314,7 +320,7 @@ def structured_speedups(
     """Build each part of ``plan`` on its own (heads, MLP channels, blocks) and all of it, plus an
     unstructured twin with as many parameters zeroed as the whole plan removes, and time each against
     the dense model in this process (prefill of ``windows`` windows, greedy decode)."""
-    dense_model = session.calibration().model
+    dense_model = session.calibration().copy()  # this job's own: timed without the session's turns
     x = session.data.x[:windows]
     parts = {
         "heads": TransformerPlan(

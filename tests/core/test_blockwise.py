@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from pruneviz.core.blockwise import BlockEvaluator, block_of, find_blocks
+from pruneviz.core.blockwise import BlockEvaluator, block_of, find_blocks, tensor_bytes
 from pruneviz.workflows.session import LayerPlan, open_session
 
 
@@ -56,3 +56,18 @@ def test_a_model_without_blocks_runs_in_full_and_says_why():
     assert not ev.incremental and "no stack" in ev.fallback_reason
     with torch.no_grad():
         assert torch.equal(ev.update(["0"]), model(x))
+
+
+def test_the_cache_budget_counts_tensors_inside_tuples_and_model_outputs():
+    from transformers.modeling_outputs import BaseModelOutputWithPast
+
+    hidden = torch.zeros(4, 8)
+    output = BaseModelOutputWithPast(last_hidden_state=hidden, hidden_states=(hidden, torch.zeros(2, 8)))
+    cache = [[(torch.zeros(3, 8), None)], [output]]
+    assert tensor_bytes(cache) == 4 * (3 * 8 + 4 * 8 + 2 * 8)  # the shared hidden state counted once
+
+
+def test_a_gpt2_whose_tuple_outputs_exceed_the_budget_runs_in_full(tiny_gpt2):
+    session = open_session(f"hf:{tiny_gpt2}", device="cpu", memory_budget=1024)
+    session.outputs()
+    assert not session.evaluator.incremental and "exceeds budget" in session.evaluator.fallback_reason

@@ -276,7 +276,7 @@ def test_sensitivity_writes_one_row_per_layer_and_level(tmp_path):
     out = tmp_path / "sens.csv"
     run("sensitivity", "demo:cnn", "--levels", "0,0.5,0.9", "--out", str(out))
     lines = out.read_text().splitlines()
-    assert lines[0] == "layer,sparsity,accuracy,loss" and len(lines) == 1 + 4 * 3
+    assert lines[0] == "layer,sparsity,accuracy,loss,criterion,granularity" and len(lines) == 1 + 4 * 3
     run(
         "sensitivity",
         "demo:cnn",

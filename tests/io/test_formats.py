@@ -56,3 +56,13 @@ def test_a_checkpoint_carries_what_it_says_about_itself(cnn, tmp_path):
 def test_hf_is_for_language_models(cnn, tmp_path):
     with pytest.raises(PrunevizError, match="format hf needs a Hugging Face model"):
         export_model(cnn.module, tmp_path / "dir", "hf", ExportMeta("demo:cnn", "digits", (1, 8, 8)))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (this machine has none)")
+def test_an_export_leaves_a_gpu_model_on_the_gpu_even_when_it_fails(cnn, tmp_path):
+    model = load_model("demo:cnn").module.cuda()
+    meta = ExportMeta("demo:cnn", "digits", (1, 8, 8))
+    export_model(model, tmp_path / "m.ts", "torchscript", meta)
+    with pytest.raises(PrunevizError):
+        export_model(model, tmp_path / "m.pt", "state_dict", ExportMeta(None, "digits", (1, 8, 8)))
+    assert all(p.device.type == "cuda" for p in model.parameters())

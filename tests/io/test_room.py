@@ -1,9 +1,12 @@
 """The room's SQLite store: shares survive a restart, concurrent writers lose nothing, a corrupt or
 locked file is one readable error."""
 
+import csv
+import io
 import sqlite3
 import threading
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -93,3 +96,18 @@ def test_a_store_that_cannot_be_created_is_one_readable_error(tmp_path):
     blocker.write_text("a file where the room's folder should be")
     with pytest.raises(PrunevizError, match="cannot be opened"):
         RoomStore(blocker / "room.sqlite")
+
+
+def test_the_csv_export_never_hands_a_spreadsheet_a_formula(tmp_path):
+    store = RoomStore(tmp_path / "room.sqlite")
+    for nickname in ('=HYPERLINK("http://x","y")', "+1+1", "-2", "@SUM(A1)", "plain"):
+        store.add(replace(share(), nickname=nickname))
+    rows = list(csv.DictReader(io.StringIO(store.to_csv())))
+    assert [r["nickname"] for r in rows] == [
+        '\'=HYPERLINK("http://x","y")',
+        "'+1+1",
+        "'-2",
+        "'@SUM(A1)",
+        "plain",
+    ]
+    assert all(float(r["score"]) == share().score for r in rows)  # numbers stay numbers

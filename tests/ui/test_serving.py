@@ -4,25 +4,7 @@ from pathlib import Path
 import pytest
 
 from pruneviz.core.errors import PrunevizError
-from pruneviz.ui.serving import ServerPolicy, is_loopback, spec_path
-
-
-@pytest.mark.parametrize(
-    ("spec", "path"),
-    [
-        ("folder:/data/val", "/data/val"),
-        ("file:model.pt", "model.pt"),
-        ("torchvision:CIFAR10:/data/cifar", "/data/cifar"),
-        ("torchvision:CIFAR10:/data/cifar:download", "/data/cifar"),
-        ("torchvision:resnet18", None),
-        ("digits", None),
-        ("synthetic:3x64x64:256", None),
-        ("demo:cnn", None),
-        ("folder:", None),
-    ],
-)
-def test_spec_path_finds_the_server_path_a_spec_reads(spec, path):
-    assert spec_path(spec) == path
+from pruneviz.ui.serving import ServerPolicy, is_loopback
 
 
 def test_defaults_share_the_working_directory_and_allow_no_code(tmp_path, monkeypatch):

@@ -229,3 +229,23 @@ def test_auto_allocates_the_same_on_a_local_ray_runtime(tmp_path):
     run(*args, "--out", str(local))
     run(*args, "--executor", "ray", "--workers", "2", "--out", str(remote))
     assert remote.read_text() == local.read_text()
+
+
+def test_two_sessions_starting_a_sweep_at_once_share_one_ray_runtime():
+    script = (
+        "import threading, ray\n"
+        "from pruneviz.workflows.distributed import RayExecutor\n"
+        "errors, start = [], threading.Barrier(2)\n"
+        "def connect():\n"
+        "    start.wait()\n"
+        "    try:\n"
+        "        RayExecutor(workers=1)._connect(ray)\n"
+        "    except Exception as err:\n"
+        "        errors.append(repr(err))\n"
+        "threads = [threading.Thread(target=connect) for _ in range(2)]\n"
+        "[t.start() for t in threads]; [t.join() for t in threads]\n"
+        "print(ray.is_initialized(), errors)\n"
+        "ray.shutdown()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert proc.stdout.strip().splitlines()[-1] == "True []", proc.stdout + proc.stderr[-2000:]

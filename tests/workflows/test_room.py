@@ -88,3 +88,11 @@ def test_the_instructor_token_is_compared_exactly():
     assert R.is_instructor("s3cret", "s3cret")
     assert not R.is_instructor("s3cre", "s3cret") and not R.is_instructor("", "s3cret")
     assert not R.is_instructor("anything", None) and not R.is_instructor(None, None)
+
+
+def test_a_session_gets_five_tries_of_the_instructor_token_a_minute():
+    guard = R.TokenGuard()
+    assert [guard.attempt("guess", "s3cret", now=100.0 + i) for i in range(R.TOKEN_TRIES)] == [False] * 5
+    with pytest.raises(PrunevizError, match="too many tries of the instructor token: try again in 56 s"):
+        guard.attempt("s3cret", "s3cret", now=104.0)  # even the right token waits
+    assert guard.attempt("s3cret", "s3cret", now=100.0 + R.TOKEN_WINDOW_S)  # the first try has aged out

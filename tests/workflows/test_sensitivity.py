@@ -13,6 +13,7 @@ from pruneviz.workflows.sensitivity import (
     DEFAULT_LEVELS,
     Row,
     Sensitivity,
+    SweepFile,
     SweepSpec,
     estimate_correlation,
     iter_sweep,
@@ -74,7 +75,10 @@ def test_default_levels_and_curves(cnn_session):
 def test_csv_and_json_exports(cnn_session):
     result = sweep(cnn_session, SweepSpec((0.0, 0.5)))
     rows = list(csv.DictReader(io.StringIO(result.to_csv())))
-    assert list(rows[0]) == ["layer", "sparsity", "accuracy", "loss"] and len(rows) == 8
+    assert list(rows[0]) == ["layer", "sparsity", "accuracy", "loss", "criterion", "granularity"]
+    assert len(rows) == 8 and {(r["criterion"], r["granularity"]) for r in rows} == {
+        ("magnitude", "unstructured")
+    }
     assert float(rows[1]["accuracy"]) == pytest.approx(result.rows[1].score, abs=1e-6)
     doc = json.loads(result.to_json())
     assert doc["spec"]["granularity"] == "unstructured" and len(doc["rows"]) == 8
@@ -127,3 +131,16 @@ def test_a_stopped_sweep_keeps_only_the_layers_it_finished():
     kept = partial.finished_layers()
     assert list(kept.curves()) == ["conv1", "conv2"] and len(kept.rows) == 6
     assert (kept.baseline_score, kept.baseline_loss) == (0.9, 0.3)
+
+
+@pytest.mark.parametrize("other", [SweepSpec((0.0, 0.5), "l2"), SweepSpec((0.0, 0.5), granularity="filter")])
+def test_resuming_a_csv_refuses_one_written_with_another_criterion_or_granularity(
+    cnn_session, tmp_path, other
+):
+    path = tmp_path / "s.csv"
+    first = sweep(cnn_session, SweepSpec((0.0, 0.5)))
+    SweepFile(path, first.spec, first.metric).write(first)
+    kept = SweepFile(path, first.spec, first.metric).done(cnn_session.layer_names)
+    assert [(r.layer, r.sparsity) for r in kept] == [(r.layer, r.sparsity) for r in first.rows]
+    with pytest.raises(PrunevizError, match="holds a sweep with other settings"):
+        SweepFile(path, other, first.metric).done(cnn_session.layer_names)

@@ -173,7 +173,7 @@ print((got - io["expected"]).abs().max().item(), c.num_hidden_layers, c.num_atte
 def test_block_influence_is_one_minus_the_cosine_of_each_blocks_input_and_output(gpt):
     calibration = gpt.calibration()
     model = calibration.model
-    influence = block_influence(model, calibration)
+    influence = block_influence(calibration)
     final_norm_input = []
     hook = model.model.norm.register_forward_pre_hook(lambda m, args: final_norm_input.append(args[0]))
     try:
@@ -190,7 +190,7 @@ def test_block_influence_is_one_minus_the_cosine_of_each_blocks_input_and_output
 
 
 def test_the_block_influence_choice_hurts_less_than_the_block_it_ranks_first(gpt):
-    influence = block_influence(gpt.calibration().model, gpt.calibration())
+    influence = block_influence(gpt.calibration())
     scores = {}
     for block in (depth_plan(influence, 1)[0], max(range(4), key=influence.__getitem__)):
         gpt.preview_removal(plan_transformer(gpt, TransformerPlan(drop_blocks=(block,))))
@@ -244,8 +244,9 @@ def test_distillation_is_the_task_loss_at_alpha_0_and_zero_against_itself(gpt):
     model, x = gpt.calibration().model, gpt.data.x[:2]
     task = gpt.task
     with torch.no_grad():
-        alone = distillation(task, model, TrainConfig(distill=True, alpha=0.0))(model, x, x)
-        itself = distillation(task, model, TrainConfig(distill=True, alpha=1.0))(model, x, x)
+        teacher = lambda batch: task.logits(model, batch)  # noqa: E731
+        alone = distillation(task, teacher, TrainConfig(distill=True, alpha=0.0))(model, x, x)
+        itself = distillation(task, teacher, TrainConfig(distill=True, alpha=1.0))(model, x, x)
         assert alone.item() == pytest.approx(task.batch_loss(model, x, x).item(), rel=1e-6)
         assert abs(itself.item()) < 1e-6
 
