@@ -14,7 +14,7 @@ import argparse
 import torch
 
 from pruneviz.core.layers import module_macs
-from pruneviz.workflows.latency import measure_latency
+from pruneviz.core.timing import measure_latency
 from pruneviz.workflows.session import LayerPlan, open_session
 from pruneviz.workflows.structured import StructuredPlan
 

@@ -25,8 +25,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pruneviz.core.errors import PrunevizError
+from pruneviz.core.timing import token_speed
 from pruneviz.io.data import DataOptions
-from pruneviz.workflows.latency import token_speed
 from pruneviz.workflows.recovery import TrainConfig, finetune_shrunk, train_split
 from pruneviz.workflows.session import open_session
 from pruneviz.workflows.transformer import (

@@ -10,7 +10,7 @@ ws = page_header(
     "Generate", "What a rise in perplexity reads like: the same prompt, the dense model and yours."
 )
 session = ws.session
-if session.model.tokenizer is None:
+if not session.task.generates:
     st.info("This page continues text: load a language model (demo:gpt, or hf:…) on the Model & data page.")
     st.stop()
 
@@ -25,7 +25,7 @@ with st.form(K("form")):
     go = st.form_submit_button("Continue the prompt", type="primary", key=K("go"))
 if go:
     with errors_shown(), st.spinner("Generating with both models (greedy)…"):
-        ws.generated = side_by_side(session, prompt, int(tokens))
+        ws.keep(generated=side_by_side(session, prompt, int(tokens)))
 if ws.generated is not None:
     out = ws.generated
     left, right = st.columns(2)

@@ -10,7 +10,6 @@ from pruneviz.ui.keys import ROOM as K
 from pruneviz.ui.room import share_form, store
 from pruneviz.ui.state import SliderRequest, errors_shown, page_header, policy
 from pruneviz.views import charts
-from pruneviz.workflows.recipe import uniform_settings
 from pruneviz.workflows.room import front, load_share, metric_of, passes
 
 REFRESH_S = 2.0
@@ -38,16 +37,21 @@ def load_clicked() -> None:
 
 
 def load(share_id: int) -> None:
-    """Apply share ``share_id`` to this session and send its sliders to the Prune page."""
+    """Apply share ``share_id`` to this session and send its settings to the page that shows them."""
     chosen = next((s for s in room.shares() if s.id == share_id), None)
     try:
         if chosen is None:
             raise PrunevizError("that share is no longer in the room")
-        recipe = load_share(ws.session, chosen)
-        ws.prune_request = SliderRequest(*uniform_settings(recipe, ws.session))  # the sliders follow
-        ws.room_loaded = f"Loaded share #{chosen.id} into your session: see the Prune page."
+        recipe, sliders = load_share(ws.session, chosen)
     except PrunevizError as err:
         ws.room_loaded = f"Could not load it: {err}"
+        return
+    if sliders is None:  # a structure removed for real: the Structured page's widgets follow
+        ws.structure_request = recipe.structure
+        ws.room_loaded = f"Loaded share #{chosen.id} into your session: see the Structured page."
+    else:
+        ws.prune_request = SliderRequest(*sliders)  # the sliders follow
+        ws.room_loaded = f"Loaded share #{chosen.id} into your session: see the Prune page."
 
 
 @st.fragment(run_every=REFRESH_S)
@@ -78,9 +82,7 @@ def live() -> None:
     which = c1.selectbox(
         "Or choose a share", list(labels), format_func=labels.get, key=K("which"), index=None
     )
-    if c2.button("Load into my session", key=K("load"), disabled=which is None):
-        load(which)
-        st.rerun(scope="fragment")
+    c2.button("Load into my session", key=K("load"), disabled=which is None, on_click=load, args=(which,))
     st.caption(
         f"{len(mine)} share(s) of {model} by {len({s.nickname for s in mine})} attendee(s); "
         f"{len(best)} on the room's Pareto front. Updated {time.strftime('%H:%M:%S')}."

@@ -12,6 +12,7 @@ from pruneviz.ui.widgets import ensure_scores, metrics_row, require_prunable_lay
 from pruneviz.views import charts
 from pruneviz.workflows import allocate
 from pruneviz.workflows.recipe import (
+    apply_recipe,
     check_model,
     diff_recipes,
     parse_recipe_text,
@@ -208,11 +209,11 @@ def pruning_panel() -> None:
         session.apply_layer_plans(plans)
     now = session.report()
     config = {n: p.sparsity for n, p in plans.items()}
-    current = ws.history.add(config, criterion, kind().name, now.score, now.params_nonzero)
+    current = ws.history.add(config, criterion, kind().name, now.score, now.params_nonzero, session.basis)
     with right:
         metrics_row(now, ws.baseline, session.task)
         st.plotly_chart(
-            charts.pareto_scatter(ws.history, now.params_total, session.task.metric, current),
+            charts.pareto_scatter(ws.history, now.params_total, session.task.metric, current, session.basis),
             key=K("pareto"),
             on_select=restore_trial,
             selection_mode="points",
@@ -228,17 +229,26 @@ pruning_panel()
 
 
 def load_uploaded_recipe() -> None:
-    """Restore every slider from an uploaded recipe (errors are shown; the sliders stay as they were)."""
+    """Make the session the uploaded recipe's model (replaying the fine-tune it records, if any) and show
+    its sliders. Everything is checked before anything changes: a refused recipe leaves the sliders and
+    the session as they were."""
     upload = st.session_state[K("recipe_upload")]
     if upload is None:
         return
     try:
         recipe = parse_recipe_text(upload.getvalue().decode("utf-8", "replace"), upload.name)
         check_model(recipe, session.model, upload.name)
-        show(SliderRequest(*uniform_settings(recipe, session)))
+        if recipe.structure is not None:
+            raise PrunevizError(
+                f"{upload.name} removes structure for real (filters, heads, blocks), which the Structured "
+                "page previews: the Room page loads such recipes there, `pruneviz apply` builds them"
+            )
+        sliders = SliderRequest(*uniform_settings(recipe, session))
+        apply_recipe(session, recipe)
     except PrunevizError as err:
         ws.recipe_error = str(err)
         return
+    show(sliders)
     ws.recipe_error = None
 
 

@@ -8,7 +8,7 @@ from pruneviz.core.humanize import percent
 from pruneviz.core.jobs import Job
 from pruneviz.ui.keys import SENSITIVITY as K
 from pruneviz.ui.state import SliderRequest, errors_shown, page_header, policy, sweep_cache
-from pruneviz.ui.widgets import follow_job, require_prunable_layers, task_metric
+from pruneviz.ui.widgets import Note, follow_job, require_prunable_layers, task_metric
 from pruneviz.views import charts
 from pruneviz.workflows.allocate import Target, auto_allocate
 from pruneviz.workflows.distributed import RayExecutor
@@ -53,15 +53,21 @@ with st.form(K("form")):
 
 spec = SweepSpec(LEVEL_SETS[levels], criterion, kind)
 job = ws.jobs.get("sweep")
+# Sweeps of the loaded weights are the same for every session: the server keeps them (a fine-tuned
+# session sweeps its own weights, for itself).
+shared = session.origin is None
 if (run or on_cluster) and (job is None or job.done):
-    cached = sweep_cache().get((ws.choice, spec))  # the same rows wherever they were measured
+    cached = sweep_cache().get((ws.choice, spec)) if shared else None  # the same rows wherever measured
     if cached is not None:
-        ws.sensitivity, ws.estimate = cached
-    else:  # the loaded baseline on its own copy: never the user's masks, and the same for everyone
+        ws.keep(sensitivity=cached[0], estimate=cached[1])
+    else:  # the dense weights on their own copy: never the user's masks
         executor = RayExecutor(cluster) if on_cluster else None
         live = LiveSweep(spec, executor)
-        scratch = session.fork(keep_weights=False, memory_budget=int(budget) * 2**20)
-        job = ws.jobs["sweep"] = Job("sweep", lambda progress: live.run(scratch, progress))
+        scratch = session.fork(memory_budget=int(budget) * 2**20)
+        stamp = session.stamp()
+        job = ws.jobs["sweep"] = Job(
+            "sweep", lambda progress: live.run(scratch, progress), current=lambda: session.holds(stamp)
+        )
         ws.live = live
 
 
@@ -72,20 +78,24 @@ def draw_live(job) -> None:
     st.plotly_chart(charts.sensitivity_lines(delta, 0.0, metric, True, live.estimate), key=K("live"))
 
 
-finished = follow_job(ws, "sweep", "The sweep", K, draw_live, stop_label="Stop", keep_stopped=True)
-if finished is not None and finished.cancelled:
+def adopt(job) -> Note | None:
+    """A finished sweep, or what a stopped one measured of whole layers."""
+    if not job.cancelled:
+        ws.keep(sensitivity=job.result, estimate=ws.live.estimate)
+        if shared:
+            sweep_cache()[(ws.choice, job.result.spec)] = (ws.sensitivity, ws.estimate)
+        return None
     kept = ws.live.result.finished_layers() if ws.live.result else None
-    if kept and kept.rows:
-        ws.sensitivity, ws.estimate = kept, ws.live.estimate
-        st.warning(
-            f"Stopped: the {len(kept.curves())} of {len(session.layer_names)} layers swept at every level "
-            "are kept below (a stopped sweep is not cached for others)."
-        )
-    else:
-        st.warning("Stopped before any layer was swept at every level; there is nothing to keep.")
-elif finished is not None:
-    ws.sensitivity, ws.estimate = finished.result, ws.live.estimate
-    sweep_cache()[(ws.choice, finished.result.spec)] = (ws.sensitivity, ws.estimate)
+    if not (kept and kept.rows):
+        return "warning", "Stopped before any layer was swept at every level; there is nothing to keep."
+    ws.keep(sensitivity=kept, estimate=ws.live.estimate)
+    return "warning", (
+        f"Stopped: the {len(kept.curves())} of {len(session.layer_names)} layers swept at every level "
+        "are kept below (a stopped sweep is not cached for others)."
+    )
+
+
+follow_job(ws, "sweep", "The sweep", K, adopt, draw_live, stop_label="Stop", keep_stopped=True)
 
 result = ws.sensitivity
 if result is None:
@@ -133,13 +143,13 @@ st.dataframe(
 )
 
 
-def send_to_prune(sparsity: dict[str, float]) -> None:
-    ws.prune_request = SliderRequest(result.spec.granularity, result.spec.criterion, sparsity)
+def send_to_prune(request: SliderRequest) -> None:
+    ws.prune_request = request
     st.switch_page("pages/3_Prune.py")
 
 
 if st.button("Send these sparsities to the Prune page", key=K("send")):
-    send_to_prune(within)
+    send_to_prune(SliderRequest(result.spec.granularity, result.spec.criterion, within))
 
 st.subheader("Automatic allocation")
 GOALS = ["remove % of parameters", "remove % of MACs", f"max {metric.label.lower()} drop ({UNIT})"]
@@ -153,7 +163,7 @@ if st.button("Allocate and verify", type="primary", key=K("auto")):
         max_drop=value / SCALE if goal == GOALS[2] else None,
     )
     with errors_shown(), st.spinner("Allocating and verifying on a copy of the model…"):
-        ws.allocation = auto_allocate(session, result, target)
+        ws.keep(allocation=auto_allocate(session, result, target))
 auto = ws.allocation
 if auto is not None:
     cols = st.columns(4)
@@ -174,4 +184,6 @@ if auto is not None:
         hide_index=True,
     )
     if st.button("Open this allocation on the Prune page", key=K("auto_send")):
-        send_to_prune(auto.sparsity)
+        send_to_prune(
+            SliderRequest(auto.granularity, auto.criterion, auto.sparsity)
+        )  # the sweep it came from

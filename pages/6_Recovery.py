@@ -5,7 +5,7 @@ import streamlit as st
 from pruneviz.core.jobs import Cancelled, Job
 from pruneviz.ui.keys import RECOVERY as K
 from pruneviz.ui.state import errors_shown, page_header
-from pruneviz.ui.widgets import follow_job, task_metric
+from pruneviz.ui.widgets import Note, follow_job, task_metric
 from pruneviz.views import charts
 from pruneviz.workflows.recovery import SCHEDULES, TrainConfig, finetune, train_split
 from pruneviz.workflows.session import LayerPlan
@@ -61,48 +61,43 @@ if start and (job is None or job.done):
         scratch = session.fork()  # trains on its own copy; the result is taken over when done
         train = train_split(scratch)
         curve: list = []
-        training = {  # what the session's recipe records once this fine-tune is taken over
-            "steps": int(steps),
-            "lr": float(lr),
-            "batch_size": int(batch),
-            "optimizer": optimizer,
-            "schedule": schedule,
-            "rounds": int(rounds),
-            **(distillation if distill else {}),
-        }
 
         def work(progress):
-            try:
+            try:  # the weights it makes record how (the session's recipe replays them)
                 finetune(scratch, plans, train, config, schedule, int(rounds), curve.append, progress)
-                scratch.training = training
-            except Cancelled:  # a stopped run cannot be replayed: its weights carry no training record
+            except Cancelled:  # a stopped run cannot be replayed: its weights carry no recipe
                 if not curve:
                     raise  # stopped before the first evaluation: nothing worth keeping
             return scratch.save_state()  # masks are re-applied after every step: any stop is consistent
 
-        job = ws.jobs["finetune"] = Job("finetune", work, curve)
+        stamp = session.stamp(masks=True)  # it trains towards the masks as they are now
+        job = ws.jobs["finetune"] = Job("finetune", work, curve, current=lambda: session.holds(stamp))
 
 
-finished = follow_job(
+def adopt(job) -> Note | None:
+    if job.result is None:
+        return "warning", "Stopped before the first evaluation; the session keeps its model from before."
+    undo = session.save_state()
+    session.load_state(job.result)
+    ws.keep(undo=undo, curve=list(job.partial))
+    if job.cancelled:
+        return "warning", (
+            "Stopped early: the model as trained so far is now your model (undo below). A stopped run "
+            "cannot be replayed, so no recipe rebuilds it: export the model itself to keep it."
+        )
+    return None
+
+
+follow_job(
     ws,
     "finetune",
     "Fine-tuning",
     K,
+    adopt,
     draw=lambda job: st.plotly_chart(charts.training_curve(list(job.partial), metric), key=K("live")),
     stop_label="Stop",
     keep_stopped=True,
 )
-if finished is not None and finished.result is None:
-    st.warning("Stopped before the first evaluation; the session keeps its model from before.")
-elif finished is not None:
-    if finished.cancelled:
-        st.warning(
-            "Stopped early: the model as trained so far is now your model (undo below). A stopped run "
-            "cannot be replayed, so the session's recipe carries no training settings for it."
-        )
-    ws.undo = session.save_state()
-    session.load_state(finished.result)
-    ws.curve = list(finished.partial)
 
 if ws.curve:
     st.plotly_chart(charts.training_curve(ws.curve, metric), key=K("done"))
@@ -113,5 +108,5 @@ if ws.curve:
     cols[2].metric("Non-zero params", f"{after.params_nonzero:,}")
 if ws.undo is not None and st.button("Undo the fine-tune", key=K("undo_button")):
     session.load_state(ws.undo)
-    ws.undo, ws.curve = None, None
+    ws.drop("undo", "curve")
     st.rerun()

@@ -4,10 +4,9 @@ import pandas as pd
 import streamlit as st
 
 from pruneviz.core.jobs import Job
-from pruneviz.tasks import CLASSIFICATION
 from pruneviz.ui.keys import LOTTERY as K
 from pruneviz.ui.state import errors_shown, page_header
-from pruneviz.ui.widgets import follow_job
+from pruneviz.ui.widgets import Note, follow_job
 from pruneviz.views import charts
 from pruneviz.workflows.lottery import LotteryRun, adopt_ticket, lottery, to_csv
 from pruneviz.workflows.recovery import TrainConfig, train_split
@@ -16,11 +15,8 @@ ws = page_header(
     "Lottery ticket", "Iterative magnitude pruning with rewinding (Frankle & Carbin), and its control."
 )
 session = ws.session
-if session.task is not CLASSIFICATION:
-    st.info(
-        "The lottery ticket experiment (Frankle & Carbin) trains classifiers from scratch and compares "
-        "accuracy and early stopping; it is not offered for language models here."
-    )
+if session.task.lottery_note:
+    st.info(session.task.lottery_note)
     st.stop()
 
 with st.form(K("form")):
@@ -55,23 +51,28 @@ if start and (job is None or job.done):
         job = ws.jobs["lottery"] = Job("lottery", work, found)
 
 
-finished = follow_job(
+def adopt(job) -> Note | None:
+    """The run (an experiment of its own, trained from a fresh initialisation: it holds whatever the
+    session does meanwhile)."""
+    if not job.cancelled:
+        ws.lottery = job.result
+        return None
+    if not job.partial:
+        return "warning", "Stopped before the first round finished; there is nothing to keep."
+    ws.lottery = LotteryRun(list(job.partial))
+    return "warning", f"Stopped after {len(job.partial)} round(s); they are kept below."
+
+
+follow_job(
     ws,
     "lottery",
     "The lottery run",
     K,
+    adopt,
     draw=lambda job: job.partial and st.plotly_chart(charts.lottery_chart(list(job.partial)), key=K("live")),
     stop_label="Stop",
     keep_stopped=True,
 )
-if finished is not None and finished.cancelled:
-    if finished.partial:
-        ws.lottery = LotteryRun(list(finished.partial))
-        st.warning(f"Stopped after {len(finished.partial)} round(s); they are kept below.")
-    else:
-        st.warning("Stopped before the first round finished; there is nothing to keep.")
-elif finished is not None:
-    ws.lottery = finished.result
 
 run = ws.lottery
 if run is not None:

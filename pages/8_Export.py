@@ -22,8 +22,8 @@ structured = session.removal is not None and not session.removal.empty
 source = "the smaller model from the Structured page's preview" if structured else "the Prune page's masks"
 st.caption(f"Exports the session as it is now: {source}, {metric.label.lower()} {metric.format(now.score)}.")
 
-formats = writable()
-fmt = st.selectbox("Format", formats, index=formats.index("state_dict"), key=K("format"))
+formats = [f for f in session.task.export_formats if f in writable()]
+fmt = st.selectbox("Format", formats, key=K("format"), help="The formats this kind of model exports to")
 if st.button("Export and verify", type="primary", key=K("run")):
     with (
         errors_shown(),
@@ -32,7 +32,7 @@ if st.button("Export and verify", type="primary", key=K("run")):
     ):
         path = Path(tmp) / f"pruned{FORMATS.get(fmt).suffix}"
         check = export_and_verify(session, as_applied(session, ws.baseline), path, fmt)
-        ws.exported = Exported(*download(path), check)
+        ws.keep(exported=Exported(*download(path), check))
 if ws.exported is not None:
     name, check = ws.exported.name, ws.exported.check
     (st.success if check.ok else st.error)(
@@ -45,14 +45,21 @@ if ws.exported is not None:
 st.subheader("torch.nn.utils.prune snippet")
 with errors_shown():
     recipe = parse_recipe(ws.recipe_document())
-    code = torch_prune_snippet(resolve_for(session, recipe), session.layers)
-    st.code(code, language="python")
-    st.download_button("Download prune_with_torch.py", code, "prune_with_torch.py", key=K("snippet"))
+    if recipe.structure is not None:
+        st.info(
+            "The session removes structure for real (the Structured page's preview): torch.nn.utils.prune "
+            "only masks, so there is no snippet for it. Export the smaller model above, or run `pruneviz "
+            "apply` with the sidebar's recipe."
+        )
+    else:
+        code = torch_prune_snippet(resolve_for(session, recipe), session.layers)
+        st.code(code, language="python")
+        st.download_button("Download prune_with_torch.py", code, "prune_with_torch.py", key=K("snippet"))
 
 st.subheader("Report")
 if st.button("Build the HTML report", key=K("report")):
     with errors_shown(), st.spinner("Rendering…"):
-        ws.report_html = html_report(session, ws.baseline, f"pruneviz: {session.model.spec}")
+        ws.keep(report_html=html_report(session, ws.baseline, f"pruneviz: {session.model.spec}"))
 if ws.report_html is not None:
     st.download_button(
         "Download report.html (self-contained)",

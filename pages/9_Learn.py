@@ -5,11 +5,10 @@ import time
 import pandas as pd
 import streamlit as st
 
-from pruneviz.tasks import CLASSIFICATION
 from pruneviz.ui.keys import LEARN as K
 from pruneviz.ui.room import share_form
 from pruneviz.ui.state import Choice, errors_shown, page_header, shared_baseline
-from pruneviz.workflows.exercises import EXERCISES
+from pruneviz.workflows.exercises import exercises_for
 from pruneviz.workflows.lessons import LESSONS, LLM_LESSONS
 from pruneviz.workflows.recovery import train_split
 from pruneviz.workflows.session import PruneSession
@@ -47,11 +46,12 @@ for section, (spec, lessons) in SECTIONS.items():
                     st.dataframe(pd.DataFrame(run_example(section, i)), hide_index=True, width="stretch")
 
 st.header("Exercises")
-if ws.session.task is not CLASSIFICATION:
+exercises = exercises_for(ws.session.task)
+if not exercises:
     st.info("The exercises are written for the demo classifiers: load demo:cnn on the Model & data page.")
     st.stop()
 st.caption(f"Checked against your own session: `{ws.session.model.spec}` as you left it on the Prune page.")
-for i, exercise in enumerate(EXERCISES):
+for i, exercise in enumerate(exercises):
     with st.container(border=True):
         st.subheader(f"{i + 1}. {exercise.title}")
         st.markdown(exercise.task)

@@ -25,14 +25,13 @@ from pruneviz.io.formats import export_model, writable
 from pruneviz.io.gate import Gate
 from pruneviz.io.models import ModelOptions
 from pruneviz.io.room import RoomStore
-from pruneviz.tasks import Metric
+from pruneviz.tasks import LatencyOptions, Metric
 from pruneviz.views.report import html_report, write_png
 from pruneviz.workflows.allocate import Target, auto_allocate, owl_allocate
-from pruneviz.workflows.apply import Applied, apply_and_measure, export_and_verify
+from pruneviz.workflows.apply import apply_and_measure, export_and_verify
 from pruneviz.workflows.demo_training import DEMOS, train
 from pruneviz.workflows.distributed import RayExecutor
 from pruneviz.workflows.generate import side_by_side
-from pruneviz.workflows.latency import measure_latency, token_speed
 from pruneviz.workflows.lottery import lottery
 from pruneviz.workflows.lottery import to_csv as lottery_csv
 from pruneviz.workflows.recipe import (
@@ -413,76 +412,33 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 def cmd_latency(args: argparse.Namespace) -> int:
     session, recipe = _recipe_session(args)
-    batches = [int(b) for b in args.batch_sizes.split(",")]
     applied = apply_and_measure(session, recipe)
-    if session.model.tokenizer is not None:  # a language model: tokens per second, not ms per image
-        return _token_latency(args, session, applied)
+    options = LatencyOptions(
+        tuple(int(b) for b in args.batch_sizes.split(",")), args.repeats, args.windows, args.decode_tokens
+    )
+    dense_model = session.calibration().copy()
+    timings, fields = session.task.latency(dense_model, applied.model, session.data, session.device, options)
     kind = {"masked": "unstructured"}.get(applied.kind, applied.kind)
-    dense_model, pruned_model = session.calibration().copy(), applied.model
-    shape, device = session.data.sample_shape, session.device
-    timings = {
-        b: {
-            "dense": measure_latency(dense_model, shape, b, device, repeats=args.repeats),
-            "pruned": measure_latency(pruned_model, shape, b, device, repeats=args.repeats),
-        }
-        for b in batches
-    }
-    ref = max(batches) if 64 not in batches else 64
     dense = applied.dense
     out = {
         "model": session.model.spec,
         "kind": kind,
-        "device": str(device),
+        "device": str(session.device),
         "params_dense": dense.params_total,
         "params_pruned": applied.params,
         "macs_dense": dense.macs_dense,
         "macs_pruned": applied.macs,
-        "latency_ms_dense": timings[ref]["dense"],
-        "latency_ms_pruned": timings[ref]["pruned"],
-        "batch_size": ref,
-        "latency_ms": {str(b): t for b, t in timings.items()},
+        **fields,
     }
     if _printed_as_json(args, out):
         return 0
-    sample = "x".join(map(str, shape))
-    print(f"{session.model.spec} ({kind}) on {device}, sample {sample}, median of {args.repeats}")
+    sample = "x".join(map(str, session.data.sample_shape))
+    print(f"{session.model.spec} ({kind}) on {session.device}, sample {sample}, median of {args.repeats}")
     print(f"params {dense.params_total:,} -> {applied.params:,}")
     ratio = dense.macs_dense / max(applied.macs, 1)
     print(f"MACs   {dense.macs_dense:,} -> {applied.macs:,} (x{ratio:.2f} fewer)")
-    rows = [
-        (str(b), f"{t['dense']:.2f}", f"{t['pruned']:.2f}", f"x{t['dense'] / t['pruned']:.2f}")
-        for b, t in timings.items()
-    ]
-    _print_table(("batch", "dense ms", "pruned ms", "speed-up"), rows)
-    return 0
-
-
-def _token_latency(args: argparse.Namespace, session: PruneSession, applied: Applied) -> int:
-    """Prefill and decode speed of a language model, dense and pruned, one after the other."""
-    windows = session.data.x[: args.windows]
-    dense = token_speed(session.calibration().copy(), windows, args.decode_tokens, args.repeats)
-    pruned = token_speed(applied.model, windows, args.decode_tokens, args.repeats)
-    out = {
-        "model": session.model.spec,
-        "kind": applied.kind,
-        "device": str(session.device),
-        "params_dense": applied.dense.params_total,
-        "params_pruned": applied.params,
-        "prefill_tokens_per_s": {"dense": dense.prefill, "pruned": pruned.prefill},
-        "decode_tokens_per_s": {"dense": dense.decode, "pruned": pruned.decode},
-    }
-    if _printed_as_json(args, out):
-        return 0
-    print(f"{session.model.spec} ({applied.kind}) on {session.device}, median of {args.repeats}")
-    print(f"params {applied.dense.params_total:,} -> {applied.params:,}")
-    rows = [
-        (what, f"{d:,.0f}", f"{p:,.0f}", f"x{p / d:.2f}")
-        for what, d, p in (
-            (f"prefill ({len(windows)} x {windows.shape[1]} tokens)", dense.prefill, pruned.prefill),
-            (f"decode (batch 1, {args.decode_tokens} tokens)", dense.decode, pruned.decode),
-        )
-    ]
-    _print_table(("tokens per second", "dense", "pruned", "speed-up"), rows)
+    rows = [(t.what, t.unit, f"{t.dense:,.2f}", f"{t.pruned:,.2f}", f"x{t.speedup:.2f}") for t in timings]
+    _print_table(("timed", "unit", "dense", "pruned", "speed-up"), rows)
     return 0
 
 
@@ -630,8 +586,7 @@ def _finetune_shrunk(
     applied = apply_and_measure(session, recipe)
     curve = finetune_shrunk(session, applied.model, train, config, progress=_stderr_progress)
     tuned = curve[-1].score
-    kind = "hf" if applied.meta.tokenizer is not None else "state_dict"
-    export_model(applied.model, args.out, kind, applied.meta)
+    export_model(applied.model, args.out, session.task.export_formats[0], applied.meta)
     metric = session.task.metric
     summary = {
         "out": args.out,

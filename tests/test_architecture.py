@@ -99,3 +99,49 @@ def test_only_the_ui_package_imports_streamlit():
         names = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
         names += [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
         assert not any(n.split(".")[0] == "streamlit" for n in names), module
+
+
+ROOT = PACKAGE.parent
+FRONT = sorted(
+    [ROOT / "app.py", *(ROOT / "pages").glob("*.py"), PACKAGE / "cli.py", *(PACKAGE / "ui").glob("*.py")]
+)
+TASK_NAMES = {"CLASSIFICATION", "LANGUAGE_MODELLING"}
+
+
+def _named(node: ast.AST) -> str | None:
+    return node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else None
+
+
+def task_questions(source: str) -> list[str]:
+    """Where ``source`` asks which task (or which kind of model) it has instead of asking the task:
+    comparing with a task object, with ``.task`` or a family name, or testing for a tokenizer."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Compare):
+            sides = [_named(n) for n in (node.left, *node.comparators)]
+            if TASK_NAMES & set(sides) or "task" in sides or "tokenizer" in sides or "family" in sides:
+                found.append(f"line {node.lineno}: {ast.unparse(node)}")
+        elif isinstance(node, ast.Call) and _named(node.func) == "hasattr":
+            found.append(f"line {node.lineno}: {ast.unparse(node)}")
+        elif isinstance(node, ast.Name) and node.id in TASK_NAMES:
+            found.append(f"line {node.lineno}: {node.id}")
+    return found
+
+
+@pytest.mark.parametrize("path", FRONT, ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_page_or_command_asks_which_task_it_has(path):
+    assert task_questions(path.read_text()) == [], "ask the Task (generates, latency, structure, ...) instead"
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "if session.task is not CLASSIFICATION: pass",
+        "if session.model.tokenizer is None: pass",
+        "x = session.task == other",
+        "if anatomy.family == 'llama': pass",
+        "ok = hasattr(model, 'generate')",
+    ],
+)
+def test_the_task_question_check_can_fail(source):
+    assert task_questions(source)

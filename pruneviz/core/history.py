@@ -17,13 +17,16 @@ MAX_TRIALS = 300
 @dataclass(frozen=True)
 class Trial:
     """One evaluated configuration: per-layer sparsity (fractions), how it was made (criterion and
-    granularity names), what it scored on the task's metric, and its non-zero parameters."""
+    granularity names), what it scored on the task's metric, its non-zero parameters, and the dense
+    weights it was measured on (``basis``: the session's version of them — after a fine-tune the same
+    sliders make another model)."""
 
     sparsity: tuple[tuple[str, float], ...]
     criterion: str
     granularity: str
     score: float
     params_nonzero: int
+    basis: int = 0
 
     @property
     def config(self) -> dict[str, float]:
@@ -31,7 +34,7 @@ class Trial:
 
     @property
     def key(self) -> tuple:
-        return self.sparsity, self.criterion, self.granularity
+        return self.sparsity, self.criterion, self.granularity, self.basis
 
 
 @dataclass
@@ -47,24 +50,34 @@ class History:
     limit: int = MAX_TRIALS
 
     def add(
-        self, config: dict[str, float], criterion: str, granularity: str, score: float, params: int
+        self,
+        config: dict[str, float],
+        criterion: str,
+        granularity: str,
+        score: float,
+        params: int,
+        basis: int = 0,
     ) -> int:
-        """Record a trial; returns its index in :attr:`trials` (the earlier one if already tried)."""
-        trial = Trial(tuple(sorted(config.items())), criterion, granularity, score, params)
+        """Record a trial on the dense weights ``basis``; returns its index in :attr:`trials` (the earlier
+        one if this configuration was already tried on these weights)."""
+        trial = Trial(tuple(sorted(config.items())), criterion, granularity, score, params, basis)
         for i, t in enumerate(self.trials):
             if t.key == trial.key:
                 return i
         self.trials.append(trial)
         if len(self.trials) > self.limit:
-            front = set(self.pareto())
+            front = {i for b in {t.basis for t in self.trials} for i in self.pareto(b)}
             oldest = next((i for i in range(len(self.trials)) if i not in front), 0)
             del self.trials[oldest]
         return len(self.trials) - 1
 
-    def pareto(self) -> list[int]:
-        """Indices of trials no other trial beats on both the metric and params (fewer)."""
+    def pareto(self, basis: int | None = None) -> list[int]:
+        """Indices of trials that no other trial on the same weights (``basis``; None: any trial) beats
+        on both the metric and params (fewer)."""
         sign = 1.0 if self.higher_is_better else -1.0
-        return pareto_front([(sign * t.score, t.params_nonzero) for t in self.trials])
+        chosen = [i for i, t in enumerate(self.trials) if basis is None or t.basis == basis]
+        front = pareto_front([(sign * self.trials[i].score, self.trials[i].params_nonzero) for i in chosen])
+        return [chosen[k] for k in front]
 
 
 def pareto_front(points: list[tuple[float, int]]) -> list[int]:

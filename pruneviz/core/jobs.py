@@ -26,10 +26,19 @@ class Job:
     ``partial`` is a list the work may append to as results arrive (a UI can draw them meanwhile);
     :meth:`cancel` makes the next ``progress`` call stop the work. Work that can hand back what it has
     so far catches :class:`Cancelled` and returns it: the job then ends ``cancelled`` *with* a result.
+    ``current()`` tells whether its result still describes what it was computed for (what the caller
+    started it on may have changed meanwhile); by default it always does.
     """
 
-    def __init__(self, name: str, work: Callable[[Progress], Any], partial: list | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        work: Callable[[Progress], Any],
+        partial: list | None = None,
+        current: Callable[[], bool] = lambda: True,
+    ) -> None:
         self.name = name
+        self.current = current
         self.fraction = 0.0
         self.message = "starting"
         self.result: Any = None

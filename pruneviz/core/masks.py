@@ -23,6 +23,15 @@ def prune_count(sparsity: float, n: int) -> int:
     return math.floor(Fraction(repr(float(sparsity))) * n)
 
 
+def sparsity_for(pruned: int, n: int) -> float:
+    """The sparsity whose :func:`prune_count` over ``n`` units is exactly ``pruned`` (``pruned / n``,
+    nudged up where the float falls just short): a measured mask written as a plan gives it back."""
+    sparsity = pruned / n if n else 0.0
+    while prune_count(sparsity, n) < pruned:
+        sparsity = math.nextafter(sparsity, 1.0)
+    return sparsity
+
+
 def check_sparsity(sparsity: float) -> None:
     if not 0.0 <= sparsity < 1.0:
         raise PrunevizError(f"sparsity must be a fraction in [0, 1), got {sparsity}")

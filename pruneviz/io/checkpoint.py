@@ -72,7 +72,7 @@ def from_payload(obj: dict, source: str = "checkpoint") -> Checkpoint:
     def bad(what: str) -> PrunevizError:
         return PrunevizError(f"{source} is not a valid pruneviz checkpoint: {what}")
 
-    spec, data = obj.get("model_spec"), obj.get("data_spec") or None
+    spec, data = obj.get("model_spec"), obj.get("data_spec")
     if not isinstance(spec, str) or not spec:
         raise bad("'model_spec' must name the model it was saved from")
     if data is not None and not isinstance(data, str):
@@ -82,7 +82,7 @@ def from_payload(obj: dict, source: str = "checkpoint") -> Checkpoint:
         isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
     ):
         raise bad("'state_dict' must map parameter names to tensors")
-    info = obj.get("info") or {}
+    info = obj.get("info", {})
     if not isinstance(info, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in info.items()
     ):
@@ -90,11 +90,11 @@ def from_payload(obj: dict, source: str = "checkpoint") -> Checkpoint:
     structure, shape = obj.get("structure"), obj.get("input_shape")
     if structure is not None and not _is_history(structure):
         raise bad("'structure' must be a list of [layer, out-channels?, [channel indices]]")
-    if shape and not (isinstance(shape, list | tuple) and all(_is_count(d) for d in shape)):
+    if shape is not None and not (isinstance(shape, list | tuple) and all(_is_count(d) for d in shape)):
         raise bad("'input_shape' must be a list of positive whole numbers")
     return Checkpoint(
         model_spec=spec,
-        data_spec=data,
+        data_spec=data or None,
         state_dict=state,
         info=dict(info),
         structure=structure,

@@ -70,6 +70,11 @@ class ExportMeta:
     input_shape: tuple[int, ...]
     structure: list | None = None
     tokenizer: Any = None  # a language model's, written beside it by the hf format
+    input_dtype: torch.dtype = torch.float32  # what the model reads: floats, or a language model's token ids
+
+    def example(self, batch: int, device: torch.device | str = "cpu") -> torch.Tensor:
+        """A zero batch of inputs (what tracing exporters feed the model)."""
+        return torch.zeros((batch, *self.input_shape), dtype=self.input_dtype, device=device)
 
     def as_json(self) -> str:
         return json.dumps({"model_spec": self.model_spec, "data_spec": self.data_spec})
@@ -261,9 +266,9 @@ def _write_semi_structured(module: nn.Module, path: Path, meta: ExportMeta) -> N
             "prune with granularity 2:4 first"
         )
     converted = semistructured.to_semi_structured(clone_module(module), layers)  # refuses without a GPU
-    dtype = torch.long if meta.tokenizer is not None else torch.float16  # a language model reads token ids
-    with torch.inference_mode():
-        converted(torch.zeros((8, *meta.input_shape), device="cuda", dtype=dtype))
+    example = meta.example(8, "cuda")
+    with torch.inference_mode():  # fp16 on sparse tensor cores (token ids stay ids)
+        converted(example if not example.is_floating_point() else example.half())
     info = {"form": SEMI_STRUCTURED, "semi_structured_layers": ",".join(layers)}
     save_checkpoint(path, module, spec, meta.data_spec, info, meta.structure, meta.input_shape)
 
@@ -318,7 +323,7 @@ def _read_safetensors(path: Path, options: ModelOptions) -> LoadedModel:
 
 
 def _write_torchscript(module: nn.Module, path: Path, meta: ExportMeta) -> None:
-    example = torch.zeros((1, *meta.input_shape))
+    example = meta.example(1)
     with torch.no_grad(), warnings.catch_warnings():  # deprecated upstream, still what many deploy
         warnings.simplefilter("ignore", FutureWarning)
         traced = torch.jit.trace(module.eval(), example)
@@ -361,7 +366,7 @@ def _meta(text: str | bytes | None, path: Path) -> dict[str, str]:
 def _write_onnx(module: nn.Module, path: Path, meta: ExportMeta) -> None:
     import onnx  # optional dependency, imported when used
 
-    example = torch.zeros((2, *meta.input_shape))
+    example = meta.example(2)
     with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):
         raw = Path(tmp) / "model.onnx"  # the exporter may write weights beside it; we save one file
         torch.onnx.export(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pruneviz.core.registry import Registry
 from pruneviz.io.models import LoadedModel
-from pruneviz.tasks.base import Metric, Task
+from pruneviz.tasks.base import LatencyOptions, Metric, Task, Timing
 from pruneviz.tasks.classification import Classification
 from pruneviz.tasks.language import LanguageModelling
 
@@ -24,4 +24,6 @@ def task_of(model: LoadedModel) -> Task:
     return TASKS.get(model.task)
 
 
-__all__ = ["CLASSIFICATION", "LANGUAGE_MODELLING", "TASKS", "Metric", "Task", "task_of"]
+__all__ = [
+    "CLASSIFICATION", "LANGUAGE_MODELLING", "TASKS", "LatencyOptions", "Metric", "Task", "Timing", "task_of",
+]  # fmt: skip

@@ -21,6 +21,7 @@ from pruneviz.core.humanize import percent, points
 
 if TYPE_CHECKING:  # annotations only: io sits below tasks, never the other way round
     from pruneviz.io.data import DataSet
+    from pruneviz.io.models import LoadedModel
 
 
 @dataclass(frozen=True)
@@ -49,11 +50,49 @@ class Metric:
         return a >= b if self.higher_is_better else a <= b
 
 
+@dataclass(frozen=True)
+class LatencyOptions:
+    """How to time a model: batch sizes and repeats (medians) for a classifier; windows prefilled at
+    once and tokens decoded for a language model."""
+
+    batch_sizes: tuple[int, ...] = (1, 64)
+    repeats: int = 10
+    windows: int = 8
+    decode_tokens: int = 64
+
+
+@dataclass(frozen=True)
+class Timing:
+    """One timed figure, dense and pruned: what was timed, its unit, and whether more is faster
+    (tokens per second) or less (milliseconds)."""
+
+    what: str
+    unit: str
+    dense: float
+    pruned: float
+    more_is_faster: bool = False
+
+    @property
+    def speedup(self) -> float:
+        """× faster than dense."""
+        return self.pruned / self.dense if self.more_is_faster else self.dense / self.pruned
+
+
 class Task(ABC):
-    """One kind of model and data. Subclasses are stateless singletons registered in :data:`TASKS`."""
+    """One kind of model and data. Subclasses are stateless singletons registered in :data:`TASKS`.
+
+    Pages and commands ask the task what differs between kinds of model (how latency is measured,
+    whether the model generates text, which structure the Structured page removes, which file formats
+    hold it, whether the lottery experiment applies) instead of asking which task it is."""
 
     name: ClassVar[str]
     metric: ClassVar[Metric]
+    # Whether the model continues text (the Generate page, `pruneviz generate`).
+    generates: ClassVar[bool] = False
+    # Why the lottery ticket experiment is not offered for this task (None: it is).
+    lottery_note: ClassVar[str | None] = None
+    # The formats an export of this task's models may take, the usual one first.
+    export_formats: ClassVar[tuple[str, ...]] = ()
     # The figures a report has besides the metric and the loss, all fractions: key -> label.
     extra_figures: ClassVar[dict[str, str]] = {}
     # Criteria that do not apply to this task's outputs (Captum's per-class attribution to a LM).
@@ -123,3 +162,20 @@ class Task(ABC):
     def breakdown(self, outputs: torch.Tensor, y: torch.Tensor) -> list[float | None]:
         """A per-category view of the metric where the task has one (per-class accuracy), else empty."""
         return []
+
+    def structure(self, model: LoadedModel) -> str:
+        """The kind of structure this task's ``model`` loses on the Structured page (a name of
+        :data:`pruneviz.ui.structured.STRUCTURE_PANELS`): whole filters by default."""
+        return "filters"
+
+    @abstractmethod
+    def latency(
+        self,
+        dense: nn.Module,
+        pruned: nn.Module,
+        data: DataSet,
+        device: torch.device,
+        options: LatencyOptions,
+    ) -> tuple[list[Timing], dict]:
+        """``dense`` and ``pruned`` timed one after the other as this task's models are used: the figures
+        for people, and the same as ``pruneviz latency --json`` keys."""

@@ -9,8 +9,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from pruneviz.core.metrics import accuracy_and_loss, classification_metrics, per_class_accuracy
-from pruneviz.io.data import load_images
-from pruneviz.tasks.base import Metric, Task
+from pruneviz.core.timing import measure_latency
+from pruneviz.io.data import DataSet, load_images
+from pruneviz.tasks.base import LatencyOptions, Metric, Task, Timing
 
 
 class Classification(Task):
@@ -19,6 +20,9 @@ class Classification(Task):
     name = "classification"
     metric = Metric("accuracy", "Accuracy", higher_is_better=True, is_fraction=True)
     extra_figures: ClassVar[dict[str, str]] = {"top5": "Top-5"}
+    export_formats: ClassVar[tuple[str, ...]] = (
+        "state_dict", "safetensors", "torch-prune", "torchscript", "onnx", "full", "semi-structured",
+    )  # fmt: skip
 
     load_data = staticmethod(load_images)
 
@@ -36,3 +40,30 @@ class Classification(Task):
 
     def tolerance(self, samples: int) -> float:
         return 1.0 / samples + 1e-9  # at most one prediction may differ
+
+    def latency(
+        self,
+        dense: nn.Module,
+        pruned: nn.Module,
+        data: DataSet,
+        device: torch.device,
+        options: LatencyOptions,
+    ) -> tuple[list[Timing], dict]:
+        """Milliseconds per batch of each size (median), the dense and the pruned model in turn."""
+        shape, repeats = data.sample_shape, options.repeats
+        ms = {
+            b: (
+                measure_latency(dense, shape, b, device, repeats),
+                measure_latency(pruned, shape, b, device, repeats),
+            )
+            for b in options.batch_sizes
+        }
+        ref = 64 if 64 in ms else max(ms)  # the batch the headline figure is given for
+        timings = [Timing(f"batch {b}", "ms", d, p) for b, (d, p) in ms.items()]
+        fields = {
+            "latency_ms_dense": ms[ref][0],
+            "latency_ms_pruned": ms[ref][1],
+            "batch_size": ref,
+            "latency_ms": {str(b): {"dense": d, "pruned": p} for b, (d, p) in ms.items()},
+        }
+        return timings, fields

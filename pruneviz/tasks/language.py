@@ -17,9 +17,11 @@ from torch import nn
 
 from pruneviz.core.blockwise import BlockEvaluator, block_of
 from pruneviz.core.evaluate import DEFAULT_BUDGET_BYTES
+from pruneviz.core.timing import token_speed
 from pruneviz.io.data import DataSet
+from pruneviz.io.models import LoadedModel
 from pruneviz.io.text import load_text
-from pruneviz.tasks.base import Metric, Task
+from pruneviz.tasks.base import LatencyOptions, Metric, Task, Timing
 
 BATCH_WINDOWS = 32
 
@@ -36,7 +38,20 @@ class LanguageModelling(Task):
     name = "language-modelling"
     metric = Metric("perplexity", "Perplexity", higher_is_better=False, is_fraction=False)
     extra_figures: ClassVar[dict[str, str]] = {"accuracy": "Next-token accuracy"}
-    unsupported_criteria: ClassVar[frozenset[str]] = frozenset({"activation"})  # Captum: per-class targets
+    # Captum's attributions need class targets; a transformer has no BatchNorm to rank filters by
+    unsupported_criteria: ClassVar[frozenset[str]] = frozenset({"activation", "bn_scale"})
+    generates = True
+    lottery_note = (
+        "The lottery ticket experiment (Frankle & Carbin) trains classifiers from scratch and compares "
+        "accuracy and early stopping; it is not offered for language models here."
+    )
+    export_formats: ClassVar[tuple[str, ...]] = (
+        "hf",
+        "state_dict",
+        "safetensors",
+        "torch-prune",
+        "semi-structured",
+    )
 
     load_data = staticmethod(load_text)
 
@@ -86,3 +101,31 @@ class LanguageModelling(Task):
 
     def tolerance(self, samples: int) -> float:
         return 1e-3  # perplexity: a reloaded export in the same precision computes the same numbers
+
+    def structure(self, model: LoadedModel) -> str:
+        return "transformer"
+
+    def latency(
+        self,
+        dense: nn.Module,
+        pruned: nn.Module,
+        data: DataSet,
+        device: torch.device,
+        options: LatencyOptions,
+    ) -> tuple[list[Timing], dict]:
+        """Tokens per second: a batch of windows prefilled at once, and greedy decoding at batch 1 with
+        the key/value cache."""
+        windows = data.x[: options.windows]
+        d = token_speed(dense, windows, options.decode_tokens, options.repeats)
+        p = token_speed(pruned, windows, options.decode_tokens, options.repeats)
+        prefill = f"prefill ({len(windows)} x {windows.shape[1]} tokens)"
+        decode = f"decode (batch 1, {options.decode_tokens} tokens)"
+        timings = [
+            Timing(prefill, "tokens/s", d.prefill, p.prefill, more_is_faster=True),
+            Timing(decode, "tokens/s", d.decode, p.decode, more_is_faster=True),
+        ]
+        fields = {
+            "prefill_tokens_per_s": {"dense": d.prefill, "pruned": p.prefill},
+            "decode_tokens_per_s": {"dense": d.decode, "pruned": p.decode},
+        }
+        return timings, fields

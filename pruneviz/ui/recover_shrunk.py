@@ -16,7 +16,7 @@ import streamlit as st
 from pruneviz.core.jobs import Job
 from pruneviz.ui.keys import STRUCTURED as K
 from pruneviz.ui.state import Workspace, errors_shown
-from pruneviz.ui.widgets import follow_job, task_metric
+from pruneviz.ui.widgets import Note, follow_job, task_metric
 from pruneviz.views import charts
 from pruneviz.workflows.recovery import TrainConfig, finetune_shrunk, train_split
 
@@ -48,32 +48,33 @@ def recovery_form(ws: Workspace) -> None:
                 int(steps), float(lr), int(batch), distill=distill, temperature=float(temperature),
                 alpha=float(alpha), eval_every=max(1, int(steps) // 10),
             )  # fmt: skip
-            train, model = train_split(session), copy.deepcopy(ws.shrunk.model)
+            built = ws.shrunk
+            train, model = train_split(session), copy.deepcopy(built.model)
             curve: list = []
 
             def work(progress):
                 finetune_shrunk(session, model, train, config, curve.append, progress)
                 return model
 
-            ws.jobs["recover"] = Job("recover", work, curve)
-    finished = follow_job(
+            # its result replaces the model it started from, never one built since
+            ws.jobs["recover"] = Job("recover", work, curve, current=lambda: ws.shrunk is built)
+
+    def adopt(job: Job) -> Note | None:
+        before = ws.shrunk
+        ws.keep(shrunk=replace(before, model=job.result))  # drops what was measured of the model before
+        ws.keep(shrunk_undo=before, shrunk_curve=list(job.partial))
+        return None
+
+    follow_job(
         ws,
         "recover",
         "Fine-tuning",
         K,
+        adopt,
         draw=lambda job: st.plotly_chart(
             charts.training_curve(list(job.partial), metric), key=K("recover_live")
         ),
     )
-    if finished is not None:
-        ws.shrunk_undo = ws.shrunk
-        ws.shrunk = replace(ws.shrunk, model=finished.result)
-        ws.shrunk_curve, ws.structured_files, ws.latency, ws.token_speedups = (
-            list(finished.partial),
-            {},
-            None,
-            None,
-        )
     if ws.shrunk_curve and ws.shrunk_undo is not None:
         st.plotly_chart(charts.training_curve(ws.shrunk_curve, metric), key=K("recover_done"))
         before = ws.shrunk_undo.pruned.score
@@ -83,5 +84,5 @@ def recovery_form(ws: Workspace) -> None:
         cols[1].metric("Before fine-tuning", metric.format(before))
         cols[2].metric("Dense", metric.format(ws.baseline.score))
         if st.button("Undo the fine-tune", key=K("recover_undo")):
-            ws.shrunk, ws.shrunk_undo, ws.shrunk_curve, ws.structured_files = ws.shrunk_undo, None, None, {}
+            ws.keep(shrunk=ws.shrunk_undo)
             st.rerun()

@@ -13,7 +13,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 
 import streamlit as st
@@ -35,12 +35,12 @@ from pruneviz.workflows.allocate import AutoResult
 from pruneviz.workflows.apply import Applied, LatencyComparison, Verification
 from pruneviz.workflows.generate import Continuations
 from pruneviz.workflows.lottery import LotteryRun
-from pruneviz.workflows.recipe import recipe_text, session_document
+from pruneviz.workflows.recipe import recipe_problem, recipe_text, session_document
 from pruneviz.workflows.recovery import Point
 from pruneviz.workflows.room import TokenGuard
 from pruneviz.workflows.sensitivity import LiveSweep, Sensitivity
-from pruneviz.workflows.session import PruneSession, Report, load_pair, resolve_device
-from pruneviz.workflows.structured import Removal
+from pruneviz.workflows.session import PruneSession, Report, Stamp, load_pair, resolve_device
+from pruneviz.workflows.structured import Removal, StructuredPlan
 from pruneviz.workflows.transformer import SpeedUp, TransformerPlan, UnitScores
 
 DEFAULT_MODEL = "demo:cnn"
@@ -97,10 +97,42 @@ class Exported:
     check: Verification
 
 
+# Workspace fields computed from the session's weights: whether the masks matter too (else the dense
+# weights alone), and what they are, for the note when they are dropped.
+DERIVED: dict[str, tuple[bool, str]] = {
+    "removals": (False, "structured plans"),
+    "unit_scores": (False, "head and channel scores"),
+    "influence": (False, "Block Influence"),
+    "shrunk": (False, "the smaller model built"),
+    "latency": (False, "its latency"),
+    "structured_files": (False, "its downloads"),
+    "token_speedups": (False, "its speed-ups"),
+    "shrunk_curve": (False, "its fine-tune"),
+    "shrunk_undo": (False, "its fine-tune's undo"),
+    "sensitivity": (False, "the sensitivity sweep"),
+    "estimate": (False, "the sweep's Taylor estimate"),
+    "allocation": (False, "the automatic allocation"),
+    "curve": (False, "the fine-tune's curve"),
+    "undo": (False, "the fine-tune's undo"),
+    "generated": (True, "the generated text"),
+    "exported": (True, "the exported file"),
+    "report_html": (True, "the HTML report"),
+}
+# Keeping a new value of the key drops these, derived from the old one.
+FOLLOWERS = {
+    "sensitivity": ("estimate", "allocation"),
+    "shrunk": ("latency", "structured_files", "token_speedups", "shrunk_curve", "shrunk_undo"),
+}
+
+
 @dataclass
 class Workspace:
     """Everything one browser session owns, for one loaded model (``uploads`` and ``token_guard`` belong
-    to the browser session and move on to the next model's workspace)."""
+    to the browser session and move on to the next model's workspace).
+
+    Results derived from the session's weights (:data:`DERIVED`) are kept with :meth:`keep` or
+    :meth:`cache`, which stamp them with the versions they come from; :meth:`forget_stale` (run at every
+    page start) drops those the session has moved past, and says which."""
 
     choice: Choice
     session: PruneSession
@@ -110,6 +142,8 @@ class Workspace:
     token_guard: TokenGuard = field(default_factory=TokenGuard)
     jobs: dict[str, Job] = field(default_factory=dict)
     prune_request: SliderRequest | None = None  # sliders for the Prune page to show on its next run
+    # what the Structured page's widgets are to show on its next run (a loaded structure recipe)
+    structure_request: StructuredPlan | TransformerPlan | None = None
     recipe_error: str | None = None  # why the last recipe uploaded on the Prune page was refused
     importance_layer: str | None = None  # the layer for the Importance page to show on its next run
     # Structured page
@@ -146,14 +180,44 @@ class Workspace:
     passed: dict[str, float] = field(default_factory=dict)  # exercises passed: title -> when (unix time)
     instructor: bool = False  # this session entered the instructor token
     room_loaded: str | None = None  # what loading someone's share from the Room page did
+    stamps: dict[str, Stamp] = field(default_factory=dict)  # derived field -> the versions it comes from
+
+    def keep(self, **values: object) -> None:
+        """Set derived fields (:data:`DERIVED`), stamped with the session's versions now; what was
+        derived from their old values (:data:`FOLLOWERS`) goes."""
+        for name, value in values.items():
+            self.drop(*FOLLOWERS.get(name, ()))
+            setattr(self, name, value)
+            self.stamps[name] = self.session.stamp(masks=DERIVED[name][0])
+
+    def cache(self, name: str) -> dict:
+        """A derived dict (``removals``, ``unit_scores``, ``structured_files``) to add entries to, stamped
+        with the session's versions now when it starts empty."""
+        if name not in self.stamps:
+            self.keep(**{name: {}})
+        return getattr(self, name)
+
+    def forget_stale(self) -> list[str]:
+        """Drop every derived result the session's weights (or masks) have moved past; returns what went,
+        for people."""
+        stale = [name for name, stamp in self.stamps.items() if not self.session.holds(stamp)]
+        self.drop(*stale)
+        return [DERIVED[name][1] for name in stale]
+
+    def drop(self, *names: str) -> None:
+        """Forget derived fields (back to their defaults)."""
+        defaults = {f.name: f for f in fields(self)}
+        for name in names:
+            default = defaults[name]
+            setattr(self, name, default.default_factory() if default.default_factory is not MISSING else None)
+            self.stamps.pop(name, None)
 
     def built(self, applied: Applied) -> None:
         """Take ``applied`` as the smaller model, forgetting what was measured or made of the last one."""
-        self.shrunk, self.latency, self.token_speedups, self.structured_files = applied, None, None, {}
-        self.shrunk_curve = self.shrunk_undo = None
+        self.keep(shrunk=applied)
 
     def recipe_document(self) -> dict:
-        """The session as a recipe: model, data, every layer's plan, and the fine-tune settings."""
+        """The session as the recipe that rebuilds it (see :func:`session_document`)."""
         return session_document(self.session)
 
     def recipe(self) -> str:
@@ -273,6 +337,7 @@ def page_header(title: str, caption: str) -> Workspace:
             f"({ws.session.task.size_of(ws.session.data)})"
         )
         st.markdown(f"Baseline {metric.label.lower()} **{metric.format(ws.baseline.score)}**")
+        problem = recipe_problem(ws.session)
         st.download_button(
             "Save session as recipe",
             ws.recipe,  # built on click, from the masks as they are then
@@ -281,9 +346,14 @@ def page_header(title: str, caption: str) -> Workspace:
             key=keys.SIDEBAR("recipe"),
             icon=":material/save:",
             on_click="ignore",
-            help="Every layer's sparsity, criterion and granularity (and fine-tune settings): reload it on "
-            "the Prune page or apply it with `pruneviz apply`.",
+            disabled=problem is not None,
+            help=problem
+            or "What the session shows, as a recipe: every layer's plan (or the structure removed) and the "
+            "fine-tune behind the weights. Reload it on the Prune page or apply it with `pruneviz apply`.",
         )
+    dropped = ws.forget_stale()
+    if dropped:
+        st.info(f"Your model changed since these were computed, so they were dropped: {', '.join(dropped)}.")
     return ws
 
 

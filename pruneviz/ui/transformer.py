@@ -15,12 +15,12 @@ import streamlit as st
 
 from pruneviz.core.humanize import count, percent
 from pruneviz.core.jobs import Job
-from pruneviz.io.anatomy import Anatomy, physical
+from pruneviz.io.anatomy import Anatomy, anatomy_of, physical
 from pruneviz.io.formats import download, export_model
 from pruneviz.ui.keys import STRUCTURED as K
 from pruneviz.ui.recover_shrunk import recovery_form
 from pruneviz.ui.state import Workspace, errors_shown
-from pruneviz.ui.widgets import build_button, follow_job, removal_metrics
+from pruneviz.ui.widgets import Note, build_button, follow_job, removal_metrics
 from pruneviz.views import charts
 from pruneviz.workflows.recipe import recipe_text, structure_document
 from pruneviz.workflows.transformer import (
@@ -34,8 +34,12 @@ from pruneviz.workflows.transformer import (
 REMOVALS_KEPT = 8
 
 
-def transformer_panel(ws: Workspace, anatomy: Anatomy) -> None:
-    """The whole page for a transformer of a known family."""
+def transformer_panel(ws: Workspace) -> None:
+    """The whole page for a transformer of a known family (refused in one line for another)."""
+    anatomy = anatomy_of(ws.session.calibration().model)
+    if isinstance(ws.structure_request, TransformerPlan):  # a loaded recipe: the widgets show its plan
+        show(ws, ws.structure_request, anatomy)
+        ws.structure_request = None
     st.caption(
         f"{anatomy.depth} blocks × {anatomy.heads} attention heads"
         + (f" in {anatomy.kv_heads} key/value groups" if anatomy.group_size > 1 else "")
@@ -45,6 +49,22 @@ def transformer_panel(ws: Workspace, anatomy: Anatomy) -> None:
     )
     preview(ws, anatomy)
     build(ws)
+
+
+def show(ws: Workspace, plan: TransformerPlan, anatomy: Anatomy) -> None:
+    """Set this panel's widgets to ``plan`` (heads by a ratio for every block, as the panel offers)."""
+    heads = plan.heads if isinstance(plan.heads, float) else max(plan.heads.values(), default=0.0)
+    steps = [k * anatomy.group_size / anatomy.heads for k in range(anatomy.kv_heads)]
+    st.session_state[K("lm_heads")] = min(steps, key=lambda s: abs(s - heads))
+    st.session_state[K("lm_criterion")] = plan.criterion
+    st.session_state[K("lm_round")] = plan.round_to or 0
+    every = plan.channels if isinstance(plan.channels, float) else 0.0
+    st.session_state[K("lm_channels")] = round(100 * every)
+    for i in range(anatomy.depth):
+        per = plan.channels.get(i, 0.0) if isinstance(plan.channels, dict) else 0.0
+        st.session_state[K(f"lm_ch_{i}")] = round(100 * per)
+        st.session_state[K(f"lm_drop_{i}")] = i in plan.drop_blocks
+    ws.dropped_heads = dict(plan.drop_heads)
 
 
 @st.fragment
@@ -96,13 +116,13 @@ def preview(ws: Workspace, anatomy: Anatomy) -> None:
         round_to=int(round_to) or None,
     )
     with errors_shown():
-        key = repr(plan)
-        if key not in ws.removals:
+        removals, key = ws.cache("removals"), repr(plan)
+        if key not in removals:
             with st.spinner("Ranking heads and channels…"):
-                ws.removals[key] = plan_transformer(session, plan, ws.unit_scores.get(criterion))
-            while len(ws.removals) > REMOVALS_KEPT:
-                ws.removals.pop(next(iter(ws.removals)))
-        removal = ws.removals[key]
+                removals[key] = plan_transformer(session, plan, ws.unit_scores.get(criterion))
+            while len(removals) > REMOVALS_KEPT:
+                removals.pop(next(iter(removals)))
+        removal = removals[key]
         if session.removal is not removal:
             session.preview_removal(removal)
         ws.structure = plan
@@ -132,7 +152,7 @@ def heatmap(ws: Workspace, anatomy: Anatomy, criterion: str, removal) -> None:
     """Head-group importance, blocks × groups; a click toggles that group in ``ws.dropped_heads``."""
     if criterion not in ws.unit_scores:
         with st.spinner(f"Scoring heads and channels by {criterion}…"):
-            ws.unit_scores[criterion] = _scores(ws, anatomy, criterion)
+            ws.cache("unit_scores")[criterion] = _scores(ws, anatomy, criterion)
     cut = removal.cut if removal is not None and removal.cut is not None else None
     dropped = {(b, g) for b, gs in (cut.groups.items() if cut else []) for g in gs}
 
@@ -155,7 +175,7 @@ def influence(ws: Workspace, drop: tuple[int, ...]) -> None:
     """Block Influence bars; a click toggles that block's checkbox."""
     if ws.influence is None:
         with st.spinner("Measuring Block Influence on the calibration windows…"):
-            ws.influence = block_influence(ws.session.calibration())
+            ws.keep(influence=block_influence(ws.session.calibration()))
 
     def toggle() -> None:
         points = st.session_state[K("lm_influence")].selection.points
@@ -195,7 +215,7 @@ def build(ws: Workspace) -> None:
             tempfile.TemporaryDirectory() as tmp,
         ):
             path = export_model(built.model, Path(tmp) / "pruned-hf", "hf", built.meta)
-            ws.structured_files["hf"] = download(path)[1]
+            ws.cache("structured_files")["hf"] = download(path)[1]
     if "hf" in ws.structured_files:
         st.download_button(
             "Download pruned-hf.zip", ws.structured_files["hf"], "pruned-hf.zip", key=K("lm_download")
@@ -207,14 +227,18 @@ def build(ws: Workspace) -> None:
 def speed(ws: Workspace) -> None:
     """Promised vs measured speed-ups of heads, MLP width, depth and the same savings unstructured."""
     if st.button("Compare speed-ups (prefill and decode)", key=K("lm_speed")) and "lm_speed" not in ws.jobs:
-        session, plan = ws.session, ws.structure
+        session, plan, stamp = ws.session, ws.structure, ws.session.stamp()
         ws.jobs["lm_speed"] = Job(
-            "lm_speed", lambda progress: structured_speedups(session, plan, progress=progress)
+            "lm_speed",
+            lambda progress: structured_speedups(session, plan, progress=progress),
+            current=lambda: session.holds(stamp) and ws.structure == plan,
         )
-        ws.token_speedups = None
-    finished = follow_job(ws, "lm_speed", "Timing", K)
-    if finished is not None:
-        ws.token_speedups = finished.result
+
+    def adopt(job: Job) -> Note | None:
+        ws.keep(token_speedups=job.result)
+        return None
+
+    follow_job(ws, "lm_speed", "Timing", K, adopt)
     if ws.token_speedups:
         st.plotly_chart(charts.transformer_speedups(ws.token_speedups), key=K("lm_speed_chart"))
         rows = [

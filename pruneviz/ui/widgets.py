@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import streamlit as st
 
 from pruneviz.core.granularity import UNSTRUCTURED, Granularity
@@ -12,6 +14,8 @@ from pruneviz.ui.keys import PageKeys
 from pruneviz.ui.state import Workspace, errors_shown
 from pruneviz.workflows.apply import as_applied
 from pruneviz.workflows.session import PruneSession, Report
+
+Note = tuple[str, str]  # (streamlit alert: "info" | "warning" | "error" | "success", text)
 
 
 def require_prunable_layers(session: PruneSession) -> None:
@@ -104,18 +108,20 @@ def follow_job(
     name: str,
     what: str,
     page: PageKeys,
+    adopt: Callable[[Job], Note | None],
     draw=None,
     stop_label: str = "Cancel",
     cancelled: str = "Cancelled.",
     keep_stopped: bool = False,
-) -> Job | None:
+) -> None:
     """Show background job ``name`` while it runs (progress, a stop button and ``draw(job)`` for partial
-    results, refreshed twice a second); once finished, forget it and return it if it succeeded, or if
-    it was stopped and ``keep_stopped`` (the caller keeps ``job.partial`` / ``job.result`` and says
-    so). A failure, or a stop that keeps nothing (the ``cancelled`` message), returns None."""
+    results, refreshed twice a second). Once it has finished, hand it to ``adopt`` — if it succeeded (or
+    was stopped and ``keep_stopped``) and its result still describes the session (``job.current()``) —
+    then forget the job, then say what happened. ``adopt`` takes the result over without drawing (a rerun
+    can interrupt drawing, never that) and returns what to tell the user, as (level, text), if anything."""
     job = ws.jobs.get(name)
     if job is None:
-        return None
+        return
     if not job.done:
 
         @st.fragment(run_every=0.5)
@@ -128,12 +134,17 @@ def follow_job(
                 draw(job)
 
         live()
-        return None
-    ws.jobs.pop(name)
+        return
     if job.error:
-        st.error(f"{what} failed: {job.error}", icon="⚠️")
-        return None
-    if job.cancelled and not keep_stopped:
-        st.warning(cancelled)
-        return None
-    return job
+        note: Note | None = ("error", f"{what} failed: {job.error}")
+    elif job.cancelled and not keep_stopped:
+        note = ("warning", cancelled)
+    elif not job.current():
+        note = ("warning", f"{what} finished, but for a model you have changed since it started: its result "
+                "is not used (run it again on the model as it is now).")  # fmt: skip
+    else:
+        note = adopt(job)
+    del ws.jobs[name]  # only now: a rerun before this line finds the job again and adopts it then
+    if note is not None:
+        level, text = note
+        getattr(st, level)(text, icon="⚠️" if level == "error" else None)

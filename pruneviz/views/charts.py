@@ -116,19 +116,24 @@ def _axis(metric: Metric) -> str:
 
 
 def pareto_scatter(
-    history: History, params_total: int, metric: Metric, current: int | None = None
+    history: History, params_total: int, metric: Metric, current: int | None = None, basis: int = 0
 ) -> go.Figure:
-    """The metric vs remaining parameters for every configuration tried; the Pareto front is highlighted."""
+    """The metric vs remaining parameters for every configuration tried; the Pareto front of those tried
+    on the current weights (``basis``) is highlighted, those tried on earlier weights are faded."""
     trials = history.trials
-    front = set(history.pareto())
+    front = set(history.pareto(basis))
     fig = _fig("Every configuration tried (click a point to restore it)", height=360)
     x = [100 * t.params_nonzero / params_total for t in trials]
     y = [_shown(metric, t.score) for t in trials]
     text = [
         f"#{i + 1} {t.criterion}/{t.granularity}<br>{count(t.params_nonzero)} params"
+        + ("" if t.basis == basis else "<br>on earlier weights (before a fine-tune or ticket)")
         for i, t in enumerate(trials)
     ]
-    colours = [theme.PARETO if i in front else theme.BASELINE for i in range(len(trials))]
+    colours = [
+        theme.PARETO if i in front else theme.BASELINE if t.basis == basis else theme.EARLIER
+        for i, t in enumerate(trials)
+    ]
     sizes = [14 if i == current else 9 for i in range(len(trials))]
     unit = "%" if metric.is_fraction else ""
     fig.add_scatter(

@@ -121,6 +121,8 @@ class AutoResult:
     units: fractions for accuracy)."""
 
     sparsity: dict[str, float]
+    criterion: str  # the criterion and granularity the sparsities are meant for (the sweep's)
+    granularity: Granularity
     predicted: float | None  # the metric the curves predict for the allocation (OWL predicts none)
     measured: float  # the metric measured with every layer pruned as allocated
     removed_params: float  # fraction of all parameters now zero
@@ -178,6 +180,8 @@ def auto_allocate(session: PruneSession, sensitivity: Sensitivity, target: Targe
     sign = -1.0 if metric.higher_is_better else 1.0
     result = AutoResult(
         sparsity=best,
+        criterion=spec.criterion,
+        granularity=spec.granularity,
         predicted=base + sign * predicted,
         measured=now.score,
         removed_params=1 - now.params_nonzero / now.params_total,
@@ -261,6 +265,8 @@ def owl_allocate(
     now = scratch.report()
     return AutoResult(
         sparsity=sparsity,
+        criterion=criterion,
+        granularity=kind,
         predicted=None,
         measured=now.score,
         removed_params=1 - now.params_nonzero / now.params_total,

@@ -32,7 +32,7 @@ import torch
 
 from pruneviz.core.errors import PrunevizError
 from pruneviz.workflows.sensitivity import LayerSweeper, Row, SweepSpec, Work, rankings
-from pruneviz.workflows.session import PruneSession
+from pruneviz.workflows.session import Opaque, PruneSession
 
 CONNECT_TIMEOUT_S = 5.0
 HEAD_PROBE_TIMEOUT_S = 1.0
@@ -61,7 +61,7 @@ class SweepWorker:
 
             model, data, state, orders, spec, extra_layers, memory_budget = ray.get(shared[0])
             session = PruneSession(model, data, data.x.device, extra_layers, memory_budget)
-            session.take_weights(state)
+            session.take_weights(state, Opaque("a sweep worker's copy"))
             self.sweeper = LayerSweeper(session, spec, orders)
         return list(self.sweeper.layer(layer, levels))
 

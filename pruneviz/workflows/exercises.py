@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from pruneviz.core.granularity import NM
 from pruneviz.core.humanize import percent, points
+from pruneviz.tasks import CLASSIFICATION, Task
 from pruneviz.workflows.sensitivity import layer_sensitivity, most_sensitive
 from pruneviz.workflows.session import PruneSession, Report
 
@@ -118,3 +119,11 @@ EXERCISES = [
         _check_filters,
     ),
 ]
+
+# The exercises written for each task (by its name): a task with none has no exercises section yet.
+EXERCISES_BY_TASK: dict[str, list[Exercise]] = {CLASSIFICATION.name: EXERCISES}
+
+
+def exercises_for(task: Task) -> list[Exercise]:
+    """The exercises a session of ``task`` can be checked on (none for a task nobody wrote any for)."""
+    return EXERCISES_BY_TASK.get(task.name, [])

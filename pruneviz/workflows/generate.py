@@ -36,9 +36,9 @@ def continue_text(model: nn.Module, tokenizer, prompt: str, tokens: int) -> str:
 
 def side_by_side(session: PruneSession, prompt: str, tokens: int = 120) -> Continuations:
     """The dense model's and the session's pruned model's continuations of ``prompt``."""
-    tokenizer = session.model.tokenizer
-    if tokenizer is None or not hasattr(session.working, "generate"):
+    if not session.task.generates:
         raise PrunevizError(f"{session.model.spec} is not a language model: there is no text to continue")
+    tokenizer = session.model.tokenizer
     if not prompt.strip():
         raise PrunevizError("give a prompt to continue")
     if not 1 <= tokens <= MAX_TOKENS:

@@ -16,7 +16,7 @@ from pruneviz.workflows.allocate import owl_sparsity
 from pruneviz.workflows.recipe import uniform_plans
 from pruneviz.workflows.reconstruct import apply_plans
 from pruneviz.workflows.recovery import train_epochs
-from pruneviz.workflows.session import GlobalPlan, LayerPlan, PruneSession
+from pruneviz.workflows.session import GlobalPlan, LayerPlan, Opaque, PruneSession
 
 Rows = list[dict[str, object]]
 
@@ -107,7 +107,7 @@ def _lottery(session: PruneSession, train: DataSet) -> Rows:
     for label, init in (("rewound to the original init θ₀", 0), ("re-initialised at random", 1)):
         ticket = _scratch(session)
         ticket.working.load_state_dict(initial_model(demo_name, seed=init).state_dict())
-        ticket.adopt_weights()
+        ticket.adopt_weights(Opaque("a re-initialised model"))
         for name, mask in masks.items():
             ticket.set_mask(name, mask)
         _finetune(ticket, train, epochs=4)

@@ -24,7 +24,7 @@ from pruneviz.io.data import DataSet
 from pruneviz.io.models import clone_module
 from pruneviz.tasks import CLASSIFICATION
 from pruneviz.workflows.recovery import TrainConfig, train_steps
-from pruneviz.workflows.session import PruneSession
+from pruneviz.workflows.session import Opaque, PruneSession
 
 
 @dataclass(frozen=True)
@@ -173,7 +173,8 @@ def adopt_ticket(session: PruneSession, run: LotteryRun) -> None:
     saved = session.save_state()
     saved["state"] = {k: v.clone() for k, v in run.state.items()}
     saved["dense"] = {n: run.state[f"{n}.weight"].clone() for n in session.layer_names}
-    saved["masks"], saved["plans"], saved["training"] = dict(run.masks), {}, None
+    saved["masks"], saved["plans"] = dict(run.masks), {}
+    saved["origin"], saved["basis"] = Opaque("a lottery ticket (trained from a fresh initialisation)"), None
     session.load_state(saved)
 
 

@@ -36,9 +36,10 @@ from pruneviz.core.masks import check_sparsity
 from pruneviz.io.models import LoadedModel
 from pruneviz.workflows.allocate import OWL_LAMBDA, OWL_M, owl_sparsity
 from pruneviz.workflows.reconstruct import apply_plans
-from pruneviz.workflows.session import GlobalPlan, LayerPlan, PruneSession
-from pruneviz.workflows.structured import StructuredPlan
-from pruneviz.workflows.transformer import TRANSFORMER_CRITERIA, TransformerPlan, plan_transformer
+from pruneviz.workflows.recovery import TrainConfig, finetune, train_split
+from pruneviz.workflows.session import ONE_LAYER, GlobalPlan, LayerPlan, Opaque, PruneSession, Trained
+from pruneviz.workflows.structured import STRUCTURED_CRITERIA, Removal, StructuredPlan
+from pruneviz.workflows.transformer import TRANSFORMER_CRITERIA, TransformerPlan, plan_structure
 
 VERSION = 1
 TOP_KEYS = (
@@ -66,6 +67,8 @@ TRAINING_KEYS = {
     "distill": bool,
     "temperature": float,
     "alpha": float,
+    "seed": int,
+    "target": dict,  # the per-layer plans the fine-tune pruned towards (default: the recipe's own)
 }
 
 
@@ -83,7 +86,7 @@ class Recipe:
     seed: int | None = None
     training: dict | None = None  # the fine-tune settings, after a fine-tune (see TRAINING_KEYS)
     allocation: Owl | None = None  # spread the default's sparsity over layers (None: the same for each)
-    transformer: TransformerPlan | None = None  # heads, MLP channels and blocks removed from a transformer
+    structure: StructuredPlan | TransformerPlan | None = None  # what is removed for real (filters, heads, …)
 
 
 @dataclass(frozen=True)
@@ -126,16 +129,16 @@ def parse_recipe(obj: Any, source: str = "recipe") -> Recipe:
         "seed": _seed(obj.get("seed"), source),
         "training": _training(obj.get("training"), source),
         "allocation": _allocation(obj.get("allocation"), source),
-        "transformer": _transformer(obj.get("structure"), obj.get("drop_blocks"), round_to, source),
     }
-    if extras["transformer"] and any(k in obj for k in ("global", "default", "layers")):
-        raise PrunevizError(
-            f"{source}: 'structure'/'drop_blocks' remove parts of a transformer; masks ('default', "
-            "'layers', 'global') go in a recipe of their own"
-        )
     pinned = obj.get("pinned") or []
     if not isinstance(pinned, list) or not all(isinstance(p, str) for p in pinned):
         raise PrunevizError(f"{source}: 'pinned' must be a list of layer names")
+    extras["structure"] = _structure(obj.get("structure"), obj.get("drop_blocks"), round_to, pinned, source)
+    if extras["structure"] and any(k in obj for k in ("global", "default", "layers")):
+        raise PrunevizError(
+            f"{source}: 'structure'/'drop_blocks' remove parts of the model for real; masks ('default', "
+            "'layers', 'global') go in a recipe of their own"
+        )
     if "global" in obj:
         g = obj["global"]
         _mapping(g, f"{source}: global")
@@ -177,17 +180,23 @@ def parse_recipe(obj: Any, source: str = "recipe") -> Recipe:
 
 
 STRUCTURE_KEYS = ("heads", "channels", "drop_heads", "criterion")
+FILTER_KEYS = ("filters", "criterion")
 
 
-def _transformer(
-    structure: Any, drop_blocks: Any, round_to: int | None, source: str
-) -> TransformerPlan | None:
-    """``structure: {heads, channels, drop_heads, criterion}`` and ``drop_blocks: [...]``."""
+def _structure(
+    structure: Any, drop_blocks: Any, round_to: int | None, pinned: Any, source: str
+) -> StructuredPlan | TransformerPlan | None:
+    """What a recipe removes for real: ``structure: {filters, criterion}`` (filters chosen by
+    Torch-Pruning, one fraction for all or per layer), or a transformer's ``structure: {heads, channels,
+    drop_heads, criterion}`` and ``drop_blocks: [...]``."""
     if structure is None and drop_blocks is None:
         return None
     where = f"{source}: structure"
     structure = structure or {}
     _mapping(structure, where)
+    if "filters" in structure:
+        _no_unknown(structure, FILTER_KEYS, where)
+        return _filter_plan(structure, round_to, pinned, where)
     _no_unknown(structure, STRUCTURE_KEYS, where)
     blocks = drop_blocks or []
     if not isinstance(blocks, list) or not all(_is_index(b) for b in blocks):
@@ -209,6 +218,20 @@ def _transformer(
         criterion=criterion,
         round_to=round_to,
     )
+
+
+def _filter_plan(structure: dict, round_to: int | None, pinned: Any, where: str) -> StructuredPlan:
+    filters, criterion = structure["filters"], structure.get("criterion", "l1")
+    if criterion not in STRUCTURED_CRITERIA:
+        known = ", ".join(STRUCTURED_CRITERIA.names())
+        raise PrunevizError(f"{where}: unknown criterion {criterion!r} (choose one of: {known})")
+    if isinstance(filters, dict):
+        if not all(isinstance(name, str) for name in filters):
+            raise PrunevizError(f"{where}.filters: give layer name: fraction, got {list(filters)!r}")
+        ratios, global_ratio = {n: _sparsity(r, f"{where}.filters.{n}") for n, r in filters.items()}, None
+    else:
+        ratios, global_ratio = {}, _sparsity(filters, f"{where}.filters")
+    return StructuredPlan(ratios, global_ratio, criterion, round_to, tuple(pinned or ()))
 
 
 def _is_index(value: Any) -> bool:
@@ -261,7 +284,11 @@ def _training(value: Any, source: str) -> dict | None:
         )
         if not ok:
             raise PrunevizError(f"{source}: training.{key} must be {kind.__name__}, got {v!r}")
-    return dict(value)
+    out = dict(value)
+    if "target" in out:
+        where = f"{source}: training.target"
+        out["target"] = {str(n): _layer_plan(e, None, f"{where}.{n!r}") for n, e in out["target"].items()}
+    return out
 
 
 def _layer_plan(entry: Any, base: LayerPlan | None, where: str) -> LayerPlan:
@@ -391,23 +418,46 @@ def resolve_for(session: PruneSession, recipe: Recipe) -> dict[str, LayerPlan] |
 def apply_recipe(
     session: PruneSession, recipe: Recipe, progress: Callable[[float, str], None] | None = None
 ) -> None:
-    """Apply ``recipe`` to the session's working copy (replacing any masks it had); reconstruction
+    """Apply ``recipe`` to the session's working copy (replacing any masks it had): the fine-tune it
+    records first (replayed from the loaded weights), then what it removes or masks; reconstruction
     methods (sparsegpt) run their sequential algorithm."""
-    if recipe.transformer is not None:  # the exact preview of the smaller transformer
-        session.preview_removal(plan_transformer(session, recipe.transformer))
+    if recipe.training is not None:  # its masks stand: a layer still planned as trained keeps its mask
+        replay_training(session, recipe, progress)
+    elif session.origin is not None:  # a recipe without a fine-tune is of the loaded weights
+        session.back_to_loaded()
+    if recipe.structure is not None:  # the exact preview of the smaller model
+        session.preview_removal(plan_structure(session, recipe.structure))
         return
     plan = resolve_for(session, recipe)
-    session.reset()
     if isinstance(plan, GlobalPlan):
+        session.reset()
         session.apply_global(plan)
     else:
         apply_plans(session, plan, progress)
 
 
+def replay_training(
+    session: PruneSession, recipe: Recipe, progress: Callable[[float, str], None] | None = None
+) -> None:
+    """Give ``session`` the dense weights the fine-tune in ``recipe.training`` made: from the loaded
+    weights, pruned towards its target plans (default: the recipe's own) on the same schedule, with the
+    same settings and seed, so the weights are the very ones the recorded fine-tune gave."""
+    settings = recipe.training
+    config, schedule, rounds = TrainConfig.from_settings(settings)
+    target = settings.get("target")
+    if target is None:
+        plan = resolve_for(session, replace(recipe, training=None))
+        if isinstance(plan, GlobalPlan):
+            raise PrunevizError("a recipe's fine-tune prunes towards per-layer plans, not a global ranking")
+        target = plan
+    session.back_to_loaded()
+    finetune(session, target, train_split(session), config, schedule, rounds, progress=progress)
+
+
 def removes_filters(recipe: Recipe, layers: list[LayerInfo]) -> bool:
     """Whether the recipe asks for whole filters, heads, channels or blocks to go (so that ``apply``
     removes them for real)."""
-    if recipe.transformer is not None:
+    if recipe.structure is not None:
         return True
     plan = resolve(recipe, layers)
     if isinstance(plan, GlobalPlan):
@@ -465,37 +515,67 @@ def recipe_document(
     if seed is not None:
         doc["seed"] = seed
     if training:
-        doc["training"] = dict(training)
+        doc["training"] = _training_entry(training)
     doc["default"] = _plan_entry(default or LayerPlan(0.0))
     doc["layers"] = {name: _plan_entry(plan) for name, plan in layers.items()}
     parse_recipe(doc, "generated recipe")  # what we write must be what we read
     return doc
 
 
+def recipe_problem(session: PruneSession) -> str | None:
+    """Why no recipe rebuilds ``session`` as it is (None: :func:`session_document` gives one)."""
+    if isinstance(session.origin, Opaque):
+        return (
+            f"no recipe rebuilds this session's weights: they come from {session.origin.reason}; export "
+            "the model itself instead (Export page, or --save)"
+        )
+    live = sorted(n for n, how in session.solved.items() if how == ONE_LAYER)
+    if live:
+        return (
+            f"{len(live)} layer(s) were solved one at a time against the dense model's inputs (the live "
+            "sliders), which a recipe does not do: apply the method to all layers (sequential) first"
+        )
+    return None
+
+
 def session_document(session: PruneSession) -> dict:
-    """``session`` as a recipe: model, data, every layer's plan, and the fine-tune settings."""
-    return recipe_document(
-        session.model.spec, session.data.spec, session.current_plans(), training=session.training
-    )
+    """``session`` as the recipe that rebuilds it: model, data, what is removed (the structured preview's
+    plan, or every layer's plan) and the fine-tune behind its weights, with the plans it pruned towards.
+    Refused (:func:`recipe_problem`) when no recipe can rebuild the session's weights."""
+    problem = recipe_problem(session)
+    if problem:
+        raise PrunevizError(problem)
+    trained = session.origin
+    training = trained.settings | {"target": trained.target} if isinstance(trained, Trained) else None
+    if session.removal is not None:
+        return structure_document(session.model.spec, session.data.spec, session.removal, training)
+    return recipe_document(session.model.spec, session.data.spec, session.current_plans(), training=training)
 
 
-def structure_document(model: str | None, data: str | None, plan: TransformerPlan) -> dict:
-    """A recipe (as a mapping) removing ``plan``'s heads, channels and blocks from a transformer."""
+def structure_document(
+    model: str | None,
+    data: str | None,
+    removal: Removal | StructuredPlan | TransformerPlan,
+    training: dict | None = None,
+) -> dict:
+    """A recipe (as a mapping) removing what ``removal`` (or the plan) removes — filters, or a
+    transformer's heads, channels and blocks — after the fine-tune ``training`` describes."""
     doc: dict = {"pruneviz": VERSION} | ({"model": model} if model else {}) | ({"data": data} if data else {})
-    structure = {"heads": plan.heads, "channels": plan.channels, "criterion": plan.criterion}
-    if plan.drop_heads:
-        structure["drop_heads"] = {b: list(g) for b, g in plan.drop_heads.items()}
-    doc["structure"] = structure
-    if plan.drop_blocks:
-        doc["drop_blocks"] = list(plan.drop_blocks)
-    if plan.round_to:
-        doc["round_to"] = plan.round_to
+    if training:
+        doc["training"] = _training_entry(training)
+    doc |= removal.describe()
     parse_recipe(doc, "generated recipe")
     return doc
 
 
 def _plan_entry(plan: LayerPlan) -> dict:
     return {"sparsity": plan.sparsity, "criterion": plan.criterion, "granularity": plan.granularity.name}
+
+
+def _training_entry(training: dict) -> dict:
+    """A ``training`` section as written: its target plans as plain entries."""
+    target = training.get("target")
+    return dict(training) | ({"target": {n: _plan_entry(p) for n, p in target.items()}} if target else {})
 
 
 def save_recipe(path: str | Path, doc: dict) -> Path:
@@ -545,7 +625,10 @@ def parse_recipe_text(text: str, source: str = "recipe") -> Recipe:
     return parse_recipe(obj, source)
 
 
-def uniform_settings(recipe: Recipe, session: PruneSession) -> tuple[Granularity, str, dict[str, float]]:
+Sliders = tuple[Granularity, str, dict[str, float]]  # one granularity and criterion, per-layer sparsity
+
+
+def uniform_settings(recipe: Recipe, session: PruneSession) -> Sliders:
     """(granularity, criterion, per-layer sparsity) for a dashboard with one criterion and granularity
     for all layers; a global recipe becomes the per-layer fractions its ranking gives (measured on a
     fork: the session keeps its masks)."""

@@ -30,9 +30,15 @@ def apply_plans(
     session: PruneSession, plans: dict[str, LayerPlan], progress: Callable[[float, str], None] | None = None
 ) -> None:
     """Apply per-layer ``plans``: scoring criteria as masks, then reconstruction methods stage by
-    stage in model order, each stage on the calibration inputs the pruned model so far produces."""
+    stage in model order, each stage on the calibration inputs the pruned model so far produces.
+
+    Every layer to solve starts dense, whatever the session held (live solves, an earlier run): a
+    stage's statistics are gathered with its own layers dense, as the reference gathers a block's, so
+    the same plans give the same weights every time."""
     solved = [n for n in session.layer_names if n in plans and reconstructs(plans[n])]
     session.apply_layer_plans({n: p for n, p in plans.items() if n not in solved})
+    for name in solved:
+        session.set_mask(name, None)
     groups = block_of(session.working, solved)
     stages: list[list[str]] = []
     for name in solved:

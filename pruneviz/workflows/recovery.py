@@ -25,7 +25,7 @@ from pruneviz.core.importance import LossFn
 from pruneviz.core.registry import Registry
 from pruneviz.io.data import DataOptions, DataSet
 from pruneviz.tasks import Metric, Task
-from pruneviz.workflows.session import LayerPlan, PruneSession
+from pruneviz.workflows.session import LayerPlan, Opaque, PruneSession, Trained
 
 SCHEDULES = ("oneshot", "iterative", "gradual")
 OPTIMIZERS: Registry[Callable[..., torch.optim.Optimizer]] = Registry("optimizer")
@@ -53,6 +53,21 @@ class TrainConfig:
         if not self.temperature > 0 or not 0 <= self.alpha <= 1:
             raise PrunevizError("distillation needs a temperature above 0 and alpha between 0 and 1")
         OPTIMIZERS.get(self.optimizer)
+
+    def settings(self, schedule: str, rounds: int) -> dict:
+        """This fine-tune as a recipe's ``training`` section (what replays it: see :meth:`from_settings`)."""
+        out = {"steps": self.steps, "lr": self.lr, "batch_size": self.batch_size, "optimizer": self.optimizer,
+               "schedule": schedule, "rounds": rounds, "seed": self.seed}  # fmt: skip
+        if self.distill:
+            out |= {"distill": True, "temperature": self.temperature, "alpha": self.alpha}
+        return out
+
+    @classmethod
+    def from_settings(cls, settings: dict) -> tuple[TrainConfig, str, int]:
+        """(config, schedule, rounds) of a recipe's ``training`` section; what it leaves out is default."""
+        known = {f: settings[f] for f in ("steps", "lr", "batch_size", "optimizer", "seed", "distill",
+                                          "temperature", "alpha") if settings.get(f) is not None}  # fmt: skip
+        return cls(**known), settings.get("schedule") or "oneshot", settings.get("rounds") or 3
 
 
 @dataclass(frozen=True)
@@ -174,7 +189,7 @@ def train_epochs(
     train_steps(
         session.working, train, steps, config, session.task.batch_loss, session.masks, session.modules
     )
-    session.adopt_weights()
+    session.adopt_weights(Opaque(f"{epochs} epochs of training outside a recorded fine-tune"))
 
 
 def cubic_sparsity(step: int, total: int, initial: float, final: float) -> float:
@@ -208,6 +223,10 @@ def finetune(
     """Prune the session's working copy towards ``plans`` on ``schedule`` and fine-tune it with the masks
     held; the trained weights become the session's new dense weights. Returns the curve."""
     fractions = schedule_fractions(schedule, rounds)
+    # A recipe replays one fine-tune of the loaded weights; anything else it cannot rebuild.
+    first = session.origin is None
+    second = Opaque("a second fine-tune (a recipe replays one fine-tune of the loaded weights)")
+    unfinished = Opaque("a fine-tune that was stopped before the end")
     steps_each = [config.steps // len(fractions)] * len(fractions)
     steps_each[-1] += config.steps - sum(steps_each)
     gen = torch.Generator().manual_seed(config.seed)
@@ -216,7 +235,7 @@ def finetune(
     points: list[Point] = []
     done = 0
     for fraction, steps in zip(fractions, steps_each):
-        session.adopt_weights()  # re-mask from the current (fine-tuned) weights
+        session.adopt_weights(unfinished if done else session.origin)  # re-mask from the current weights
         session.apply_layer_plans({n: replace(p, sparsity=p.sparsity * fraction) for n, p in plans.items()})
         sparsity = session.prunable_sparsity()
 
@@ -245,7 +264,8 @@ def finetune(
             gen,
         )
         done += steps
-    session.adopt_weights()
+    masks = {n: m.clone() for n, m in session.masks.items()}
+    session.adopt_weights(Trained(config.settings(schedule, rounds), dict(plans), masks) if first else second)
     return points
 
 

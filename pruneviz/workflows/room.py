@@ -20,11 +20,13 @@ from pruneviz.io.room import RoomStore, Share
 from pruneviz.tasks import TASKS, Metric
 from pruneviz.workflows.recipe import (
     Recipe,
+    Sliders,
     apply_recipe,
     check_model,
     parse_recipe_text,
     recipe_text,
     session_document,
+    uniform_settings,
 )
 from pruneviz.workflows.session import PruneSession
 
@@ -70,8 +72,10 @@ def share_session(
     return replace(share, id=store.add(share))
 
 
-def load_share(session: PruneSession, share: Share) -> Recipe:
-    """Apply ``share``'s recipe to ``session`` (only its masks change); returns the recipe."""
+def load_share(session: PruneSession, share: Share) -> tuple[Recipe, Sliders | None]:
+    """Apply ``share``'s recipe to ``session`` (only its own model changes), once everything that could
+    refuse it has been checked; returns the recipe and, for masks, the Prune page's settings for it (a
+    structure recipe has none: the Structured page shows it)."""
     if share.model != session.model.spec:
         raise PrunevizError(
             f"{share.nickname}'s configuration is for {share.model}; load that model first (you have "
@@ -79,8 +83,9 @@ def load_share(session: PruneSession, share: Share) -> Recipe:
         )
     recipe = parse_recipe_text(share.recipe, f"{share.nickname}'s share")
     check_model(recipe, session.model, f"{share.nickname}'s share")
+    sliders = uniform_settings(recipe, session) if recipe.structure is None else None
     apply_recipe(session, recipe)
-    return recipe
+    return recipe, sliders
 
 
 def metric_of(share: Share) -> Metric:

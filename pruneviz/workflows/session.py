@@ -5,9 +5,18 @@ A :class:`PruneSession` owns a *working copy* of the loaded model; masks are app
 is never mutated. Every dashboard user and every CLI command gets its own session; long jobs work on
 a :meth:`PruneSession.fork`, never on the user's copy.
 
-The session also keeps the *training record*: the fine-tune settings behind its current weights. Any
-change of masks clears it (the recipe would no longer replay those weights); only the code that
-finished a fine-tune sets it.
+Two counters say what a result derived from the session still describes (the version rule): every
+change of weights or masks advances :attr:`PruneSession.version`; a change of the *dense* weights
+(a fine-tune taken over, a lottery ticket, undo, another session's weights) also advances
+:attr:`PruneSession.basis`. Rankings, plans, sweeps and allocations are computed from the dense weights
+and hold while ``basis`` does; a metric, an export or a generated text holds while ``version`` does.
+:meth:`PruneSession.stamp` records both with a result, :meth:`PruneSession.holds` tells whether it is
+still current.
+
+The session also keeps the *origin* of its dense weights: the loaded model's (None), one recorded
+fine-tune from them (:class:`Trained`, which a recipe replays), or something no recipe rebuilds
+(:class:`Opaque`: a ticket, a stopped or a second fine-tune), so the recipe the session gives is the
+configuration it shows, or a refusal that says why.
 """
 
 from __future__ import annotations
@@ -32,10 +41,38 @@ from pruneviz.io.data import DataOptions, DataSet
 from pruneviz.io.formats import ExportMeta
 from pruneviz.io.models import LoadedModel, ModelOptions, clone_module, eval_mode, load_model
 from pruneviz.tasks import Task, task_of
-from pruneviz.workflows.structured import Removal, StructuredPlan, plan_removal, predicted_counts
+from pruneviz.workflows.structured import Removal, StructuredPlan, plan_removal
 
 CALIBRATION_SAMPLES = 256
 ONE_LAYER = "one layer, against the dense model's inputs"
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """The versions a result was computed from: the dense weights' (``basis``) and, for a result that
+    depends on the masks too, the whole model's (``version``; None: masks do not matter)."""
+
+    basis: int
+    version: int | None = None
+
+
+@dataclass(frozen=True)
+class Trained:
+    """Dense weights made by one fine-tune of the loaded model's weights: its ``settings`` (a recipe's
+    ``training`` section), the per-layer plans it pruned towards (``target``) and the masks it held them
+    at (``masks``: a layer planned as its target keeps that very mask, chosen on the weights before the
+    fine-tune, so the same plans always give the same model)."""
+
+    settings: dict
+    target: dict[str, LayerPlan]
+    masks: dict[str, torch.Tensor] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class Opaque:
+    """Dense weights no recipe rebuilds, and why (said when a recipe is asked for)."""
+
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -133,7 +170,9 @@ class PruneSession:
             self.working, data.x, self.modules, memory_budget, architecture=model.module
         )
         self.plans: dict[str, LayerPlan] = {}  # the plan behind each layer's current mask, when known
-        self.training: dict | None = None  # fine-tune settings behind the current weights, if any
+        self.origin: Trained | Opaque | None = None  # where the dense weights came from (None: loaded)
+        self.version = 0  # advances on every change of weights or masks
+        self.basis = 0  # advances on every change of the dense weights
         # How each layer rewritten by a reconstruction method (sparsegpt) was solved: ONE_LAYER live,
         # or sequentially with the layers before it pruned (pruneviz.workflows.reconstruct).
         self.solved: dict[str, str] = {}
@@ -207,6 +246,22 @@ class PruneSession:
         """Whether :meth:`scores` would answer without computing (gradients can take a while)."""
         return (kind.criteria.kind, criterion) in self._scores
 
+    # --- versions -----------------------------------------------------------------------------------
+
+    def stamp(self, masks: bool = False) -> Stamp:
+        """The versions a result computed now derives from: the dense weights' and, with ``masks``, the
+        whole model's."""
+        return Stamp(self.basis, self.version if masks else None)
+
+    def holds(self, stamp: Stamp | None) -> bool:
+        """Whether a result stamped ``stamp`` still describes this session's model."""
+        return stamp is not None and stamp.basis == self.basis and stamp.version in (None, self.version)
+
+    def _changed_model(self, dense: bool = False) -> None:
+        self.version += 1
+        if dense:
+            self.basis += 1
+
     # --- masks --------------------------------------------------------------------------------------
 
     def weights_for(self, name: str, plan: LayerPlan) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -220,6 +275,9 @@ class PruneSession:
             raise PrunevizError(
                 f"layer '{name}' cannot take {kind}: {reason}; weight shape {self.shape(name)}"
             )
+        trained = self.origin if isinstance(self.origin, Trained) else None
+        if trained is not None and trained.target.get(name) == plan and name in trained.masks:
+            return trained.masks[name].to(self.device), None  # the mask the fine-tune trained with
         method = kind.criteria.get(plan.criterion)
         if isinstance(method, Reconstruction):
             calib = self.calibration()
@@ -243,7 +301,7 @@ class PruneSession:
         dense = self.dense_weights[name]
         self.plans.pop(name, None)
         self.solved.pop(name, None)
-        self.training = None
+        self._changed_model()
         with torch.no_grad():
             if mask is None:
                 self.masks.pop(name, None)
@@ -285,17 +343,26 @@ class PruneSession:
             all_scores = self.scores(plan.criterion, kind)
             scores = {n: all_scores[n] for n in ranked if n in all_scores}
         for name, keep in M.global_masks(scores, plan.sparsity, lamp=plan.lamp).items():
-            self.set_mask(name, kind.expand(keep, self.dense_weights[name].shape))
+            mask = kind.expand(keep, self.dense_weights[name].shape)
+            self.set_mask(name, mask)
+            # what the ranking gave this layer, as a per-layer plan that gives the very same mask (the
+            # same scores, the same count; LAMP ranks a layer's weights as magnitude does)
+            units = kind.units(mask.shape)
+            pruned = units - int(keep.sum())
+            criterion = "magnitude" if plan.lamp else plan.criterion
+            self.plans[name] = LayerPlan(M.sparsity_for(pruned, units), criterion, kind)
         for name in plan.pinned:
             self.set_mask(name, None)
 
-    def adopt_weights(self) -> None:
-        """Take the working copy's current weights (e.g. after training) as the new dense weights.
+    def adopt_weights(self, origin: Trained | Opaque | None) -> None:
+        """Take the working copy's current weights (e.g. after training) as the new dense weights, made
+        as ``origin`` says (None: they are the loaded model's).
 
         Masks stay recorded; everything is re-evaluated in full next time, and criteria score the new
         weights from now on (an iterative schedule re-ranks what training changed).
         """
         self.dense_weights = {n: m.weight.detach().clone() for n, m in self.modules.items()}
+        self.origin = origin
         self._rebase({k: v.detach().clone() for k, v in self.working.state_dict().items()})
 
     def _rebase(self, basis: dict[str, torch.Tensor] | None) -> None:
@@ -306,6 +373,7 @@ class PruneSession:
             self._scores.clear()
         self.evaluator.invalidate()
         self._changed.clear()
+        self._changed_model(dense=True)
 
     def fork(self, keep_weights: bool = True, memory_budget: int | None = None) -> PruneSession:
         """A second session over the same baseline with this one's settings (device, extra layers,
@@ -314,9 +382,17 @@ class PruneSession:
         session's current dense weights (after a fine-tune), else from the loaded baseline's."""
         budget = self.memory_budget if memory_budget is None else min(memory_budget, self.memory_budget)
         other = PruneSession(self.model, self.data, self.device, self.extra_layers, budget)
-        if keep_weights:
-            other.take_weights(self.dense_state())
+        if keep_weights and self._basis is not None:
+            other.take_weights(self.dense_state(), self.origin)
         return other
+
+    def back_to_loaded(self) -> None:
+        """The loaded model's weights again, dense, with nothing derived from others kept."""
+        self.reset()
+        self.working.load_state_dict(self.model.module.state_dict())
+        self.dense_weights = {n: m.weight.detach().clone() for n, m in self.modules.items()}
+        self.origin = None
+        self._rebase(None)
 
     def dense_state(self) -> dict[str, torch.Tensor]:
         """The working copy's state with every prunable weight dense: what another session (in this
@@ -326,10 +402,11 @@ class PruneSession:
             state[f"{name}.weight"] = self.dense_weights[name].clone()
         return state
 
-    def take_weights(self, state: dict[str, torch.Tensor]) -> None:
-        """Start from ``state`` (another session's :meth:`dense_state`) as this session's dense weights."""
+    def take_weights(self, state: dict[str, torch.Tensor], origin: Trained | Opaque | None) -> None:
+        """Start from ``state`` (another session's :meth:`dense_state`) as this session's dense weights,
+        made as ``origin`` says."""
         self.working.load_state_dict(state)
-        self.adopt_weights()
+        self.adopt_weights(origin)
 
     def save_state(self) -> dict:
         """Everything needed to undo a change of weights: parameters, dense weights, masks, plans and
@@ -340,7 +417,7 @@ class PruneSession:
             "masks": dict(self.masks),
             "plans": dict(self.plans),
             "solved": dict(self.solved),
-            "training": self.training,
+            "origin": self.origin,
             "basis": self._basis,
         }
 
@@ -351,25 +428,28 @@ class PruneSession:
         self.dense_weights = {k: v.clone() for k, v in saved["dense"].items()}
         self.masks, self.plans = dict(saved["masks"]), dict(saved["plans"])
         self.solved = dict(saved.get("solved", {}))
-        self.training = saved.get("training")
+        self.origin = saved.get("origin")
         basis = saved.get("basis")
-        if basis is None:  # another session's weights, or a ticket: the dense weights are the reference
+        if basis is None and self.origin is not None:  # trained weights: the dense ones are the reference
             basis = {**saved["state"], **{f"{n}.weight": w for n, w in self.dense_weights.items()}}
         self._rebase(basis)
 
     def reset(self) -> None:
-        """Back to the dense model: masks removed, structurally previewed parameters restored."""
+        """Back to the dense model: masks removed, structurally previewed parameters restored, and no
+        plan left behind (a plan of 0 says nothing of a layer another kind of pruning changes)."""
         params = dict(self.working.named_parameters())
         with torch.no_grad():
             for name, dense in self._structural_backup.items():
                 params[name].copy_(dense)
         if self._structural_backup:
             self.evaluator.invalidate()
-            self.training = None
+            self._changed_model()
         self._structural_backup.clear()
         self.removal = None
         for name in list(self.masks):
             self.set_mask(name, None)
+        self.plans.clear()
+        self.solved.clear()
 
     # --- structured removal -------------------------------------------------------------------------
 
@@ -392,26 +472,29 @@ class PruneSession:
             if removed is not None:
                 self.masks[layer] = ~removed.to(self.device)
         self.removal = removal
-        self.training = None
+        self._changed_model()
         self.evaluator.invalidate()
 
     def shrunk(self) -> nn.Module:
         """The physically smaller model for the previewed removal (a new module each call)."""
         if self.removal is None:
             raise PrunevizError("nothing to remove: preview a structured plan first")
-        with self.calibration().exclusive() as dense:  # shrinks a private copy
-            return self.removal.shrink(dense, self.example)
+        with self.calibration().exclusive() as dense:  # builds from a private copy
+            return self.removal.build(dense, self.example)
 
     def export_meta(self) -> ExportMeta:
-        """Where the (shrunk) model comes from, for exporters: architecture, data, removals on top."""
-        structure = [*(self.model.structure or []), *(self.removal.history if self.removal else [])]
-        rebuilt = not (self.removal and self.removal.build)  # a transformer's surgery lives in its config
+        """Where the (shrunk) model comes from, for exporters: architecture, data, removals on top (a
+        removal whose smaller model carries its own architecture, like a transformer's config, names
+        none)."""
+        replay = self.removal.replay if self.removal is not None else []
+        structure = [*(self.model.structure or []), *(replay or [])]
         return ExportMeta(
-            self.model.arch_spec if rebuilt else None,
+            self.model.arch_spec if replay is not None else None,
             self.data.spec,
             self.data.sample_shape,
             structure=structure or None,
             tokenizer=self.model.tokenizer,
+            input_dtype=self.data.x.dtype,
         )
 
     def predicted_counts(self) -> tuple[int, int]:
@@ -419,7 +502,7 @@ class PruneSession:
         total, _ = param_counts(self.working)
         if self.removal is None:
             return total, self.macs_dense
-        return predicted_counts(total, self.macs_dense, self.layers, self.removal)
+        return self.removal.predict(total, self.macs_dense, self.layers)
 
     # --- evaluation ---------------------------------------------------------------------------------
 
@@ -438,8 +521,15 @@ class PruneSession:
 
     def current_plans(self) -> dict[str, LayerPlan]:
         """The plan behind every prunable layer's current mask: the one applied when known, otherwise
-        (a lottery ticket, a structured preview) the measured sparsity with the default criterion."""
-        return {n: self.plans.get(n, LayerPlan(s)) for n, s in self.layer_sparsity().items()}
+        (a mask no plan made: a lottery ticket's) its pruned count with the default criterion."""
+        out = {}
+        for name in self.modules:
+            mask = self.masks.get(name)
+            if name in self.plans or mask is None:
+                out[name] = self.plans.get(name, LayerPlan(0.0))
+            else:
+                out[name] = LayerPlan(M.sparsity_for(int((~mask).sum()), mask.numel()))
+        return out
 
     def prunable_sparsity(self) -> float:
         """Fraction (0..1) of all prunable layers' weights that are zero in the working copy."""

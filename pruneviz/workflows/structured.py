@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import warnings
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -28,7 +29,6 @@ from pruneviz.core.layers import LayerInfo
 from pruneviz.core.masks import check_sparsity
 from pruneviz.core.registry import Registry
 from pruneviz.core.structure import History, classifier_name, removed_entries, shrink
-from pruneviz.io.anatomy import Cut
 
 STRUCTURED_CRITERIA: Registry[Callable[[], tp.importance.Importance]] = Registry("structured criterion")
 STRUCTURED_CRITERIA.register("l1")(lambda: tp.importance.GroupMagnitudeImportance(p=1))
@@ -53,33 +53,72 @@ class StructuredPlan:
     round_to: int | None = None
     pinned: tuple[str, ...] = ()
 
+    @property
+    def empty(self) -> bool:
+        return not self.global_ratio and not any(self.ratios.values())
 
-@dataclass
-class Removal:
-    """A structural decision: for every parameter the bool mask of entries the preview zeroes (True =
-    removed), and how the smaller model is built — by replaying the Torch-Pruning ``history``, or by
-    ``build(model, example)`` (a transformer's surgery, whose ``cut`` says what goes). ``gone`` marks
-    the entries the built model really lacks when it keeps some zeroed (default: all of ``removed``)."""
+    def describe(self) -> dict:
+        """The recipe keys that give this plan back (``structure: {filters: ...}``)."""
+        filters = self.global_ratio if self.global_ratio is not None else dict(self.ratios)
+        doc: dict = {"structure": {"filters": filters, "criterion": self.criterion}}
+        if self.pinned:
+            doc["pinned"] = list(self.pinned)
+        if self.round_to:
+            doc["round_to"] = self.round_to
+        return doc
 
-    history: History
+
+class Removal(ABC):
+    """A structural decision, previewed on the session's working copy and built for real. Two kinds:
+    :class:`FilterRemoval` (Torch-Pruning's dependency groups) and
+    :class:`~pruneviz.workflows.transformer.TransformerRemoval` (a transformer's heads, MLP channels and
+    blocks). ``removed``: per parameter, the entries the preview zeroes (True = removed), so the preview
+    computes the smaller model's outputs; ``skipped``: coupled groups kept whole, for people."""
+
     removed: dict[str, torch.Tensor]
-    skipped: list[str] = field(default_factory=list)
-    gone: dict[str, torch.Tensor] | None = None
-    build: Callable[[nn.Module, torch.Tensor], nn.Module] | None = None
-    cut: Cut | None = None
+    skipped: list[str]
+
+    @property
+    def gone(self) -> dict[str, torch.Tensor]:
+        """The entries the built model really lacks (all of ``removed``, unless it keeps some as zeros)."""
+        return self.removed
 
     @property
     def empty(self) -> bool:
         """Whether nothing is removed (a plan that asked for nothing, or selected nothing)."""
-        return not self.history and not any(bool(m.any()) for m in self.removed.values())
+        return not any(bool(m.any()) for m in self.removed.values())
 
     @property
     def removed_params(self) -> int:
-        return sum(int(m.sum()) for m in (self.gone if self.gone is not None else self.removed).values())
+        return sum(int(m.sum()) for m in self.gone.values())
 
-    def shrink(self, model: nn.Module, example: torch.Tensor) -> nn.Module:
-        """The physically smaller copy of ``model``."""
-        return self.build(model, example) if self.build else shrink(model, example, self.history)
+    def predict(self, params_total: int, macs_dense: int, layers: list[LayerInfo]) -> tuple[int, int]:
+        """Parameters and MACs per sample the built model will have, from the preview alone.
+
+        A Conv/Linear layer's MACs are (output positions) x (weight entries), so they shrink exactly in
+        proportion to the weight entries removed.
+        """
+        macs = macs_dense
+        for layer in layers:
+            mask = self.gone.get(f"{layer.name}.weight")
+            if mask is not None and layer.macs:
+                macs -= layer.macs * int(mask.sum()) // mask.numel()
+        return params_total - self.removed_params, macs
+
+    @abstractmethod
+    def build(self, model: nn.Module, example: torch.Tensor) -> nn.Module:
+        """The physically smaller copy of ``model`` (the dense model this removal was planned on)."""
+
+    @abstractmethod
+    def describe(self) -> dict:
+        """The recipe keys (``structure``, ``drop_blocks``, ``pinned``, ``round_to``) that give this
+        removal back: what the session's recipe says while it is previewed."""
+
+    @property
+    @abstractmethod
+    def replay(self) -> History | None:
+        """The history a checkpoint replays on the architecture to rebuild the smaller model, or None
+        when the smaller model carries its own architecture (a transformer's patched config)."""
 
     def filters(self, layers: list[LayerInfo]) -> list[tuple[str, int, int]]:
         """(layer, output filters before, after) for every layer: a filter goes when all of it goes."""
@@ -89,6 +128,31 @@ class Removal:
             gone = int(removed.flatten(1).all(1).sum()) if removed is not None else 0
             out.append((layer.name, layer.shape[0], layer.shape[0] - gone))
         return out
+
+
+@dataclass
+class FilterRemoval(Removal):
+    """Filters (channels) removed with Torch-Pruning: the ``history`` of (root layer, out-channels?,
+    indices) that rebuilds the smaller model from the architecture, and the ``plan`` that chose it."""
+
+    plan: StructuredPlan
+    history: History
+    removed: dict[str, torch.Tensor]
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not self.history and super().empty
+
+    def build(self, model: nn.Module, example: torch.Tensor) -> nn.Module:
+        return shrink(model, example, self.history)
+
+    def describe(self) -> dict:
+        return self.plan.describe()
+
+    @property
+    def replay(self) -> History:
+        return self.history
 
 
 def plan_removal(
@@ -104,8 +168,8 @@ def plan_removal(
     for name in (*plan.ratios, *plan.pinned):
         if name not in known:
             raise PrunevizError(f"unknown layer '{name}' (see `pruneviz info` for the layers)")
-    if not plan.global_ratio and not any(plan.ratios.values()):
-        return Removal([], {})  # nothing asked: no need to trace the model
+    if plan.empty:
+        return FilterRemoval(plan, [], {})  # nothing asked: no need to trace the model
     work = copy.deepcopy(model).eval()
     modules = dict(work.named_modules())
     pinned = set(plan.pinned)
@@ -148,7 +212,7 @@ def plan_removal(
             continue
         idxs = sorted(int(i) for i in tp._helpers.to_plain_idxs(group[0].idxs))
         history.append((root, True, idxs))
-    return Removal(history, removed_entries(pruner.DG, history), skipped)
+    return FilterRemoval(plan, history, removed_entries(pruner.DG, history), skipped)
 
 
 def check_plan(plan: StructuredPlan) -> None:
@@ -173,21 +237,3 @@ def _accumulate_gradients(model: nn.Module, calibration: Calibration | None) -> 
     with torch.enable_grad():
         for xb, yb in calibration.batches():
             calibration.loss(model, xb, yb).backward()
-
-
-def predicted_counts(
-    params_total: int, macs_dense: int, layers: list[LayerInfo], removal: Removal
-) -> tuple[int, int]:
-    """Parameters and MACs the shrunk model will have, from the preview alone.
-
-    A Conv/Linear layer's MACs are (output positions) x (weight entries), so they shrink exactly in
-    proportion to the weight entries removed.
-    """
-    params = params_total - removal.removed_params
-    macs = macs_dense
-    gone = removal.gone if removal.gone is not None else removal.removed
-    for layer in layers:
-        mask = gone.get(f"{layer.name}.weight")
-        if mask is not None and layer.macs:
-            macs -= layer.macs * int(mask.sum()) // mask.numel()
-    return params, macs

@@ -26,7 +26,6 @@ import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -38,10 +37,11 @@ from pruneviz.core.errors import PrunevizError
 from pruneviz.core.importance import Calibration
 from pruneviz.core.layers import prunable_modules
 from pruneviz.core.registry import Registry
+from pruneviz.core.timing import token_speed
 from pruneviz.io.anatomy import Anatomy, Cut, anatomy_of, build, physical, removed_entries
-from pruneviz.workflows.latency import token_speed, unstructured_twin
+from pruneviz.workflows.latency import unstructured_twin
 from pruneviz.workflows.session import PruneSession
-from pruneviz.workflows.structured import Removal
+from pruneviz.workflows.structured import Removal, StructuredPlan
 
 Ratios = float | dict[int, float]
 
@@ -64,6 +64,18 @@ class TransformerPlan:
     def empty(self) -> bool:
         ratios = [*_values(self.heads), *_values(self.channels)]
         return not any(ratios) and not any(self.drop_heads.values()) and not self.drop_blocks
+
+    def describe(self) -> dict:
+        """The recipe keys that give this plan back (``structure``, ``drop_blocks``, ``round_to``)."""
+        structure: dict = {"heads": self.heads, "channels": self.channels, "criterion": self.criterion}
+        if self.drop_heads:
+            structure["drop_heads"] = {b: list(g) for b, g in self.drop_heads.items()}
+        doc: dict = {"structure": structure}
+        if self.drop_blocks:
+            doc["drop_blocks"] = list(self.drop_blocks)
+        if self.round_to:
+            doc["round_to"] = self.round_to
+        return doc
 
 
 def _values(ratios: Ratios) -> list[float]:
@@ -220,14 +232,46 @@ def plan_transformer(
         if chosen := _lowest(scores, "channels", i, _channels_to_remove(plan, anatomy, i)):
             channels[i] = chosen
     cut = Cut(groups, channels, drop)
-    gone = removed_entries(model, anatomy, physical(anatomy, cut))
-    return Removal(
-        [],
-        removed_entries(model, anatomy, cut),
-        gone=gone,
-        build=partial(_build, anatomy=anatomy, cut=cut),
-        cut=cut,
+    removed = removed_entries(model, anatomy, cut)
+    return TransformerRemoval(
+        plan, anatomy, cut, removed, removed_entries(model, anatomy, physical(anatomy, cut))
     )
+
+
+@dataclass
+class TransformerRemoval(Removal):
+    """A transformer's key/value groups, MLP channels and blocks (``cut``) removed by the surgery of
+    :func:`pruneviz.io.anatomy.build`, which patches the config: the smaller model describes itself.
+    ``gone`` is what it really lacks (blocks share one width, so some removed units stay as zeros)."""
+
+    plan: TransformerPlan
+    anatomy: Anatomy
+    cut: Cut
+    removed: dict[str, torch.Tensor]
+    physical: dict[str, torch.Tensor]
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def gone(self) -> dict[str, torch.Tensor]:
+        return self.physical
+
+    def build(self, model: nn.Module, example: torch.Tensor) -> nn.Module:
+        return build(model, self.anatomy, self.cut)
+
+    def describe(self) -> dict:
+        return self.plan.describe()
+
+    @property
+    def replay(self) -> None:
+        return None
+
+
+def plan_structure(session: PruneSession, plan: StructuredPlan | TransformerPlan) -> Removal:
+    """What ``plan`` removes from the session's dense model: filters chosen by Torch-Pruning, or a
+    transformer's heads, MLP channels and blocks."""
+    if isinstance(plan, TransformerPlan):
+        return plan_transformer(session, plan)
+    return session.plan_removal(plan)
 
 
 def _lowest(
@@ -239,10 +283,6 @@ def _lowest(
         order = M.ranking(getattr(scores, kind)[block]).tolist()
         out += [u for u in order if u not in out][: max(0, count - len(out))]
     return out
-
-
-def _build(model: nn.Module, example: torch.Tensor, anatomy: Anatomy, cut: Cut) -> nn.Module:
-    return build(model, anatomy, cut)
 
 
 def block_influence(calibration: Calibration) -> list[float]:
@@ -335,7 +375,7 @@ def structured_speedups(
     models = {}
     for name, part in parts.items():
         if not part.empty:
-            models[name] = plan_transformer(session, part).shrink(dense_model, session.example)
+            models[name] = plan_transformer(session, part).build(dense_model, session.example)
     if not models:
         raise PrunevizError("nothing to remove: choose heads, MLP channels or blocks first")
     total = sum(p.numel() for p in dense_model.parameters())

@@ -65,7 +65,8 @@ def test_sensitivity_and_owl_allocation(tmp_path):
         str(out),
     )
     rows = list(csv.DictReader(out.open()))
-    assert list(rows[0]) == ["layer", "sparsity", "perplexity", "loss"] and len(rows) == 28 * 2
+    assert list(rows[0]) == ["layer", "sparsity", "perplexity", "loss", "criterion", "granularity"]
+    assert len(rows) == 28 * 2
     recipe = tmp_path / "owl.yaml"
     summary = json.loads(
         run("auto", "demo:gpt", "--limit", "8", "--allocation", "owl", "--target-params", "0.4",

@@ -108,7 +108,7 @@ def test_python_specs_are_refused_unless_the_server_allows_them(monkeypatch):
     assert "Python factory" not in at.radio(key="md_source").options
     at.text_input(key="md_data").input("python:os:getcwd")
     at.button(key="md_load").click().run()
-    assert any("would run Python code on the server" in e.value for e in at.error)
+    assert any("would run Python code on this machine" in e.value for e in at.error)
     assert at.session_state[WORKSPACE].session.data.spec == "digits"
 
 
@@ -308,9 +308,11 @@ def test_recovery_finetunes_the_prune_configuration_and_can_undo():
     assert all(bool((session.modules[n].weight[~m] == 0).all()) for n, m in session.masks.items())
     assert metric(at, "Accuracy after fine-tuning") == f"{100 * tuned.score:.1f}%"
     recipe = parse_recipe_text(at.session_state[WORKSPACE].recipe())
-    assert recipe.training == {
-        "steps": 100, "lr": 0.001, "batch_size": 64, "optimizer": "adam", "schedule": "oneshot", "rounds": 3
+    assert {k: v for k, v in recipe.training.items() if k != "target"} == {
+        "steps": 100, "lr": 0.001, "batch_size": 64, "optimizer": "adam", "schedule": "oneshot", "rounds": 3,
+        "seed": 0,
     }  # fmt: skip
+    assert recipe.training["target"] == session.plans  # what it pruned towards
     at.button(key="ft_undo_button").click().run()
     assert session.report().score == pruned
     assert parse_recipe_text(at.session_state[WORKSPACE].recipe()).training is None
@@ -456,7 +458,7 @@ def test_switching_models_leaves_nothing_of_the_old_one():
     _load(at, "Demo model", "digits")  # demo:cnn again: a new model load all the same
     fresh = at.session_state[WORKSPACE]
     assert fresh is not old and fresh.undo is None and fresh.curve is None and fresh.lottery is None
-    assert fresh.session.working is not old.session.working and fresh.session.training is None
+    assert fresh.session.working is not old.session.working and fresh.session.origin is None
     leftovers = [k for k in at.session_state if str(k).startswith(("st_", "prune_", "ft_", "lt_", "sens_"))]
     assert leftovers == []
     at.switch_page("pages/6_Recovery.py").run()

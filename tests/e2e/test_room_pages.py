@@ -6,7 +6,7 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from pruneviz.io.room import RoomStore
+from pruneviz.io.room import RoomStore, Share
 from pruneviz.workflows.exercises import SENSITIVITY_SPARSITY
 from pruneviz.workflows.sensitivity import layer_sensitivity, most_sensitive
 from tests.e2e.test_pages import ROOT, WORKSPACE
@@ -104,3 +104,20 @@ def test_a_corrupt_room_store_leaves_pruning_working(room, tmp_path, monkeypatch
     at.text_input(key="room_nickname_prune").input("ada")
     at.button(key="room_share_button_prune").click().run()
     assert "is not a usable database" in at.error[0].value and not at.exception
+
+
+def test_a_share_that_cannot_be_shown_is_refused_before_anything_changes(room):
+    """Regression: loading a share applied its recipe, then refused it ('Could not load it')."""
+    mixed = (
+        "pruneviz: 1\nmodel: demo:cnn\nlayers:\n  conv2: {sparsity: 0.5}\n"
+        "  fc1: {sparsity: 0.5, criterion: l2}\n"
+    )
+    sid = room.add(Share(0, 0.0, "someone", "mixer", "demo:cnn", "digits", "accuracy", 0.9, 1, 1, (), mixed))
+    bob = attendee()
+    bob.switch_page("pages/11_Room.py").run()
+    session = bob.session_state[WORKSPACE].session
+    bob.selectbox(key="room_which").set_value(sid).run()
+    bob.button(key="room_load").click().run()
+    assert not bob.exception
+    assert any("Could not load it" in i.value and "mixes criteria" in i.value for i in bob.info)
+    assert session.masks == {} and session.layer_sparsity()["conv2"] == 0.0  # nothing was applied

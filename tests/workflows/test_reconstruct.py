@@ -50,3 +50,17 @@ def test_recipes_run_the_sequential_algorithm(llama):
     assert set(llama.solved.values()) == {SEQUENTIAL}
     sparsity = llama.layer_sparsity()
     assert all(s == pytest.approx(0.5, abs=1e-3) for s in sparsity.values())
+
+
+def test_sequential_sparsegpt_gives_the_same_weights_whatever_the_session_held(llama, tiny_llama):
+    """Regression: a block's statistics were gathered with its layers already solved one by one (the
+    sliders' live solves, or an earlier run), so the button gave other weights than `evaluate`."""
+    plans = {n: LayerPlan(0.7, "sparsegpt") for n in llama.layer_names}
+    apply_plans(llama, plans)
+    fresh = {n: llama.modules[n].weight.clone() for n in plans}
+    live = open_session(f"hf:{tiny_llama}", device="cpu", extra_layers=("lm_head",))
+    live.apply_layer_plans(plans)  # the sliders' live solves first
+    apply_plans(live, plans)
+    assert all(torch.equal(live.modules[n].weight, w) for n, w in fresh.items())
+    apply_plans(live, plans)  # pressed twice
+    assert all(torch.equal(live.modules[n].weight, w) for n, w in fresh.items())

@@ -5,7 +5,7 @@ from pruneviz.core.errors import PrunevizError
 from pruneviz.core.granularity import NM
 from pruneviz.io.data import load_data
 from pruneviz.io.models import load_model
-from pruneviz.workflows.session import GlobalPlan, LayerPlan, PruneSession
+from pruneviz.workflows.session import GlobalPlan, LayerPlan, Opaque, PruneSession, Stamp, Trained
 from pruneviz.workflows.structured import StructuredPlan
 
 
@@ -121,7 +121,8 @@ def test_a_layer_at_zero_stays_dense_under_n_m(cnn_session):
     assert cnn_session.layer_sparsity()["fc1"] == 0.0 and cnn_session.layer_sparsity()["fc2"] == 0.5
 
 
-def test_every_change_of_masks_clears_the_training_record(resnet_session):
+def test_every_change_of_masks_advances_the_version_and_keeps_the_origin_of_the_weights(resnet_session):
+    resnet_session.origin = trained = Trained({"steps": 5}, {})
     changes = [
         lambda s: s.prune_layer("fc", LayerPlan(0.5)),
         lambda s: s.apply_global(GlobalPlan(0.5)),
@@ -129,14 +130,15 @@ def test_every_change_of_masks_clears_the_training_record(resnet_session):
         lambda s: s.reset(),
     ]
     for change in changes:
-        resnet_session.training = {"steps": 5}
+        before = resnet_session.stamp(masks=True)
         change(resnet_session)
-        assert resnet_session.training is None
-    resnet_session.training = {"steps": 5}
+        assert not resnet_session.holds(before) and resnet_session.holds(Stamp(before.basis))
+        assert resnet_session.origin is trained  # the masks changed, not where the weights came from
     saved = resnet_session.save_state()
-    resnet_session.prune_layer("fc", LayerPlan(0.2))
-    resnet_session.load_state(saved)  # undo brings the record back with the weights it describes
-    assert resnet_session.training == {"steps": 5}
+    resnet_session.back_to_loaded()
+    assert resnet_session.origin is None
+    resnet_session.load_state(saved)  # undo brings the origin back with the weights it describes
+    assert resnet_session.origin is trained
 
 
 def test_plans_after_a_structured_preview_start_from_dense(resnet_session):
@@ -163,7 +165,7 @@ def test_criteria_score_the_adopted_weights(cnn_session):
     baseline_order = cnn_session.scores("magnitude")["fc1"].clone()
     with torch.no_grad():
         cnn_session.modules["fc1"].weight.mul_(torch.linspace(0, 1, 64)[:, None])  # as if training moved them
-    cnn_session.adopt_weights()
+    cnn_session.adopt_weights(Opaque("weights moved by hand"))
     assert torch.equal(cnn_session.scores("magnitude")["fc1"], cnn_session.dense_weights["fc1"].abs())
     assert not torch.equal(cnn_session.scores("magnitude")["fc1"], baseline_order)
     cnn_session.prune_layer("fc1", LayerPlan(0.5))

@@ -15,7 +15,7 @@ from pruneviz.io.data import digits_split
 from pruneviz.io.formats import ExportMeta, export_model
 from pruneviz.io.models import load_model
 from pruneviz.tasks import TASKS
-from pruneviz.workflows.structured import STRUCTURED_CRITERIA, StructuredPlan, plan_removal, predicted_counts
+from pruneviz.workflows.structured import STRUCTURED_CRITERIA, StructuredPlan, plan_removal
 
 CLASSIFICATION = TASKS.get("classification")
 MODELS = [
@@ -51,7 +51,7 @@ def test_preview_predicts_the_shrunk_model_exactly_and_it_reloads(spec, tmp_path
 
     total, _ = param_counts(model)
     macs, _ = module_macs(model, example)
-    params_pred, macs_pred = predicted_counts(total, macs, discover_layers(model, example), removal)
+    params_pred, macs_pred = removal.predict(total, macs, discover_layers(model, example))
     assert params_pred == param_counts(small)[0] < total
     assert macs_pred == module_macs(small, example)[0] < macs
 

@@ -1,7 +1,7 @@
 import math
 
+from pruneviz.core.timing import measure_latency
 from pruneviz.io.models import load_model
-from pruneviz.workflows.latency import measure_latency
 
 
 def test_latency_is_a_positive_median_in_milliseconds():
