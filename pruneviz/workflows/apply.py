@@ -68,7 +68,7 @@ class Applied:
 def apply_and_measure(session: PruneSession, recipe: Recipe | None) -> Applied:
     """Apply ``recipe`` (None: nothing) to ``session`` and measure the result."""
     dense = session.report()
-    if recipe is not None and recipe.transformer is None and removes_filters(recipe, session.layers):
+    if recipe is not None and recipe.structure is None and removes_filters(recipe, session.layers):
         session.preview_removal(session.plan_removal(structured_plan(recipe, session.layers)))
     elif recipe is not None:  # masks, or a transformer's heads, channels and blocks (previewed)
         apply_recipe(session, recipe)

@@ -269,7 +269,7 @@ def test_speedups_build_each_part_and_count_its_parameters(gpt):
         ("MLP channels", TransformerPlan(channels=0.5)),
         ("blocks", TransformerPlan(drop_blocks=(1,))),
     ]:
-        built = plan_transformer(gpt, part).shrink(gpt.calibration().model, gpt.example)
+        built = plan_transformer(gpt, part).build(gpt.calibration().model, gpt.example)
         assert speedups[name].params == sum(p.numel() for p in built.parameters())
         assert speedups[name].promised == pytest.approx(dense / speedups[name].params)
     assert speedups["unstructured, same parameters"].params == speedups["all of it"].params
