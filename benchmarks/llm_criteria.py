@@ -3,7 +3,8 @@
 For 50%, 60% and 70% unstructured sparsity and 2:4, every projection in the transformer blocks is
 pruned by each method (the output head stays dense, as the methods' own code does); perplexity is
 measured on every validation window of the pydoc text (364 × 128 tokens), and the time is that of
-choosing the masks (SparseGPT: solving every layer in order, on 128 calibration windows).
+choosing the masks (Wanda and SparseGPT: sequentially, block by block, each block calibrated on the
+outputs of the already-pruned blocks before it, on 128 calibration windows, as ``evaluate`` runs them).
 Run: ``.venv/bin/python benchmarks/llm_criteria.py`` (about a minute on two cores).
 """
 
@@ -18,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pruneviz.io.data import DataOptions
 from pruneviz.workflows.allocate import owl_sparsity
-from pruneviz.workflows.reconstruct import apply_plans
+from pruneviz.workflows.sequential import apply_plans
 from pruneviz.workflows.session import LayerPlan, PruneSession, open_session
 
 SETTINGS = [("unstructured", 0.5), ("unstructured", 0.6), ("unstructured", 0.7), ("2:4", 0.5)]

@@ -7,8 +7,8 @@ from pruneviz.core.errors import PrunevizError
 from pruneviz.core.granularity import GRANULARITIES, granularity
 from pruneviz.ui.keys import PRUNE as K
 from pruneviz.ui.room import share_form
-from pruneviz.ui.state import SliderRequest, errors_shown, page_header
-from pruneviz.ui.widgets import ensure_scores, metrics_row, require_prunable_layers
+from pruneviz.ui.state import SliderRequest, errors_shown, page_header, policy
+from pruneviz.ui.widgets import ensure_scores, metrics_row, require_prunable_layers, rerun_fragment
 from pruneviz.views import charts
 from pruneviz.workflows import allocate
 from pruneviz.workflows.recipe import (
@@ -19,7 +19,7 @@ from pruneviz.workflows.recipe import (
     uniform_plans,
     uniform_settings,
 )
-from pruneviz.workflows.reconstruct import apply_plans, reconstructs
+from pruneviz.workflows.sequential import apply_plans, method_of, rewrites
 from pruneviz.workflows.session import LayerPlan
 
 ws = page_header(
@@ -103,25 +103,27 @@ def slider_plans():
     return uniform_plans(session.layers, sparsity, st.session_state[K("criterion")], kind())
 
 
-def presets(rewrites: bool) -> list[str]:
+def presets(ranks: bool) -> list[str]:
     """The presets that make sense now: a fixed N:M sparsity has nothing to spread, and a method that
-    rewrites weights has no ranking for a global threshold."""
+    rewrites weights (``ranks`` False) has no ranking for a global threshold."""
     if not kind().rankable:
         return PRESETS[:1]
-    return [p for p in PRESETS if not (rewrites and p == "global threshold")]
+    return [p for p in PRESETS if ranks or p != "global threshold"]
 
 
 def sequential_note(criterion: str) -> None:
-    """How the numbers of a weight-rewriting method were computed, and the button for the real thing."""
+    """How the numbers of a method reading its layers' inputs were computed, and the button for the
+    sequential algorithm."""
     how = sorted(set(session.solved.values()))
     st.caption(
-        f"{criterion} rewrites the surviving weights. A slider solves its layer alone against the dense "
-        "model's inputs (fast); the full algorithm solves the layers in order, each on the inputs the "
-        "pruned layers before it produce — what `pruneviz evaluate` and `apply` run. "
+        f"{criterion} decides from each layer's inputs. A slider solves its layer alone against the dense "
+        "model's inputs (one-shot, fast); the full algorithm solves the layers block by block, each on "
+        "the inputs the pruned blocks before it produce — what `pruneviz evaluate` and `apply` run "
+        "unless a recipe says `calibration: one-shot`. "
         f"Now shown: {', '.join(how) or 'nothing solved yet'}."
     )
     if st.button("Apply to all layers (sequential)", key=K("sequential")):
-        bar = st.progress(0.0, text="SparseGPT…")
+        bar = st.progress(0.0, text=f"{criterion}…")
         with errors_shown():
             apply_plans(session, slider_plans(), lambda f, m: bar.progress(f, text=m))
             st.rerun()  # draw the panel again, saying how its numbers were made
@@ -176,12 +178,13 @@ def pruning_panel() -> None:
         criterion = c2.selectbox(
             "Criterion", session.task.criteria(kind()), key=K("criterion"), persist_state="session"
         )
-        rewrites = reconstructs(LayerPlan(0.5, criterion, kind()))
-        if not rewrites and (st.session_state[K("preset")] == "global threshold" or criterion != "magnitude"):
+        plan = LayerPlan(0.5, criterion, kind())
+        ranks = not rewrites(plan)
+        if ranks and (st.session_state[K("preset")] == "global threshold" or criterion != "magnitude"):
             ensure_scores(session, criterion, kind())
         st.radio(
             "Preset",
-            presets(rewrites),
+            presets(ranks),
             key=K("preset"),
             horizontal=True,
             on_change=allocate_sliders,
@@ -196,7 +199,7 @@ def pruning_panel() -> None:
                 f"{kind()}: a layer above 0% keeps {kind().n} of every {kind().m} weights "
                 f"({kind().fixed_sparsity:.0%}); a layer at 0% stays dense."
             )
-        if rewrites:
+        if method_of(plan) is not None:
             sequential_note(criterion)
         layer_sliders()
     plans = slider_plans()
@@ -207,9 +210,11 @@ def pruning_panel() -> None:
                 "(the Structured page shows its preview again when you open it)."
             )
         session.apply_layer_plans(plans)
-    now = session.report()
+    now = session.report_within(policy().live_s)  # a large model: an estimate first, refined below
     config = {n: p.sparsity for n, p in plans.items()}
-    current = ws.history.add(config, criterion, kind().name, now.score, now.params_nonzero, session.basis)
+    current = None  # only complete evaluations are tried configurations
+    if now.complete:
+        current = ws.history.add(config, criterion, kind().name, now.score, now.params_nonzero, session.basis)
     with right:
         metrics_row(now, ws.baseline, session.task)
         st.plotly_chart(
@@ -223,6 +228,8 @@ def pruning_panel() -> None:
                 charts.per_class_delta(ws.baseline.per_class_accuracy, now.per_class_accuracy),
                 key=K("per_class"),
             )
+    if not now.complete:
+        rerun_fragment()  # the next batch (a slider moved meanwhile starts a new estimate instead)
 
 
 pruning_panel()

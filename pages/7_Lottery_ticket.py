@@ -37,7 +37,7 @@ if start and (job is None or job.done):
 
         def work(progress):
             return lottery(
-                scratch.working,
+                scratch.writable(),
                 train,
                 scratch.data,
                 int(rounds),

@@ -57,7 +57,7 @@ from pruneviz.workflows.sensitivity import (
     naive_sweep,
     sweep,
 )
-from pruneviz.workflows.session import GlobalPlan, LayerPlan, PruneSession, open_session
+from pruneviz.workflows.session import GlobalPlan, LayerPlan, PruneSession, open_session, resolve_device
 from pruneviz.workflows.snippet import torch_prune_snippet
 from pruneviz.workflows.transformer import TransformerPlan, block_influence, depth_plan
 
@@ -100,6 +100,12 @@ def _model_args(p: argparse.ArgumentParser, required: bool = True) -> None:
     p.add_argument(
         "--allow-download", action="store_true", help="hf: models may come from the Hugging Face hub"
     )
+    p.add_argument(
+        "--dtype",
+        choices=["float32", "bfloat16", "float16", "auto"],
+        help="hf: the dtype weights are held in (default: float32 on the CPU, the checkpoint's own on a "
+        "GPU); masks, norms and Hessians are computed in float32 either way",
+    )
     p.add_argument("--weights", help="weights: a state_dict path, DEFAULT (download) or none")
     p.add_argument("--arch", help="architecture spec for a bare state_dict given as file:PATH")
     p.add_argument(
@@ -131,6 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
     _model_args(ev, required=False)
     ev.add_argument("--recipe", help="YAML/JSON recipe to apply before evaluating")
     ev.add_argument("--save", help="write the pruned model to this file (loads back as file:PATH)")
+    ev.add_argument(
+        "--progress",
+        action="store_true",
+        help="print the metric on stderr as the samples come in (a shuffled order, with its 95%% interval)",
+    )
     ev.set_defaults(run=cmd_evaluate)
 
     ap = sub.add_parser("apply", parents=[common], help="prune (filters for real) and export, verified")
@@ -302,8 +313,12 @@ def _session(args: argparse.Namespace, model: str | None = None, data: str | Non
     if not spec:
         raise PrunevizError("name a model (e.g. demo:cnn) or give a recipe that names one")
     gate = _gate(args)
-    options = ModelOptions(args.weights, args.arch, args.trust_pickle, args.allow_download, gate)
-    budget = getattr(args, "memory_budget_mb", None)
+    device = resolve_device(args.device)
+    dtype = args.dtype or ("auto" if device.type == "cuda" else None)  # a GPU runs the checkpoint's dtype
+    options = ModelOptions(args.weights, args.arch, args.trust_pickle, args.allow_download, gate, dtype)
+    # Only sweeps evaluate the same model again and again: other commands keep no activation cache.
+    sweeps = hasattr(args, "levels")
+    budget = getattr(args, "memory_budget_mb", None) or (DEFAULT_BUDGET_BYTES // 2**20 if sweeps else 0)
     return open_session(
         spec,
         data or args.data,
@@ -311,7 +326,7 @@ def _session(args: argparse.Namespace, model: str | None = None, data: str | Non
         DataOptions(args.limit, args.context, args.calibration, gate),
         args.device,
         extra_layers=tuple(args.extra_layer),
-        memory_budget=budget * 2**20 if budget else DEFAULT_BUDGET_BYTES,
+        memory_budget=budget * 2**20,
     )
 
 
@@ -337,6 +352,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     session, recipe = _recipe_session(args)
     if recipe:
         apply_recipe(session, recipe, _stderr_progress)
+    if args.progress:  # an estimate after every batch, on stderr: how many samples it rests on
+        metric, batches = session.task.metric, len(session.evaluator.batches)
+        for k in range(1, batches):
+            e = session.report(k).estimate
+            interval = f"95%: {metric.format(e.low)}-{metric.format(e.high)}"
+            print(
+                f"{metric.key} {metric.format(e.score)} ({interval}) on {e.samples} of {e.total} {e.unit}",
+                file=sys.stderr,
+                flush=True,
+            )
     report = session.report()
     if args.save:
         _save(session, Path(args.save))

@@ -69,3 +69,42 @@ def tiny_gpt2(tmp_path_factory) -> str:
 
     config = GPT2Config(vocab_size=384, n_positions=128, n_embd=64, n_layer=2, n_head=4)
     return save_tiny_lm(tmp_path_factory.mktemp("gpt2"), config)
+
+
+def tiny_config(family: str):
+    """A 2-block configuration of ``family`` (4 query heads; 2 key/value heads where the family groups
+    them; MLP 128; the byte tokenizer's 384 ids)."""
+    import transformers as T
+
+    common = {"vocab_size": 384, "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+              "max_position_embeddings": 128, "tie_word_embeddings": False}  # fmt: skip
+    gqa = {"num_key_value_heads": 2, "intermediate_size": 128}
+    ids = {"pad_token_id": 0, "bos_token_id": 1, "eos_token_id": 2}
+    return {
+        "llama": lambda: T.LlamaConfig(**common, **gqa),
+        "qwen2": lambda: T.Qwen2Config(**common, **gqa),
+        "mistral": lambda: T.MistralConfig(**common, **gqa),
+        "gemma": lambda: T.GemmaConfig(**common, **gqa, head_dim=16),
+        "phi3": lambda: T.Phi3Config(**common, **gqa, **ids),
+        "gpt_neox": lambda: T.GPTNeoXConfig(**common, intermediate_size=128, **ids),
+        "opt": lambda: T.OPTConfig(
+            vocab_size=384,
+            hidden_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            ffn_dim=128,
+            max_position_embeddings=128,
+            word_embed_proj_dim=64,
+            **ids,
+        ),
+        "gpt2": lambda: T.GPT2Config(vocab_size=384, n_positions=128, n_embd=64, n_layer=2, n_head=4),
+    }[family]()
+
+
+FAMILY_NAMES = ("llama", "qwen2", "mistral", "gemma", "phi3", "gpt_neox", "opt", "gpt2")
+
+
+@pytest.fixture(scope="session")
+def tiny_families(tmp_path_factory) -> dict[str, str]:
+    """Every family's tiny random model, saved with save_pretrained (and the byte tokenizer)."""
+    return {f: save_tiny_lm(tmp_path_factory.mktemp(f), tiny_config(f)) for f in FAMILY_NAMES}

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from pruneviz.core.evaluate import DEFAULT_BUDGET_BYTES
+from pruneviz.core.evaluate import DEFAULT_BUDGET_BYTES, FULL, NO_CACHE, BatchedEvaluator, tensor_bytes
 
 Forward = Callable[[nn.Module, torch.Tensor], torch.Tensor]
 TAIL = -1  # a layer after the last block (a language model's head): re-run only what follows the blocks
@@ -51,9 +51,9 @@ def block_of(model: nn.Module, layers: Iterable[str]) -> dict[str, str]:
     return out
 
 
-class BlockEvaluator:
+class BlockEvaluator(BatchedEvaluator):
     """Outputs of ``forward(model, batch)`` over inputs ``x``, re-evaluated after changes to the named
-    layers (same interface as :class:`~pruneviz.core.evaluate.Evaluator`)."""
+    layers (the interface of :class:`~pruneviz.core.evaluate.BatchedEvaluator`)."""
 
     def __init__(
         self,
@@ -64,82 +64,61 @@ class BlockEvaluator:
         batch_size: int = 32,
         memory_budget: int = DEFAULT_BUDGET_BYTES,
     ) -> None:
+        super().__init__(x, layers, batch_size, memory_budget)
         self.model = model
         self.forward = forward
-        self.batches = x.split(batch_size)
-        self.memory_budget = memory_budget
-        self.layers = list(layers)
-        self._outputs: torch.Tensor | None = None
         self._cache: list[list] = []  # per block, per batch: what the block returned
         self._start: dict[str, int] = {}  # per layer: the first block to re-run, or TAIL
-        self.fallback_reason: str | None = None
         found = find_blocks(model)
-        if found is None:
+        if found is None or memory_budget <= 0:
             self.blocks: nn.ModuleList | None = None
-            self.fallback_reason = "no stack of repeated blocks to re-run from"
+            self.fallback_reason = NO_CACHE if found else "no stack of repeated blocks to re-run from"
         else:
             self.blocks_name, self.blocks = found
+            self._cache = [[None] * len(self.batches) for _ in self.blocks]
 
     @property
     def incremental(self) -> bool:
         return self.blocks is not None
 
-    def snapshot(self) -> tuple[list[list], torch.Tensor | None]:
-        """The cached block outputs and outputs (references: cheap), for :meth:`restore`."""
-        return [list(per) for per in self._cache], self._outputs
+    def _cached_state(self) -> object:
+        return [list(per) for per in self._cache]
 
-    def restore(self, snapshot: tuple[list[list], torch.Tensor | None]) -> None:
-        cache, outputs = snapshot
-        self._cache, self._outputs = [list(per) for per in cache], outputs
+    def _restore_cached(self, cached: object) -> None:
+        self._cache = [list(per) for per in cached]
 
-    def invalidate(self) -> None:
-        """Forget what was computed (any weight may have changed); the next update runs in full."""
-        self._outputs = None
-
-    def full(self) -> torch.Tensor:
-        """Outputs from a full forward over every batch (refreshes the cached block outputs)."""
+    def _compute(self, i: int, pending: set[str]) -> torch.Tensor:
+        batch = self.batches[i]
         if not self.incremental:
-            with torch.inference_mode():
-                self._outputs = torch.cat([self.forward(self.model, b) for b in self.batches])
-            return self._outputs
+            return self.forward(self.model, batch)
         self._place_layers()
-        return self._run(0)
-
-    def update(self, changed: Iterable[str]) -> torch.Tensor:
-        """Outputs after the weights of ``changed`` layers were modified in place."""
-        changed = list(changed)
-        if self._outputs is None or not self.incremental or any(c not in self._start for c in changed):
-            return self.full()
-        if not changed:
-            return self._outputs
-        starts = [self._start[c] for c in changed]
-        start = len(self.blocks) if all(s == TAIL for s in starts) else min(s for s in starts if s != TAIL)
-        return self._run(start)
-
-    def _run(self, start: int) -> torch.Tensor:
-        """Re-run blocks ``start``.. (and what follows) on every batch, the earlier blocks answering
-        from the cache; record the re-run blocks' outputs."""
-        cache = [list(per) for per in self._cache] if start else [[] for _ in self.blocks]
-        outs = []
-        with torch.inference_mode():
-            for i, batch in enumerate(self.batches):
-                with self._answering(cache, i, start), self._recording(cache, i, start):
-                    outs.append(self.forward(self.model, batch))
-        self._cache, self._outputs = cache, torch.cat(outs)
-        if start == 0 and self._cache_bytes() > self.memory_budget:
-            size = self._cache_bytes()
-            self.blocks, self._cache = None, []
-            budget = self.memory_budget / 2**20
-            self.fallback_reason = (
-                f"block output cache {size / 2**20:.0f} MiB exceeds budget {budget:.0f} MiB"
+        if FULL in pending or any(c not in self._start for c in pending) or self._cache[0][i] is None:
+            start = 0
+        else:
+            starts = [self._start[c] for c in pending]
+            start = (
+                len(self.blocks) if all(s == TAIL for s in starts) else min(s for s in starts if s != TAIL)
             )
-        return self._outputs
+        with self._answering(i, start), self._recording(i, start):
+            out = self.forward(self.model, batch)
+        if start == 0:
+            filled = sum(per is not None for per in self._cache[0])
+            needed = tensor_bytes(self._cache) * len(self.batches) / max(1, filled)  # every batch's cache
+            if needed > self.memory_budget:
+                self.blocks, self._cache = None, []
+                budget = self.memory_budget / 2**20
+                self.fallback_reason = (
+                    f"block output cache {needed / 2**20:.0f} MiB exceeds budget {budget:.0f} MiB"
+                )
+                self.invalidate()
+                self._pending[i] = set()  # this batch's outputs are right: they came from a whole pass
+        return out
 
     @contextmanager
-    def _answering(self, cache: list[list], batch: int, start: int) -> Iterator[None]:
-        """Blocks before ``start`` return their cached output for ``batch`` without computing."""
+    def _answering(self, i: int, start: int) -> Iterator[None]:
+        """Blocks before ``start`` return their cached output for batch ``i`` without computing."""
         for b in range(start):
-            self.blocks[b].forward = lambda *args, _out=cache[b][batch], **kwargs: _out
+            self.blocks[b].forward = lambda *args, _out=self._cache[b][i], **kwargs: _out
         try:
             yield
         finally:
@@ -147,16 +126,12 @@ class BlockEvaluator:
                 del self.blocks[b].forward
 
     @contextmanager
-    def _recording(self, cache: list[list], batch: int, start: int) -> Iterator[None]:
-        """Blocks from ``start`` on store what they return for ``batch``."""
+    def _recording(self, i: int, start: int) -> Iterator[None]:
+        """Blocks from ``start`` on store what they return for batch ``i``."""
 
         def record(b: int):
             def hook(module, args, output):
-                per = cache[b]
-                if batch < len(per):
-                    per[batch] = output
-                else:
-                    per.append(output)
+                self._cache[b][i] = output
 
             return hook
 
@@ -192,25 +167,3 @@ class BlockEvaluator:
                 self._start[name] = index
             elif name in after:
                 self._start[name] = TAIL
-
-    def _cache_bytes(self) -> int:
-        return tensor_bytes(self._cache)
-
-
-def tensor_bytes(obj: object) -> int:
-    """Bytes of every distinct tensor in ``obj``, searched through lists, tuples and mappings (a block may
-    return a tuple, or a ``ModelOutput``, holding its hidden states and more)."""
-    seen: set[int] = set()
-    total = 0
-    stack = [obj]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, torch.Tensor):
-            if item.data_ptr() not in seen:
-                seen.add(item.data_ptr())
-                total += item.numel() * item.element_size()
-        elif isinstance(item, dict):
-            stack.extend(item.values())
-        elif isinstance(item, list | tuple):
-            stack.extend(item)
-    return total

@@ -16,13 +16,17 @@ thread's calls through untouched.
 
 from __future__ import annotations
 
+import itertools
 import operator
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterable
 
 import torch
 from torch import fx, nn
+
+from pruneviz.core.errors import first_line
 
 DEFAULT_BATCH = 256
 DEFAULT_BUDGET_BYTES = 2 * 2**30
@@ -87,12 +91,121 @@ def forward_batches(
         return torch.cat([forward(batch) for batch in x.split(batch_size)])
 
 
-class Evaluator:
+FULL = "<every layer>"  # a pending change that only a whole forward pass takes in
+NO_CACHE = "no memory for an activation cache was given (one evaluation needs none)"
+SHUFFLE_SEED = 0
+
+
+def tensor_bytes(obj: object) -> int:
+    """Bytes of every distinct tensor in ``obj``, searched through lists, tuples and mappings (a cached
+    value may be a tensor, a tuple or ``ModelOutput`` holding tensors, or no tensor at all: an int)."""
+    seen: set[int] = set()
+    total = 0
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, torch.Tensor):
+            if item.data_ptr() not in seen:
+                seen.add(item.data_ptr())
+                total += item.numel() * item.element_size()
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return total
+
+
+class BatchedEvaluator:
+    """Outputs of a model over fixed batches, kept per batch, each batch brought up to date on demand.
+
+    After some layers changed (:meth:`mark`), a batch re-runs only what those changes can reach, the
+    first time it is asked for (:meth:`batch`); :meth:`outputs` brings every batch up to date, in data
+    order, so the outputs are exactly those of a full pass. :attr:`order` is a fixed shuffled order of
+    the batches: progressive evaluation asks for them in that order and can stop after any of them.
+    Subclasses say how one batch is recomputed (:meth:`_compute`).
+    """
+
+    def __init__(self, x: torch.Tensor, layers: Iterable[str], batch_size: int, memory_budget: int) -> None:
+        self.batches = x.split(batch_size)
+        self.layers = list(layers)
+        self.memory_budget = memory_budget
+        self.fallback_reason: str | None = None
+        self._outs: list[torch.Tensor | None] = [None] * len(self.batches)
+        self._pending: list[set[str]] = [{FULL} for _ in self.batches]
+        generator = torch.Generator().manual_seed(SHUFFLE_SEED)
+        self.order: list[int] = torch.randperm(len(self.batches), generator=generator).tolist()
+        starts = [0, *torch.tensor([len(b) for b in self.batches]).cumsum(0).tolist()]
+        self.rows = [slice(a, b) for a, b in itertools.pairwise(starts)]  # the samples of each batch
+        self.last_batch_s = 0.0  # how long the last batch brought up to date took
+
+    def mark(self, changed: Iterable[str]) -> None:
+        """The weights of ``changed`` layers were modified in place: every batch is stale for them."""
+        changed = set(changed)
+        for pending in self._pending:
+            pending |= changed
+
+    def invalidate(self) -> None:
+        """Forget what was computed (any weight may have changed); every batch runs in full next time."""
+        self.mark({FULL})
+
+    def batch(self, i: int) -> torch.Tensor:
+        """Outputs of batch ``i`` as the model is now."""
+        if self._pending[i] or self._outs[i] is None:
+            pending, self._pending[i] = self._pending[i], set()
+            start = time.perf_counter()
+            with torch.inference_mode():
+                self._outs[i] = self._compute(i, pending)
+            self.last_batch_s = time.perf_counter() - start
+        return self._outs[i]
+
+    def stale(self) -> int:
+        """How many batches are not up to date (what bringing the outputs up to date costs, in batches)."""
+        return sum(not self.up_to_date(i) for i in range(len(self.batches)))
+
+    def up_to_date(self, i: int) -> bool:
+        """Whether batch ``i``'s outputs describe the model as it is now."""
+        return not self._pending[i] and self._outs[i] is not None
+
+    def outputs(self) -> torch.Tensor:
+        """Every batch's outputs, in data order (what a full pass gives, bit for bit)."""
+        return torch.cat([self.batch(i) for i in range(len(self.batches))])
+
+    def update(self, changed: Iterable[str]) -> torch.Tensor:
+        """Outputs after the weights of ``changed`` layers were modified in place."""
+        self.mark(changed)
+        return self.outputs()
+
+    def full(self) -> torch.Tensor:
+        """Outputs from a full forward over every batch."""
+        self.invalidate()
+        return self.outputs()
+
+    def snapshot(self) -> tuple:
+        """What was computed (references: cheap), for :meth:`restore`."""
+        return list(self._outs), [set(p) for p in self._pending], self._cached_state()
+
+    def restore(self, snapshot: tuple) -> None:
+        """Return to a :meth:`snapshot`, e.g. after restoring the weights it was taken with."""
+        outs, pending, cached = snapshot
+        self._outs, self._pending = list(outs), [set(p) for p in pending]
+        self._restore_cached(cached)
+
+    def _compute(self, i: int, pending: set[str]) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _cached_state(self) -> object:
+        return None
+
+    def _restore_cached(self, cached: object) -> None:
+        pass
+
+
+class Evaluator(BatchedEvaluator):
     """Logits of ``model`` over inputs ``x``, re-evaluated after changes to the named layers.
 
-    ``layers`` are the qualified module names whose weights may change; :meth:`update` with any other
-    name falls back to a full forward. ``incremental`` tells whether the fast path is in use.
-    ``architecture`` is the module whose trace ``model`` shares (``model`` is a deep copy of it).
+    ``layers`` are the qualified module names whose weights may change; a change to any other name
+    runs the batch in full. ``incremental`` tells whether the fast path is in use. ``architecture`` is
+    the module whose trace ``model`` shares (``model`` is a deep copy of it).
     """
 
     def __init__(
@@ -104,17 +217,17 @@ class Evaluator:
         memory_budget: int = DEFAULT_BUDGET_BYTES,
         architecture: nn.Module | None = None,
     ) -> None:
+        super().__init__(x, layers, batch_size, memory_budget)
         self.model = model
-        self.batches = x.split(batch_size)
-        self.memory_budget = memory_budget
-        self.layers = list(layers)
-        self._logits: torch.Tensor | None = None
-        self._cache: dict[fx.Node, list[torch.Tensor]] = {}
-        self.fallback_reason: str | None = None
+        self._cache: dict[fx.Node, list] = {}
+        self.graph: fx.Graph | None = None
+        if memory_budget <= 0:
+            self.fallback_reason = NO_CACHE
+            return
         try:
-            self.graph: fx.Graph | None = traced_graph(architecture or model)
+            self.graph = traced_graph(architecture or model)
         except TypeError as err:
-            self.graph, self.fallback_reason = None, str(err)
+            self.fallback_reason = str(err)
         else:
             self._plan()
 
@@ -124,6 +237,7 @@ class Evaluator:
 
     def _plan(self) -> None:
         nodes = list(self.graph.nodes)
+        self._nodes = nodes
         self._order = {n: i for i, n in enumerate(nodes)}
         self._modules = dict(self.model.named_modules())
         self._downstream: dict[str, set[fx.Node]] = {}
@@ -149,68 +263,45 @@ class Evaluator:
         for n in nodes:
             for a in n.all_input_nodes:
                 self._last_use[a] = n
+        self._cache = {n: [None] * len(self.batches) for n in self._cached}
 
-    def snapshot(self) -> tuple[dict, torch.Tensor | None]:
-        """The current cached activations and logits (references: cheap), for :meth:`restore`."""
-        return {n: list(ts) for n, ts in self._cache.items()}, self._logits
+    def _cached_state(self) -> object:
+        return {n: list(per) for n, per in self._cache.items()}
 
-    def restore(self, snapshot: tuple[dict, torch.Tensor | None]) -> None:
-        """Return to a :meth:`snapshot`, e.g. after restoring the weights it was taken with."""
-        cache, logits = snapshot
-        self._cache = {n: list(ts) for n, ts in cache.items()}
-        self._logits = logits
+    def _restore_cached(self, cached: object) -> None:
+        self._cache = {n: list(per) for n, per in cached.items()}
 
-    def invalidate(self) -> None:
-        """Forget cached activations (any weight may have changed); the next update runs in full."""
-        self._logits = None
-
-    def full(self) -> torch.Tensor:
-        """Logits from a full forward over every batch (refreshes the incremental cache)."""
-        with torch.inference_mode():
-            if not self.incremental:
-                self._logits = torch.cat([self.model(b) for b in self.batches])
-                return self._logits
-            self._cache = {n: [] for n in self._cached}
-            outs = [self._run(list(self.graph.nodes), b, {}, store=True) for b in self.batches]
-            self._logits = torch.cat(outs)
-            cached = sum(t.numel() * t.element_size() for ts in self._cache.values() for t in ts)
-            if cached > self.memory_budget:
-                self._cache = {}
-                self.graph = None
-                self.fallback_reason = (
-                    f"activation cache {cached / 2**20:.0f} MiB exceeds budget "
-                    f"{self.memory_budget / 2**20:.0f} MiB"
-                )
-        return self._logits
-
-    def update(self, changed: Iterable[str]) -> torch.Tensor:
-        """Logits after the weights of ``changed`` layers were modified in place."""
-        changed = list(changed)
-        if self._logits is None or not self.incremental or any(c not in self._downstream for c in changed):
-            return self.full()
-        region = set().union(*(self._downstream[c] for c in changed))
+    def _compute(self, i: int, pending: set[str]) -> torch.Tensor:
+        batch = self.batches[i]
+        if not self.incremental:
+            return self.model(batch)
+        if FULL in pending or any(c not in self._downstream for c in pending):
+            try:
+                out = self._run(self._nodes, batch, {}, i)
+            except Exception as err:  # noqa: BLE001 - a traced graph that fails to run: plain forwards
+                self._fall_back(f"the traced graph fails to run ({type(err).__name__}: {first_line(err)})")
+                return self.model(batch)
+            filled = max(1, sum(v is not None for v in next(iter(self._cache.values()), [None])))
+            needed = tensor_bytes(self._cache) * len(self.batches) / filled  # every batch's cache
+            if needed > self.memory_budget:
+                budget = self.memory_budget / 2**20
+                self._fall_back(f"activation cache {needed / 2**20:.0f} MiB exceeds budget {budget:.0f} MiB")
+            return out
+        region = set().union(*(self._downstream[c] for c in pending))
         if not region:
-            return self._logits
-        to_run = sorted(region, key=self._order.__getitem__)
-        outs = []
-        with torch.inference_mode():
-            for i, batch in enumerate(self.batches):
-                env = {n: ts[i] for n, ts in self._cache.items()}
-                env[self._input] = batch
-                outs.append(self._run(to_run, batch, env, store=False, batch_index=i))
-        if any(n.op == "output" for n in region):
-            self._logits = torch.cat(outs)
-        return self._logits
+            return self._outs[i]
+        env = {n: per[i] for n, per in self._cache.items()}
+        env[self._input] = batch
+        out = self._run(sorted(region, key=self._order.__getitem__), batch, env, i)
+        return out if any(n.op == "output" for n in region) else self._outs[i]
 
-    def _run(
-        self,
-        nodes: list[fx.Node],
-        batch: torch.Tensor,
-        env: dict[fx.Node, torch.Tensor],
-        store: bool,
-        batch_index: int = 0,
-    ):
-        """Execute ``nodes`` in order; ``env`` holds the upstream values they read."""
+    def _fall_back(self, reason: str) -> None:
+        """Plain forward passes from now on (every batch), saying why."""
+        self.graph, self._cache, self.fallback_reason = None, {}, reason
+        self.invalidate()
+
+    def _run(self, nodes: list[fx.Node], batch: torch.Tensor, env: dict[fx.Node, object], i: int):
+        """Execute ``nodes`` in order on batch ``i``; ``env`` holds the upstream values they read."""
         result = None
         running = set(nodes)
         for node in nodes:
@@ -235,11 +326,8 @@ class Evaluator:
                 value = getattr(args[0], node.target)(*args[1:], **kwargs)
             env[node] = value
             if node in self._cached:
-                kept = value.clone() if node in self._mutated else value
-                if store:
-                    self._cache[node].append(kept)
-                else:
-                    self._cache[node][batch_index] = kept
+                mutable = node in self._mutated and isinstance(value, torch.Tensor)
+                self._cache[node][i] = value.clone() if mutable else value
             for a in node.all_input_nodes:
                 if self._last_use.get(a) is node and a in running:
                     env.pop(a, None)

@@ -27,7 +27,7 @@ import torch
 from pruneviz.core import masks as M
 from pruneviz.core.errors import PrunevizError
 from pruneviz.core.importance import FILTER_CRITERIA, WEIGHT_CRITERIA, Criterion
-from pruneviz.core.reconstruction import Reconstruction
+from pruneviz.core.reconstruction import FromInputs
 from pruneviz.core.registry import Registry
 
 
@@ -62,7 +62,7 @@ class Granularity(ABC):
 
     def ranking_criteria(self) -> list[str]:
         """The criteria that rank this granularity's units (not the methods that rewrite weights)."""
-        return [c for c in self.criteria.names() if not isinstance(self.criteria.get(c), Reconstruction)]
+        return [c for c in self.criteria.names() if getattr(self.criteria.get(c), "score", True) is not None]
 
     def check_criterion(self, criterion: object) -> str:
         """``criterion`` when this granularity has it; otherwise an error listing the ones it has."""
@@ -93,11 +93,11 @@ class Granularity(ABC):
     def mask(self, scores: torch.Tensor, sparsity: float, shape: torch.Size) -> torch.Tensor:
         """Keep-mask of ``shape`` from this granularity's ``scores`` at ``sparsity`` (fraction)."""
 
-    def reconstruct(
-        self, method: Reconstruction, weight: torch.Tensor, gram: torch.Tensor, sparsity: float
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(keep-mask, rewritten weight) from a reconstruction method at ``sparsity``."""
-        return method.solve(weight, gram, sparsity, None)
+    def solve(
+        self, method: FromInputs, weight: torch.Tensor, statistics: object, sparsity: float
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(keep-mask, rewritten weight or None) from a method that reads the layer's inputs."""
+        return method.solve(weight, statistics, sparsity, None)
 
     def __str__(self) -> str:
         return self.name
@@ -146,9 +146,9 @@ class Filter(Granularity):
     def mask(self, scores: torch.Tensor, sparsity: float, shape: torch.Size) -> torch.Tensor:
         return M.filter_mask(scores, sparsity, shape)
 
-    def reconstruct(
-        self, method: Reconstruction, weight: torch.Tensor, gram: torch.Tensor, sparsity: float
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def solve(
+        self, method: FromInputs, weight: torch.Tensor, statistics: object, sparsity: float
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         raise PrunevizError(f"{method.name} prunes single weights or N:M, not whole filters")
 
 
@@ -184,10 +184,10 @@ class NM(Granularity):
     def mask(self, scores: torch.Tensor, sparsity: float, shape: torch.Size) -> torch.Tensor:
         return M.nm_mask(scores, self.n, self.m)
 
-    def reconstruct(
-        self, method: Reconstruction, weight: torch.Tensor, gram: torch.Tensor, sparsity: float
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        return method.solve(weight, gram, 0.0, (self.n, self.m))
+    def solve(
+        self, method: FromInputs, weight: torch.Tensor, statistics: object, sparsity: float
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return method.solve(weight, statistics, 0.0, (self.n, self.m))
 
 
 UNSTRUCTURED = Unstructured()

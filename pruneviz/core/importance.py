@@ -7,6 +7,8 @@ Two registries, because the two granularities rank different things:
   structured removal.
 
 Every criterion is a function ``(modules, calibration) -> {layer name: scores}``; higher means keep.
+Criteria that read nothing but each layer's own weight are marked :func:`weight_only`: a session scores
+one layer of those when one is asked for, rather than every layer at once.
 A criterion that cannot score a layer (``bn_scale`` without a BatchNorm) leaves it out.
 Data-driven criteria share one :class:`Calibration`, which computes gradients once and caches them.
 """
@@ -23,10 +25,11 @@ from dataclasses import dataclass, field, replace
 import torch
 from torch import nn
 
+from pruneviz.core import masks as M
 from pruneviz.core.errors import PrunevizError
 from pruneviz.core.evaluate import symbolic_trace
 from pruneviz.core.layers import type_name
-from pruneviz.core.reconstruction import SPARSEGPT
+from pruneviz.core.reconstruction import SPARSEGPT, FromInputs
 from pruneviz.core.registry import Registry
 
 Scores = dict[str, torch.Tensor]
@@ -49,46 +52,70 @@ class InputStatistics:
     mean_abs: torch.Tensor  # per input feature, mean |x|
 
 
+class InputCollector:
+    """Sums of what the hooked layers' inputs look like while it is active (see :func:`collect_inputs`)."""
+
+    def __init__(self, modules: dict[str, nn.Module], gram: bool) -> None:
+        self.modules, self.gram = modules, gram
+        self.sums: dict[str, list] = {}
+        self.handles: list = []
+
+    def hook(self, name: str):
+        def record(mod, args) -> None:
+            # Norms: per-call sums in float32 (as the reference implementations keep them), accumulated
+            # in double so that many calls add up without drift. The Gram matrix (SparseGPT's Hessian,
+            # whose inverse amplifies rounding) is summed in double throughout.
+            x = args[0].detach().float()
+            if isinstance(mod, nn.Linear):
+                rows = x.reshape(-1, x.shape[-1])  # rows x features
+                gram = rows.double().T @ rows.double() if self.gram else None
+            else:  # conv: channels along dim 1, everything else is a position
+                rows, gram = x.transpose(0, 1).reshape(x.shape[1], -1).T, None
+            total = self.sums.setdefault(name, [0.0, None, 0, 0.0])
+            total[0] = total[0] + (rows * rows).sum(0).double()
+            total[1] = gram if total[1] is None else (None if gram is None else total[1] + gram)
+            total[2] += rows.shape[0]
+            total[3] = total[3] + rows.abs().sum(0).double()
+
+        return record
+
+    def result(self) -> dict[str, InputStatistics]:
+        return {
+            n: InputStatistics(
+                (s / c).sqrt().float(), None if g is None else (g / c).float(), (a / c).float()
+            )
+            for n, (s, g, c, a) in self.sums.items()
+        }
+
+
+@contextmanager
+def collect_inputs(modules: dict[str, nn.Module], gram: bool = True) -> Iterator[InputCollector]:
+    """Hooks on ``modules`` gathering their inputs while the block runs (with ``gram``, each Linear's
+    Gram matrix too: SparseGPT's Hessian, inputs × inputs in double — Wanda needs none)."""
+    collector = InputCollector(modules, gram)
+    collector.handles = [m.register_forward_pre_hook(collector.hook(n)) for n, m in modules.items()]
+    try:
+        yield collector
+    finally:
+        for handle in collector.handles:
+            handle.remove()
+
+
 def input_statistics(
     model: nn.Module,
     modules: dict[str, nn.Module],
     batches: list[tuple[torch.Tensor, torch.Tensor]],
     run: LossFn,
     progress: Callable[[float], None] | None = None,
+    gram: bool = True,
 ) -> dict[str, InputStatistics]:
     """Run ``run(model, x, y)`` over ``batches`` (no gradients) and gather the inputs of ``modules``."""
-    sums: dict[str, list] = {}
-
-    def hook(name: str, module: nn.Module):
-        def record(mod, args) -> None:
-            x = args[0].detach().double()
-            if isinstance(mod, nn.Linear):
-                per = x.reshape(-1, x.shape[-1]).T  # features x rows
-                gram = per @ per.T
-            else:  # conv: channels along dim 1, everything else is a position
-                per, gram = x.transpose(0, 1).reshape(x.shape[1], -1), None
-            total = sums.setdefault(name, [0.0, None, 0, 0.0])
-            total[0] = total[0] + per.pow(2).sum(1)
-            total[1] = gram if total[1] is None else (None if gram is None else total[1] + gram)
-            total[2] += per.shape[1]
-            total[3] = total[3] + per.abs().sum(1)
-
-        return module.register_forward_pre_hook(record)
-
-    handles = [hook(n, m) for n, m in modules.items()]
-    try:
-        with torch.no_grad():
-            for i, (xb, yb) in enumerate(batches):
-                if progress:
-                    progress(i / len(batches))
-                run(model, xb, yb)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return {
-        n: InputStatistics((s / c).sqrt().float(), None if g is None else (g / c).float(), (a / c).float())
-        for n, (s, g, c, a) in sums.items()
-    }
+    with collect_inputs(modules, gram) as collected, torch.no_grad():
+        for i, (xb, yb) in enumerate(batches):
+            if progress:
+                progress(i / len(batches))
+            run(model, xb, yb)
+    return collected.result()
 
 
 @dataclass
@@ -161,14 +188,16 @@ class Calibration:
         """The calibration data as (inputs, targets) batches of ``batch_size``."""
         return list(zip(self.x.split(self.batch_size), self.y.split(self.batch_size)))
 
-    def inputs(self, modules: dict[str, nn.Module]) -> dict[str, InputStatistics]:
-        """What each layer's inputs look like over the calibration data (one pass, cached)."""
+    def inputs(self, modules: dict[str, nn.Module], gram: bool = False) -> dict[str, InputStatistics]:
+        """What each layer's inputs look like over the calibration data (one pass, cached); with
+        ``gram``, each Linear's Gram matrix too (SparseGPT's; large, so only when asked)."""
         with self.exclusive():
             known = self._cache.setdefault("inputs", {})
-            missing = {n: m for n, m in modules.items() if n not in known}
+            missing = {n: m for n, m in modules.items() if n not in known or (gram and known[n].gram is None)}
             if missing:
                 progress = self.progress and (lambda f: self._report(f, "input statistics"))
-                known.update(input_statistics(self.model, missing, self.batches(), self.loss, progress))
+                found = input_statistics(self.model, missing, self.batches(), self.loss, progress, gram=gram)
+                known.update(found)
             return {n: known[n] for n in modules}
 
     def _report(self, fraction: float, message: str) -> None:
@@ -196,18 +225,26 @@ class Calibration:
         return {n: s / len(self.x) for n, s in sums.items()}
 
 
+def weight_only(criterion: Criterion) -> Criterion:
+    """Mark ``criterion`` as reading each layer's own weight and nothing else (no data, no other
+    layer): cheap enough to score one layer on demand."""
+    criterion.weight_only = True
+    return criterion
+
+
 def _per_layer(fn: Callable[[torch.Tensor], torch.Tensor]) -> Criterion:
     def criterion(modules: dict[str, nn.Module], calib: Calibration) -> Scores:
         return {name: fn(m.weight.detach()) for name, m in modules.items()}
 
     criterion.__doc__ = fn.__doc__
-    return criterion
+    return weight_only(criterion)
 
 
 WEIGHT_CRITERIA.register("magnitude")(_per_layer(lambda w: w.abs()))
 
 
 @WEIGHT_CRITERIA.register("l2")
+@weight_only
 def _l2(modules: dict[str, nn.Module], calib: Calibration) -> Scores:
     """|w| / ||W||_2: magnitude normalised by the layer's L2 norm, so a global ranking compares
     weights relative to their own layer's scale (identical to magnitude within one layer)."""
@@ -217,6 +254,7 @@ def _l2(modules: dict[str, nn.Module], calib: Calibration) -> Scores:
 
 
 @WEIGHT_CRITERIA.register("random")
+@weight_only
 def _random(modules: dict[str, nn.Module], calib: Calibration) -> Scores:
     """Uniform random scores, seeded per layer name: the baseline any real criterion must beat."""
     out = {}
@@ -254,7 +292,7 @@ def _broadcast(per_channel: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
 def wanda_metric(modules: dict[str, nn.Module], calib: Calibration) -> Scores:
     """|W_ij| · ‖X_j‖₂: each weight's magnitude times the norm of the input feature it multiplies, over
     the calibration inputs (Sun et al., 2023). Large-magnitude input features protect their weights."""
-    stats = calib.inputs(modules)
+    stats = calib.inputs(modules, gram=False)
     return {n: m.weight.detach().abs() * _along_inputs(stats[n].rms, m.weight) for n, m in modules.items()}
 
 
@@ -271,17 +309,30 @@ def row_ranks(metric: torch.Tensor) -> torch.Tensor:
     return (ranks.to(torch.float32) / flat.shape[1]).view(metric.shape)
 
 
-@WEIGHT_CRITERIA.register("wanda")
-def _wanda(modules: dict[str, nn.Module], calib: Calibration) -> Scores:
-    """Wanda: |W_ij| · ‖X_j‖₂ compared within each output row (Sun et al., 2023), as row ranks."""
+def _wanda_scores(modules: dict[str, nn.Module], calib: Calibration) -> Scores:
+    """Wanda's |W_ij| · ‖X_j‖₂ as each weight's rank in its output row (what rankings compare)."""
     return {n: row_ranks(metric) for n, metric in wanda_metric(modules, calib).items()}
+
+
+def _wanda_solve(
+    weight: torch.Tensor, stats: InputStatistics, sparsity: float, n_m: tuple[int, int] | None
+) -> tuple[torch.Tensor, None]:
+    """Wanda's mask (Sun et al., 2023): |W_ij| · ‖X_j‖₂ compared within each output row, as the
+    reference counts it — the lowest floor(sparsity · columns) of every row (ties to the lower index),
+    or N of every M inputs."""
+    metric = weight.detach().abs() * _along_inputs(stats.rms, weight)
+    return (M.nm_mask(metric, *n_m) if n_m else M.row_mask(metric, sparsity)), None
+
+
+WANDA = FromInputs("wanda", "Wanda", gram=False, rewrites=False, solve=_wanda_solve, score=_wanda_scores)
+WEIGHT_CRITERIA.register("wanda")(WANDA)
 
 
 def _filter_reduce(fn: Callable[[torch.Tensor], torch.Tensor]) -> Criterion:
     def criterion(modules: dict[str, nn.Module], calib: Calibration) -> Scores:
         return {name: fn(m.weight.detach().flatten(1)) for name, m in modules.items()}
 
-    return criterion
+    return weight_only(criterion)
 
 
 FILTER_CRITERIA.register("l1")(_filter_reduce(lambda w: w.abs().sum(1)))
@@ -289,6 +340,7 @@ FILTER_CRITERIA.register("l2")(_filter_reduce(lambda w: w.norm(dim=1)))
 
 
 @FILTER_CRITERIA.register("random")
+@weight_only
 def _filter_random(modules: dict[str, nn.Module], calib: Calibration) -> Scores:
     """Seeded random per-filter scores (baseline)."""
     return {n: s.flatten(1)[:, 0] for n, s in _random(modules, calib).items()}

@@ -23,6 +23,16 @@ def prune_count(sparsity: float, n: int) -> int:
     return math.floor(Fraction(repr(float(sparsity))) * n)
 
 
+def row_mask(scores: torch.Tensor, sparsity: float) -> torch.Tensor:
+    """Keep-mask pruning the lowest ``floor(sparsity · columns)`` scores of every output row (all but the
+    first dimension flattened), ties to the lower index: a comparison group per row."""
+    flat = scores.detach().flatten(1)
+    k = prune_count(sparsity, flat.shape[1])
+    keep = torch.ones_like(flat, dtype=torch.bool)
+    keep.scatter_(1, flat.argsort(dim=1, stable=True)[:, :k], False)
+    return keep.view(scores.shape)
+
+
 def sparsity_for(pruned: int, n: int) -> float:
     """The sparsity whose :func:`prune_count` over ``n`` units is exactly ``pruned`` (``pruned / n``,
     nudged up where the float falls just short): a measured mask written as a plan gives it back."""

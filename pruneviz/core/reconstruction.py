@@ -81,24 +81,40 @@ def sparsegpt(
 
 
 @dataclass(frozen=True)
-class Reconstruction:
-    """A pruning method that chooses a layer's mask *and* rewrites its surviving weights from the
-    statistics of the layer's inputs, registered among the criteria by name. ``solve(weight, gram,
-    sparsity, n_m)`` returns (keep-mask, new weight)."""
+class FromInputs:
+    """A pruning method that decides a layer's mask from the statistics of the layer's inputs (its
+    Gram matrix when ``gram``) and, when it ``rewrites``, the surviving weights too; registered among
+    the criteria by name. It runs one layer at a time against the dense model's inputs (one-shot, what a
+    slider does) or sequentially, block by block, each on the inputs the already-pruned blocks give (what
+    the reference implementations, ``evaluate`` and ``apply`` do). ``solve(weight, statistics, sparsity,
+    n_m)`` returns (keep-mask, new weight or None); ``score`` ranks weights where the method can (Wanda),
+    for sweeps, global rankings and importance views."""
 
     name: str
+    label: str  # for people: "SparseGPT", "Wanda"
+    gram: bool
+    rewrites: bool
     solve: Callable[
-        [torch.Tensor, torch.Tensor, float, tuple[int, int] | None], tuple[torch.Tensor, torch.Tensor]
+        [torch.Tensor, object, float, tuple[int, int] | None], tuple[torch.Tensor, torch.Tensor | None]
     ]
+    score: Callable[[dict[str, nn.Module], object], dict[str, torch.Tensor]] | None = None
 
     def __call__(self, modules: dict[str, nn.Module], calibration: object) -> dict[str, torch.Tensor]:
-        raise PrunevizError(
-            f"{self.name} rewrites weights instead of ranking them; sweeps, global rankings and "
-            "importance views need a scoring criterion (magnitude, wanda, …)"
-        )
+        if self.score is None:
+            raise PrunevizError(
+                f"{self.name} rewrites weights instead of ranking them; sweeps, global rankings and "
+                "importance views need a scoring criterion (magnitude, wanda, …)"
+            )
+        return self.score(modules, calibration)
 
     def supports(self, module: nn.Module) -> bool:
-        return isinstance(module, nn.Linear)
+        return isinstance(module, nn.Linear) or not self.rewrites
 
 
-SPARSEGPT = Reconstruction("sparsegpt", lambda w, h, s, nm: sparsegpt(w, h, s, nm))
+SPARSEGPT = FromInputs(
+    "sparsegpt",
+    "SparseGPT",
+    gram=True,
+    rewrites=True,
+    solve=lambda w, stats, s, nm: sparsegpt(w, stats.gram, s, nm),
+)

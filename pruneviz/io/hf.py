@@ -68,7 +68,7 @@ def load_hf(name: str, options: ModelOptions, spec: str | None = None) -> Loaded
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import transformers
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForCausalLM
 
     path = Path(name)
     local = not options.allow_download
@@ -84,15 +84,9 @@ def load_hf(name: str, options: ModelOptions, spec: str | None = None) -> Loaded
                 "(add --allow-download to fetch it from the hub)"
             ) from None
         raise PrunevizError(f"hf:{name}: transformers cannot read its config: {first_line(err)}") from None
+    tokenizer = load_tokenizer(name, local, transformers)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=local)
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise PrunevizError(
-            f"hf:{name} has no usable tokenizer (save one beside the model with tokenizer.save_pretrained): "
-            f"{first_line(err)}"
-        ) from None
-    try:
-        module = AutoModelForCausalLM.from_pretrained(name, local_files_only=local, dtype=torch.float32)
+        module = AutoModelForCausalLM.from_pretrained(name, local_files_only=local, dtype=load_dtype(options))
     except ValueError as err:  # an architecture transformers has no causal-LM class for
         raise PrunevizError(
             f"hf:{name}: not a causal language model transformers knows: {first_line(err)}"
@@ -111,6 +105,55 @@ def load_hf(name: str, options: ModelOptions, spec: str | None = None) -> Loaded
         tokenizer=tokenizer,
         max_context=_max_positions(config),
     )
+
+
+DTYPES = ("float32", "bfloat16", "float16", "auto")
+
+
+def load_dtype(options: ModelOptions) -> torch.dtype | str:
+    """The dtype weights load in: float32 unless the options name another (``auto``: the checkpoint's)."""
+    name = options.dtype or "float32"
+    if name not in DTYPES:
+        raise PrunevizError(f"--dtype must be one of {', '.join(DTYPES)}, got {name!r}")
+    return name if name == "auto" else getattr(torch, name)
+
+
+def load_tokenizer(name: str, local: bool, transformers: Any) -> Any:
+    """The tokenizer saved with the model: the class its ``tokenizer_config.json`` names when
+    ``AutoTokenizer`` picks another (transformers 5 loads a saved ByT5Tokenizer beside a Qwen2 config as
+    an empty Qwen2Tokenizer), refused when it turns text into no tokens."""
+    from transformers import AutoTokenizer
+
+    named = _tokenizer_class(Path(name))
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=local)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        tokenizer, failure = None, err
+    if named and type(tokenizer).__name__ != named and isinstance(getattr(transformers, named, None), type):
+        try:
+            tokenizer = getattr(transformers, named).from_pretrained(name, local_files_only=local)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+            failure = err
+    if tokenizer is None:
+        raise PrunevizError(
+            f"hf:{name} has no usable tokenizer (save one beside the model with tokenizer.save_pretrained): "
+            f"{first_line(failure)}"
+        )
+    if not tokenizer("The for statement", add_special_tokens=False)["input_ids"]:
+        raise PrunevizError(
+            f"hf:{name}: its tokenizer ({type(tokenizer).__name__}) turns text into no tokens at all: a "
+            "tokenizer problem (save the model's own tokenizer beside it with tokenizer.save_pretrained)"
+        )
+    return tokenizer
+
+
+def _tokenizer_class(path: Path) -> str | None:
+    """The tokenizer class a saved directory's ``tokenizer_config.json`` names, if any."""
+    try:
+        found = json.loads((path / "tokenizer_config.json").read_text()).get("tokenizer_class")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return found if isinstance(found, str) else None
 
 
 def quiet(transformers: Any) -> None:

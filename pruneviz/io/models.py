@@ -53,14 +53,17 @@ class UntrustedPickle(PrunevizError):
 class ModelOptions:
     """How to obtain weights: ``weights`` (path, ``DEFAULT`` or ``none``), ``arch`` for bare
     state_dicts, ``trust_pickle`` to allow unpickling arbitrary objects (runs code!),
-    ``allow_download`` to let Hugging Face models come from the hub (else the local cache only), and the
-    ``gate`` every spec and file is checked against (the command line's, or a dashboard server's)."""
+    ``allow_download`` to let Hugging Face models come from the hub (else the local cache only), the
+    ``gate`` every spec and file is checked against (the command line's, or a dashboard server's), and
+    the ``dtype`` a Hugging Face model is loaded in (None: float32, what a CPU runs; ``auto``: the
+    checkpoint's own, what a GPU runs)."""
 
     weights: str | None = None
     arch: str | None = None
     trust_pickle: bool = False
     allow_download: bool = False
     gate: Gate = USER
+    dtype: str | None = None
 
 
 @dataclass
@@ -125,6 +128,33 @@ def clone_module(module: nn.Module, device: torch.device | str = "cpu") -> nn.Mo
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The .grad attribute of a Tensor that is not a leaf")
         return copy.deepcopy(module).to(device)
+
+
+def shared_view(module: nn.Module, device: torch.device | str = "cpu") -> nn.Module:
+    """A copy of ``module``'s structure whose parameters and buffers are ``module``'s own tensors (on
+    another device: copies): its own modules, so hooks on it are its own, without a second copy of the
+    weights. Only for a reader — nothing may write its tensors."""
+    tensors = [*module.parameters(), *module.buffers()]
+    if any(t.device != torch.device(device) for t in tensors):
+        return clone_module(module, device)
+    return copy.deepcopy(module, {id(t): t for t in tensors})
+
+
+def aliased_copy(module: nn.Module, device: torch.device | str = "cpu") -> nn.Module:
+    """A copy of ``module`` (its own modules and parameter objects) whose tensors still use ``module``'s
+    storage (on another device: copies), until its owner gives it tensors of its own: copy-on-write,
+    done by :meth:`~pruneviz.workflows.session.PruneSession.writable`. Weight ties are kept."""
+    tensors = [*module.parameters(), *module.buffers()]
+    if any(t.device != torch.device(device) for t in tensors):
+        return clone_module(module, device)
+    memo: dict[int, torch.Tensor] = {
+        id(p): nn.Parameter(p.detach(), p.requires_grad) for p in module.parameters()
+    }
+    memo |= {id(b): b.detach() for b in module.buffers()}
+    try:
+        return copy.deepcopy(module, memo)
+    except (TypeError, RuntimeError):  # modules deepcopy cannot alias (TorchScript): a plain copy
+        return clone_module(module, device)
 
 
 def eval_mode(module: nn.Module) -> nn.Module:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pruneviz.core.registry import Registry
 from pruneviz.io.models import LoadedModel
-from pruneviz.tasks.base import LatencyOptions, Metric, Task, Timing
+from pruneviz.tasks.base import Estimate, LatencyOptions, Metric, Task, Timing
 from pruneviz.tasks.classification import Classification
 from pruneviz.tasks.language import LanguageModelling
 
@@ -25,5 +25,6 @@ def task_of(model: LoadedModel) -> Task:
 
 
 __all__ = [
-    "CLASSIFICATION", "LANGUAGE_MODELLING", "TASKS", "LatencyOptions", "Metric", "Task", "Timing", "task_of",
+    "CLASSIFICATION", "LANGUAGE_MODELLING", "TASKS", "Estimate", "LatencyOptions", "Metric", "Task", "Timing",
+    "task_of",
 ]  # fmt: skip

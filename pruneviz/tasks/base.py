@@ -78,6 +78,27 @@ class Timing:
         return self.pruned / self.dense if self.more_is_faster else self.dense / self.pruned
 
 
+@dataclass(frozen=True)
+class Estimate:
+    """The task's metric measured on the first ``samples`` of ``total`` samples in a fixed shuffled
+    order, with a 95% interval for the figure every sample would give (the interval closes as samples
+    come in; with all of them the figure is exact and ``low == score == high``)."""
+
+    score: float
+    low: float
+    high: float
+    samples: int
+    total: int
+    unit: str = "samples"  # what a sample is, for people: "windows" for a language model
+
+    @property
+    def complete(self) -> bool:
+        return self.samples == self.total
+
+
+Z95 = 1.959963984540054
+
+
 class Task(ABC):
     """One kind of model and data. Subclasses are stateless singletons registered in :data:`TASKS`.
 
@@ -162,6 +183,11 @@ class Task(ABC):
     def breakdown(self, outputs: torch.Tensor, y: torch.Tensor) -> list[float | None]:
         """A per-category view of the metric where the task has one (per-class accuracy), else empty."""
         return []
+
+    @abstractmethod
+    def estimate(self, outputs: torch.Tensor, y: torch.Tensor, total: int) -> Estimate:
+        """The metric from some samples' ``outputs`` (a random subset of ``total`` samples) with its
+        95% interval, as an estimate of what all ``total`` would give."""
 
     def structure(self, model: LoadedModel) -> str:
         """The kind of structure this task's ``model`` loses on the Structured page (a name of

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar
 
 import torch
@@ -11,7 +12,7 @@ from torch import nn
 from pruneviz.core.metrics import accuracy_and_loss, classification_metrics, per_class_accuracy
 from pruneviz.core.timing import measure_latency
 from pruneviz.io.data import DataSet, load_images
-from pruneviz.tasks.base import LatencyOptions, Metric, Task, Timing
+from pruneviz.tasks.base import Z95, Estimate, LatencyOptions, Metric, Task, Timing
 
 
 class Classification(Task):
@@ -40,6 +41,17 @@ class Classification(Task):
 
     def tolerance(self, samples: int) -> float:
         return 1.0 / samples + 1e-9  # at most one prediction may differ
+
+    def estimate(self, outputs: torch.Tensor, y: torch.Tensor, total: int) -> Estimate:
+        """Accuracy with a Wilson interval, narrowed by the share of the data set already seen."""
+        score = accuracy_and_loss(outputs, y)[0]
+        n = len(y)
+        if n >= total:
+            return Estimate(score, score, score, n, total)
+        z = Z95 * math.sqrt((total - n) / max(total - 1, 1))  # finite population: all samples, no doubt
+        centre = (score + z * z / (2 * n)) / (1 + z * z / n)
+        half = z * math.sqrt(score * (1 - score) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+        return Estimate(score, max(0.0, centre - half), min(1.0, centre + half), n, total)
 
     def latency(
         self,

@@ -21,6 +21,8 @@ PRUNEVIZ_ROOM_DB           the workshop room's SQLite file                     .
 PRUNEVIZ_INSTRUCTOR_TOKEN  whoever enters it runs the room (model, clear,      none      none
                            hide, export); never shown back
 PRUNEVIZ_UPLOAD_TTL_S      an upload unused this long is deleted (seconds)     3600      3600
+PRUNEVIZ_LIVE_S            seconds a slider move may take before its metric    1.5       1.5
+                           comes as an estimate refined batch by batch
 ========================== =================================================== ========= =========
 
 "Own use" is a server listening on a loopback address only; any other address (``0.0.0.0``, a LAN
@@ -53,6 +55,8 @@ INSTRUCTOR_TOKEN = "PRUNEVIZ_INSTRUCTOR_TOKEN"
 DEFAULT_ROOM_DB = Path(".pruneviz") / "room.sqlite"
 UPLOAD_TTL = "PRUNEVIZ_UPLOAD_TTL_S"
 DEFAULT_UPLOAD_TTL_S = 3600.0
+LIVE = "PRUNEVIZ_LIVE_S"
+DEFAULT_LIVE_S = 1.5
 
 
 def is_loopback(address: str | None) -> bool:
@@ -98,6 +102,7 @@ class ServerPolicy:
     room_db: Path = DEFAULT_ROOM_DB
     instructor_token: str | None = field(default=None, repr=False)  # never printed, never shown
     upload_ttl_s: float = DEFAULT_UPLOAD_TTL_S  # an uploaded file unused this long is deleted
+    live_s: float = DEFAULT_LIVE_S  # a slider move may take this long; past it, metrics come as estimates
 
     @classmethod
     def from_env(
@@ -124,6 +129,7 @@ class ServerPolicy:
             room_db=Path(env.get(ROOM_DB) or DEFAULT_ROOM_DB),
             instructor_token=env.get(INSTRUCTOR_TOKEN) or None,
             upload_ttl_s=_number(env, UPLOAD_TTL, DEFAULT_UPLOAD_TTL_S, "a number of seconds"),
+            live_s=_number(env, LIVE, DEFAULT_LIVE_S, "a number of seconds"),
         )
 
     def gate(self, uploads: Path | None = None) -> Gate:

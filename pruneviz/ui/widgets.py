@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 from pruneviz.core.granularity import UNSTRUCTURED, Granularity
 from pruneviz.core.humanize import count, percent, size
@@ -86,10 +87,16 @@ def _share(part: float, whole: float) -> str:
 
 def metrics_row(now: Report, base: Report, task: Task) -> None:
     """The task's metric (with change vs baseline), loss, parameters, MACs, size and the task's other
-    figures side by side."""
+    figures side by side; an estimate says how many samples it rests on and its 95% interval."""
     metric = task.metric
     top, bottom = st.columns(3), st.columns(3)
     task_metric(top[0], metric, now.score, base.score)
+    if not now.complete:
+        e = now.estimate
+        top[0].caption(
+            f"Estimate from {e.samples} of {e.total} {e.unit}, 95% interval {metric.format(e.low)}–"
+            f"{metric.format(e.high)}: refining…"
+        )
     top[1].metric("Loss", f"{now.loss:.3f}", f"{now.loss - base.loss:+.3f}", delta_color="inverse")
     info_metric(
         top[2], "Non-zero params", count(now.params_nonzero), _share(now.params_nonzero, now.params_total)
@@ -101,6 +108,14 @@ def metrics_row(now: Report, base: Report, task: Task) -> None:
     for col, (key, label) in zip(bottom[2:], task.extra_figures.items()):  # room for one more figure
         value = now.figures.get(key)
         col.metric(label, "–" if value is None else percent(value))
+
+
+def rerun_fragment() -> None:
+    """Run the current fragment again (the whole page when it runs as part of one)."""
+    try:
+        st.rerun(scope="fragment")
+    except StreamlitAPIException:
+        st.rerun()
 
 
 def follow_job(

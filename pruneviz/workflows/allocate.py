@@ -17,8 +17,8 @@ from pruneviz.core.granularity import UNSTRUCTURED, Granularity
 from pruneviz.core.layers import LayerInfo
 from pruneviz.core.masks import global_masks, sparsity_of
 from pruneviz.tasks import Metric
-from pruneviz.workflows.reconstruct import apply_plans
 from pruneviz.workflows.sensitivity import Sensitivity
+from pruneviz.workflows.sequential import apply_plans
 from pruneviz.workflows.session import GlobalPlan, LayerPlan, PruneSession, Report
 
 MAX_SPARSITY = 0.99

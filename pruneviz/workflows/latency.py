@@ -37,7 +37,7 @@ def compare_latency(
 def unstructured_twin(model: nn.Module, fraction: float) -> nn.Module:
     """A copy of ``model`` with ``fraction`` of every prunable layer's weights zeroed by magnitude:
     the same parameter savings as a structured removal, kept in dense shapes (what dense kernels see)."""
-    twin = clone_module(model)
+    twin = clone_module(model, next(model.parameters()).device)  # timed where the model runs
     with torch.no_grad():
         for module in prunable_modules(twin).values():
             module.weight.mul_(unstructured_mask(module.weight.abs(), fraction))

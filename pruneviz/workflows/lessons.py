@@ -14,8 +14,8 @@ from pruneviz.io.data import DataSet
 from pruneviz.io.demo import initial_model
 from pruneviz.workflows.allocate import owl_sparsity
 from pruneviz.workflows.recipe import uniform_plans
-from pruneviz.workflows.reconstruct import apply_plans
 from pruneviz.workflows.recovery import train_epochs
+from pruneviz.workflows.sequential import apply_plans
 from pruneviz.workflows.session import GlobalPlan, LayerPlan, Opaque, PruneSession
 
 Rows = list[dict[str, object]]
@@ -106,7 +106,7 @@ def _lottery(session: PruneSession, train: DataSet) -> Rows:
     demo_name = (session.model.arch_spec or "").removeprefix("demo:")
     for label, init in (("rewound to the original init θ₀", 0), ("re-initialised at random", 1)):
         ticket = _scratch(session)
-        ticket.working.load_state_dict(initial_model(demo_name, seed=init).state_dict())
+        ticket.writable().load_state_dict(initial_model(demo_name, seed=init).state_dict())
         ticket.adopt_weights(Opaque("a re-initialised model"))
         for name, mask in masks.items():
             ticket.set_mask(name, mask)

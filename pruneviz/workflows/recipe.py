@@ -35,9 +35,9 @@ from pruneviz.core.layers import LayerInfo
 from pruneviz.core.masks import check_sparsity
 from pruneviz.io.models import LoadedModel
 from pruneviz.workflows.allocate import OWL_LAMBDA, OWL_M, owl_sparsity
-from pruneviz.workflows.reconstruct import apply_plans
 from pruneviz.workflows.recovery import TrainConfig, finetune, train_split
-from pruneviz.workflows.session import ONE_LAYER, GlobalPlan, LayerPlan, Opaque, PruneSession, Trained
+from pruneviz.workflows.sequential import CALIBRATIONS, ONE_SHOT, SEQUENTIAL, apply_plans, calibration_of
+from pruneviz.workflows.session import GlobalPlan, LayerPlan, Opaque, PruneSession, Trained
 from pruneviz.workflows.structured import STRUCTURED_CRITERIA, Removal, StructuredPlan
 from pruneviz.workflows.transformer import TRANSFORMER_CRITERIA, TransformerPlan, plan_structure
 
@@ -56,6 +56,7 @@ TOP_KEYS = (
     "allocation",
     "structure",
     "drop_blocks",
+    "calibration",
 )
 TRAINING_KEYS = {
     "steps": int,
@@ -87,6 +88,9 @@ class Recipe:
     training: dict | None = None  # the fine-tune settings, after a fine-tune (see TRAINING_KEYS)
     allocation: Owl | None = None  # spread the default's sparsity over layers (None: the same for each)
     structure: StructuredPlan | TransformerPlan | None = None  # what is removed for real (filters, heads, …)
+    # how methods reading a layer's inputs (wanda, sparsegpt) are solved: block by block (the
+    # reference's way) or one-shot, every layer against the dense model's inputs (the live sliders')
+    calibration: str = SEQUENTIAL
 
 
 @dataclass(frozen=True)
@@ -125,7 +129,13 @@ def parse_recipe(obj: Any, source: str = "recipe") -> Recipe:
     round_to = obj.get("round_to")
     if round_to is not None and (isinstance(round_to, bool) or not isinstance(round_to, int) or round_to < 1):
         raise PrunevizError(f"{source}: 'round_to' must be a positive integer, got {round_to!r}")
+    calibration = obj.get("calibration", SEQUENTIAL)
+    if calibration not in CALIBRATIONS:
+        raise PrunevizError(
+            f"{source}: 'calibration' must be {' or '.join(CALIBRATIONS)}, got {calibration!r}"
+        )
     extras = {
+        "calibration": calibration,
         "seed": _seed(obj.get("seed"), source),
         "training": _training(obj.get("training"), source),
         "allocation": _allocation(obj.get("allocation"), source),
@@ -433,7 +443,7 @@ def apply_recipe(
         session.reset()
         session.apply_global(plan)
     else:
-        apply_plans(session, plan, progress)
+        apply_plans(session, plan, progress, recipe.calibration)
 
 
 def replay_training(
@@ -529,11 +539,10 @@ def recipe_problem(session: PruneSession) -> str | None:
             f"no recipe rebuilds this session's weights: they come from {session.origin.reason}; export "
             "the model itself instead (Export page, or --save)"
         )
-    live = sorted(n for n, how in session.solved.items() if how == ONE_LAYER)
-    if live:
+    if session.solved and calibration_of(session) is None:
         return (
-            f"{len(live)} layer(s) were solved one at a time against the dense model's inputs (the live "
-            "sliders), which a recipe does not do: apply the method to all layers (sequential) first"
+            "some layers were solved one-shot (the sliders) and some sequentially, which one recipe cannot "
+            "say: apply the method to all layers (sequential) again"
         )
     return None
 
@@ -549,7 +558,10 @@ def session_document(session: PruneSession) -> dict:
     training = trained.settings | {"target": trained.target} if isinstance(trained, Trained) else None
     if session.removal is not None:
         return structure_document(session.model.spec, session.data.spec, session.removal, training)
-    return recipe_document(session.model.spec, session.data.spec, session.current_plans(), training=training)
+    doc = recipe_document(session.model.spec, session.data.spec, session.current_plans(), training=training)
+    if calibration_of(session) == ONE_SHOT:  # what the sliders showed: each layer against dense inputs
+        doc["calibration"] = ONE_SHOT
+    return doc
 
 
 def structure_document(

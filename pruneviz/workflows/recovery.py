@@ -187,7 +187,7 @@ def train_epochs(
     steps = epochs * -(-len(train) // batch_size)
     config = TrainConfig(steps, lr, batch_size)
     train_steps(
-        session.working, train, steps, config, session.task.batch_loss, session.masks, session.modules
+        session.writable(), train, steps, config, session.task.batch_loss, session.masks, session.modules
     )
     session.adopt_weights(Opaque(f"{epochs} epochs of training outside a recorded fine-tune"))
 
@@ -230,7 +230,7 @@ def finetune(
     steps_each = [config.steps // len(fractions)] * len(fractions)
     steps_each[-1] += config.steps - sum(steps_each)
     gen = torch.Generator().manual_seed(config.seed)
-    optimizer = OPTIMIZERS.get(config.optimizer)(session.working.parameters(), config.lr)
+    optimizer = OPTIMIZERS.get(config.optimizer)(session.writable().parameters(), config.lr)
     metric, loss_fn = session.task.metric, training_loss(session, config)
     points: list[Point] = []
     done = 0

@@ -35,12 +35,20 @@ from pruneviz.core.importance import Calibration, Scores, wanda_metric
 from pruneviz.core.jobs import Progress
 from pruneviz.core.layers import discover_layers, module_macs, prunable_modules
 from pruneviz.core.metrics import effective_macs, param_counts, size_bytes
-from pruneviz.core.reconstruction import Reconstruction
+from pruneviz.core.reconstruction import FromInputs
 from pruneviz.core.structure import preview
 from pruneviz.io.data import DataOptions, DataSet
 from pruneviz.io.formats import ExportMeta
-from pruneviz.io.models import LoadedModel, ModelOptions, clone_module, eval_mode, load_model
-from pruneviz.tasks import Task, task_of
+from pruneviz.io.models import (
+    LoadedModel,
+    ModelOptions,
+    aliased_copy,
+    clone_module,
+    eval_mode,
+    load_model,
+    shared_view,
+)
+from pruneviz.tasks import Estimate, Task, task_of
 from pruneviz.workflows.structured import Removal, StructuredPlan, plan_removal
 
 CALIBRATION_SAMPLES = 256
@@ -127,16 +135,24 @@ class Report:
     size_bytes_sparse: int
     layers: dict[str, float]
     per_class_accuracy: list[float | None] = field(default_factory=list)
+    # how far the figures rest on the data: every sample (complete), or the first of a shuffled order
+    estimate: Estimate | None = None
 
     @property
     def loss(self) -> float:
         return self.figures["loss"]
+
+    @property
+    def complete(self) -> bool:
+        """Whether every sample is in (else the figures are an estimate from some of them)."""
+        return self.estimate is None or self.estimate.complete
 
     def as_dict(self) -> dict:
         """The report as ``evaluate --json`` prints it: the task's figures at the top level."""
         out = asdict(self)
         out.pop("figures")
         out.pop("score")
+        out.pop("estimate")
         return self.figures | out
 
 
@@ -157,11 +173,13 @@ class PruneSession:
         self.device = torch.device(device)
         self.extra_layers = tuple(extra_layers)
         self.memory_budget = memory_budget
-        self.working = eval_mode(clone_module(model.module, self.device))
+        # The working copy shares the baseline's tensors until a layer is masked (set_mask gives that
+        # layer a tensor of its own) or something writes it in place (writable()).
+        self.working = eval_mode(aliased_copy(model.module, self.device))
         found = prunable_modules(self.working, self.extra_layers)
         chosen = self.task.prunable(self.working, found)
         self.modules = {n: m for n, m in found.items() if n in chosen or n in self.extra_layers}
-        self.dense_weights = {n: m.weight.detach().clone() for n, m in self.modules.items()}
+        self.dense_weights = self._loaded_weights()
         self.example = data.x[:1]
         self.layers = discover_layers(self.working, self.example, self.modules)
         self.macs_dense = module_macs(self.working, self.example)[0]
@@ -173,8 +191,8 @@ class PruneSession:
         self.origin: Trained | Opaque | None = None  # where the dense weights came from (None: loaded)
         self.version = 0  # advances on every change of weights or masks
         self.basis = 0  # advances on every change of the dense weights
-        # How each layer rewritten by a reconstruction method (sparsegpt) was solved: ONE_LAYER live,
-        # or sequentially with the layers before it pruned (pruneviz.workflows.reconstruct).
+        # How each layer pruned by a method reading its inputs (wanda, sparsegpt) was solved: ONE_LAYER live,
+        # or sequentially with the layers before it pruned (pruneviz.workflows.sequential).
         self.solved: dict[str, str] = {}
         self._changed: set[str] = set()
         # scores may be computed by a background job and the UI at once
@@ -186,6 +204,19 @@ class PruneSession:
         self._basis: dict[str, torch.Tensor] | None = None
         self.removal: Removal | None = None  # the structured removal being previewed, if any
         self._structural_backup: dict[str, torch.Tensor] = {}
+
+    def writable(self) -> nn.Module:
+        """The working copy with tensors of its own: what anything writing its weights in place takes
+        (training, loading a state, a structured preview). Until then it shares the storage of the
+        baseline (shared by every session on this model) and of the dense weights, which must never
+        change under them."""
+        loaded = [*self.model.module.parameters(), *self.model.module.buffers(), *self.dense_weights.values()]
+        shared = {t.untyped_storage().data_ptr() for t in loaded}
+        with torch.no_grad():
+            for t in [*self.working.parameters(), *self.working.buffers()]:
+                if t.untyped_storage().data_ptr() in shared:
+                    t.data = t.data.clone()
+        return self.working
 
     @property
     def layer_names(self) -> list[str]:
@@ -206,8 +237,10 @@ class PruneSession:
         copy, so gradients never touch the working model). Criteria score it; removals shrink it."""
         with self._lock:
             if self._calibration is None:
-                reference = eval_mode(clone_module(self.model.module, self.device))
-                if self._basis is not None:
+                if self._basis is None:  # the loaded weights: read them where they are
+                    reference = eval_mode(shared_view(self.model.module, self.device))
+                else:
+                    reference = eval_mode(clone_module(self.model.module, self.device))
                     reference.load_state_dict(self._basis)
                 n = min(CALIBRATION_SAMPLES, len(self.data))
                 x, y = self.data.calibration or (self.data.x[:n], self.data.y[:n])
@@ -234,6 +267,22 @@ class PruneSession:
                 if self._calibration is calib:  # not rebased meanwhile (new weights adopted)
                     self._scores[key] = scores
             return scores
+
+    def layer_scores(
+        self, name: str, criterion: str, kind: Granularity = UNSTRUCTURED
+    ) -> torch.Tensor | None:
+        """Layer ``name``'s scores under ``criterion``: computed for that layer alone when the criterion
+        reads only the layer's weight (magnitude and the like: no copy of every layer's scores is kept),
+        else from :meth:`scores`; None when the criterion cannot score it."""
+        method = kind.criteria.get(criterion)
+        if not getattr(method, "weight_only", False) or kind.criteria.kind in self._scores_kinds(criterion):
+            return self.scores(criterion, kind).get(name)
+        calib = self.calibration()
+        return method({name: prunable_modules(calib.model, (name,))[name]}, calib).get(name)
+
+    def _scores_kinds(self, criterion: str) -> set[str]:
+        """The registries whose ``criterion`` scores are cached already (then they answer)."""
+        return {kind for kind, name in self._scores if name == criterion}
 
     def input_weighted(self) -> Scores:
         """|W_ij| · ‖X_j‖₂ of every layer over the calibration inputs: what Wanda ranks and OWL counts
@@ -265,9 +314,9 @@ class PruneSession:
     # --- masks --------------------------------------------------------------------------------------
 
     def weights_for(self, name: str, plan: LayerPlan) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The mask ``plan`` gives layer ``name`` and, for a reconstruction method (sparsegpt), the
-        rewritten weight: solved one layer at a time against the dense model's inputs (pure; nothing
-        is applied). Scoring criteria give no new weight."""
+        """The mask ``plan`` gives layer ``name`` and, for a method that rewrites weights (sparsegpt),
+        the rewritten weight (pure; nothing is applied). A method reading the layer's inputs (wanda,
+        sparsegpt) is solved one-shot here: this layer alone, against the dense model's inputs."""
         self.check_layer(name)
         kind = plan.granularity
         reason = kind.ineligible(self.shape(name))
@@ -279,16 +328,16 @@ class PruneSession:
         if trained is not None and trained.target.get(name) == plan and name in trained.masks:
             return trained.masks[name].to(self.device), None  # the mask the fine-tune trained with
         method = kind.criteria.get(plan.criterion)
-        if isinstance(method, Reconstruction):
+        if isinstance(method, FromInputs):
             calib = self.calibration()
             module = prunable_modules(calib.model, tuple(self.modules))[name]
             if not method.supports(module):
                 raise PrunevizError(
                     f"{method.name} rewrites Linear layers; '{name}' is {type(module).__name__}"
                 )
-            gram = calib.inputs({name: module})[name].gram
-            return kind.reconstruct(method, self.dense_weights[name], gram, plan.sparsity)
-        scores = self.scores(plan.criterion, kind).get(name)
+            stats = calib.inputs({name: module}, gram=method.gram)[name]
+            return kind.solve(method, self.dense_weights[name], stats, plan.sparsity)
+        scores = self.layer_scores(name, plan.criterion, kind)
         if scores is None:
             raise PrunevizError(f"criterion '{plan.criterion}' cannot score layer '{name}'")
         return kind.mask(scores, plan.sparsity, self.dense_weights[name].shape), None
@@ -303,14 +352,15 @@ class PruneSession:
         self.solved.pop(name, None)
         self._changed_model()
         with torch.no_grad():
+            # A new tensor, never an in-place write: the layer may share the dense weights' storage.
             if mask is None:
                 self.masks.pop(name, None)
-                self.modules[name].weight.copy_(dense)
+                self.modules[name].weight.data = dense  # shared again: one copy of the dense weights
             else:
                 mask = mask.to(dense.device)
                 self.masks[name] = mask
                 kept = dense if weight is None else weight.to(dense)
-                self.modules[name].weight.copy_(kept * mask)
+                self.modules[name].weight.data = kept * mask
         self._changed.add(name)
 
     def apply_layer_plans(self, plans: dict[str, LayerPlan]) -> list[str]:
@@ -328,7 +378,7 @@ class PruneSession:
         mask, weight = (None, None) if plan.dense else self.weights_for(name, plan)
         self.set_mask(name, mask, weight)
         self.plans[name] = plan
-        if weight is not None:
+        if not plan.dense and isinstance(plan.granularity.criteria.get(plan.criterion), FromInputs):
             self.solved[name] = ONE_LAYER
 
     def apply_global(self, plan: GlobalPlan) -> None:
@@ -386,11 +436,17 @@ class PruneSession:
             other.take_weights(self.dense_state(), self.origin)
         return other
 
+    def _loaded_weights(self) -> dict[str, torch.Tensor]:
+        """The loaded model's prunable weights, read-only: the baseline's own tensors (copies only on
+        another device), so a session holds no second copy of them."""
+        loaded = prunable_modules(self.model.module, tuple(self.modules))
+        return {n: loaded[n].weight.detach().to(self.device) for n in self.modules}
+
     def back_to_loaded(self) -> None:
         """The loaded model's weights again, dense, with nothing derived from others kept."""
         self.reset()
-        self.working.load_state_dict(self.model.module.state_dict())
-        self.dense_weights = {n: m.weight.detach().clone() for n, m in self.modules.items()}
+        self.writable().load_state_dict(self.model.module.state_dict())
+        self.dense_weights = self._loaded_weights()
         self.origin = None
         self._rebase(None)
 
@@ -405,7 +461,7 @@ class PruneSession:
     def take_weights(self, state: dict[str, torch.Tensor], origin: Trained | Opaque | None) -> None:
         """Start from ``state`` (another session's :meth:`dense_state`) as this session's dense weights,
         made as ``origin`` says."""
-        self.working.load_state_dict(state)
+        self.writable().load_state_dict(state)
         self.adopt_weights(origin)
 
     def save_state(self) -> dict:
@@ -424,7 +480,7 @@ class PruneSession:
     def load_state(self, saved: dict) -> None:
         """Return to a :meth:`save_state` (or take over another session's: ``other.save_state()``)."""
         self.reset()
-        self.working.load_state_dict(saved["state"])
+        self.writable().load_state_dict(saved["state"])
         self.dense_weights = {k: v.clone() for k, v in saved["dense"].items()}
         self.masks, self.plans = dict(saved["masks"]), dict(saved["plans"])
         self.solved = dict(saved.get("solved", {}))
@@ -463,7 +519,7 @@ class PruneSession:
         """Zero exactly what ``removal`` deletes (coupled BatchNorm and biases included) on the working
         copy: the outputs equal the shrunk model's, live and undoable."""
         self.reset()
-        params = dict(self.working.named_parameters())
+        params = dict(self.writable().named_parameters())
         for name in removal.removed:
             self._structural_backup[name] = params[name].detach().clone()
         preview(self.working, removal.removed)
@@ -512,6 +568,43 @@ class PruneSession:
         changed, self._changed = self._changed, set()
         return self.evaluator.update(changed)
 
+    def estimate(self, batches: int | None = None) -> Estimate:
+        """The task's metric on the first ``batches`` batches of the evaluator's fixed shuffled order
+        (None: every batch, the exact figure of :meth:`report`), with its interval: what a page shows of
+        a large model while the rest is computed. Only what changed is recomputed, and what is
+        computed here is not computed again."""
+        changed, self._changed = self._changed, set()
+        evaluator = self.evaluator
+        evaluator.mark(changed)
+        if batches is None or batches >= len(evaluator.batches):
+            return self.task.estimate(evaluator.outputs(), self.data.y, len(self.data))
+        chosen = evaluator.order[: max(1, batches)]
+        outputs = torch.cat([evaluator.batch(i) for i in chosen])
+        y = torch.cat([self.data.y[evaluator.rows[i]] for i in chosen])
+        return self.task.estimate(outputs, y, len(self.data))
+
+    def report_within(self, seconds: float) -> Report:
+        """A report as complete as about ``seconds`` allow: every sample when bringing them all up to
+        date costs less than that (judged by the last batch's time), else one batch more of the shuffled
+        order than is already up to date — an estimate that the next call refines, batch by batch, until
+        it is the exact figure. A change in between starts the estimate again from the first batch."""
+        changed, self._changed = self._changed, set()
+        self.evaluator.mark(changed)
+        stale = self.evaluator.stale()
+        if stale <= 1 or stale * self.evaluator.last_batch_s <= seconds:
+            return self.report()
+        return self.report(self.ready() + 1)
+
+    def ready(self) -> int:
+        """How many batches of the evaluator's shuffled order are up to date, from the first on (what an
+        estimate rests on without computing more)."""
+        done = 0
+        for i in self.evaluator.order:
+            if not self.evaluator.up_to_date(i) or self._changed:
+                break
+            done += 1
+        return done
+
     def layer_sparsity(self) -> dict[str, float]:
         """Fraction of zero weights per prunable layer, as it stands in the working copy."""
         return {
@@ -537,10 +630,18 @@ class PruneSession:
         total = sum(sizes.values())
         return sum(s * sizes[n] for n, s in self.layer_sparsity().items()) / total if total else 0.0
 
-    def report(self) -> Report:
-        """Evaluate the working copy: the task's figures, parameters, MACs and size."""
-        outputs = self.outputs()
-        figures = self.task.figures(outputs, self.data.y)
+    def report(self, batches: int | None = None) -> Report:
+        """Evaluate the working copy: the task's figures, parameters, MACs and size — on every sample, or
+        (``batches``) on the first batches of the evaluator's shuffled order, an estimate with its
+        interval that later calls refine (see :meth:`estimate`)."""
+        if batches is not None and batches < len(self.evaluator.batches):
+            estimate = self.estimate(batches)
+            chosen = self.evaluator.order[: max(1, batches)]
+            outputs = torch.cat([self.evaluator.batch(i) for i in chosen])
+            y = torch.cat([self.data.y[self.evaluator.rows[i]] for i in chosen])
+        else:
+            estimate, outputs, y = None, self.outputs(), self.data.y
+        figures = self.task.figures(outputs, y)
         total, nonzero = param_counts(self.working)
         dense_bytes, sparse_bytes = size_bytes(self.working)
         sparsity = self.layer_sparsity()
@@ -555,7 +656,8 @@ class PruneSession:
             size_bytes_dense=dense_bytes,
             size_bytes_sparse=sparse_bytes,
             layers=sparsity,
-            per_class_accuracy=self.task.breakdown(outputs, self.data.y),
+            per_class_accuracy=self.task.breakdown(outputs, y),
+            estimate=estimate,
         )
 
 

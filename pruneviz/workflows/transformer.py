@@ -65,6 +65,11 @@ class TransformerPlan:
         ratios = [*_values(self.heads), *_values(self.channels)]
         return not any(ratios) and not any(self.drop_heads.values()) and not self.drop_blocks
 
+    @property
+    def ranks(self) -> bool:
+        """Whether units must be ranked (fractions of heads or channels asked for)."""
+        return any(_values(self.heads)) or any(_values(self.channels))
+
     def describe(self) -> dict:
         """The recipe keys that give this plan back (``structure``, ``drop_blocks``, ``round_to``)."""
         structure: dict = {"heads": self.heads, "channels": self.channels, "criterion": self.criterion}
@@ -221,7 +226,7 @@ def plan_transformer(
     model = session.calibration().model
     anatomy = anatomy_of(model)
     check_plan(plan, anatomy)
-    if scores is None and not plan.empty:
+    if scores is None and plan.ranks:  # only fractions need a ranking (dropping blocks needs none)
         scores = TRANSFORMER_CRITERIA.get(plan.criterion)(session, anatomy)
     drop = tuple(sorted(set(plan.drop_blocks)))
     groups, channels = {}, {}

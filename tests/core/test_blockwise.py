@@ -2,7 +2,8 @@ import pytest
 import torch
 from torch import nn
 
-from pruneviz.core.blockwise import BlockEvaluator, block_of, find_blocks, tensor_bytes
+from pruneviz.core.blockwise import BlockEvaluator, block_of, find_blocks
+from pruneviz.core.evaluate import tensor_bytes
 from pruneviz.workflows.session import LayerPlan, open_session
 
 

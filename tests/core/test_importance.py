@@ -13,7 +13,7 @@ from pruneviz.core.importance import (
     row_ranks,
     wanda_metric,
 )
-from pruneviz.core.reconstruction import Reconstruction
+from pruneviz.core.reconstruction import FromInputs
 
 
 def _cross_entropy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -37,7 +37,7 @@ def setup():
     return model, modules, Calibration(model, x, y, _cross_entropy, batch_size=8)
 
 
-SCORING = [n for n in WEIGHT_CRITERIA.names() if not isinstance(WEIGHT_CRITERIA.get(n), Reconstruction)]
+SCORING = [n for n in WEIGHT_CRITERIA.names() if getattr(WEIGHT_CRITERIA.get(n), "score", True) is not None]
 
 
 @pytest.mark.parametrize("name", SCORING)
@@ -140,7 +140,9 @@ def test_unknown_criterion_lists_the_known_ones():
 
 def test_sparsegpt_rewrites_weights_and_refuses_to_rank_them(setup):
     _, modules, calib = setup
-    assert isinstance(WEIGHT_CRITERIA.get("sparsegpt"), Reconstruction)
+    assert (
+        isinstance(WEIGHT_CRITERIA.get("sparsegpt"), FromInputs) and WEIGHT_CRITERIA.get("sparsegpt").rewrites
+    )
     with pytest.raises(PrunevizError, match="rewrites weights instead of ranking them"):
         WEIGHT_CRITERIA.get("sparsegpt")(modules, calib)
 
@@ -161,3 +163,19 @@ def test_wanda_is_weight_magnitude_times_input_norm_compared_within_rows():
     assert torch.equal(ranks.sort(dim=1).values, torch.arange(6.0).expand(3, 6) / 6)
     keep = M.unstructured_mask(ranks, 0.5)
     assert keep.sum(1).tolist() == [3, 3, 3]  # half of every row, not half of the layer
+
+
+def test_wanda_masks_count_per_row_as_the_reference_does():
+    """int(sparsity * columns) pruned in every row (the reference's comparison group), not
+    floor(sparsity * weights) over the layer: at 70% of 6 columns, 4 per row (12), not 12.6 -> 12 spread
+    unevenly, and at 0.3, 1 per row (3 of 18), where the layer's count would be 5."""
+    torch.manual_seed(1)
+    weight = torch.randn(3, 6)
+    stats = type("S", (), {"rms": torch.rand(6) + 0.1})()
+    for sparsity, per_row in ((0.7, 4), (0.3, 1), (0.5, 3)):
+        keep, rewritten = WEIGHT_CRITERIA.get("wanda").solve(weight, stats, sparsity, None)
+        assert rewritten is None and (~keep).sum(1).tolist() == [per_row] * 3
+        metric = weight.abs() * stats.rms
+        kept_lowest = torch.where(keep, metric, torch.inf).min(1).values
+        pruned_highest = torch.where(keep, -torch.inf, metric).max(1).values
+        assert (pruned_highest <= kept_lowest).all()  # the lowest of each row go

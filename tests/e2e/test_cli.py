@@ -61,6 +61,15 @@ def test_evaluate_json_contract():
     }
 
 
+def test_evaluate_progress_prints_estimates_then_the_exact_figure():
+    proc = run("evaluate", "demo:cnn", "--progress", "--json")
+    estimates = [line for line in proc.stderr.splitlines() if line.startswith("accuracy")]
+    assert len(estimates) == 1 and estimates[0].endswith("on 256 of 360 samples"), proc.stderr
+    low, high = (float(p.rstrip("%")) for p in estimates[0].split("95%: ")[1].split(")")[0].split("-"))
+    exact = json.loads(proc.stdout)["accuracy"] * 100
+    assert low < exact < high  # the interval held the figure all 360 digits give
+
+
 def test_evaluate_with_recipe_limit_and_save_then_reload(tmp_path):
     recipe = tmp_path / "r.yaml"
     recipe.write_text(

@@ -48,6 +48,21 @@ def test_prune_sliders_change_the_metrics():
     assert len(at.session_state[WORKSPACE].history.trials) == 3
 
 
+def test_a_refining_estimate_is_shown_first_and_never_enters_the_history(monkeypatch):
+    """With PRUNEVIZ_LIVE_S=0 a slider move is first shown from one batch (256 of 360 digits), then
+    refined (AppTest runs the fragment's reruns to the end); the history keeps a configuration's first
+    score, so a partial figure recorded on the way would stay there."""
+    monkeypatch.setenv("PRUNEVIZ_LIVE_S", "0")
+    at = open_page("pages/3_Prune.py")
+    at.slider(key="prune_layer_conv2").set_value(95).run()
+    assert not at.exception
+    ws = at.session_state[WORKSPACE]
+    full, first = ws.session.report(), ws.session.report(1)
+    assert not first.complete and first.score != full.score  # the estimate on the way differed
+    assert ws.history.trials[-1].score == full.score and len(ws.history.trials) == 2
+    assert metric(at, "Accuracy") == f"{full.score:.1%}"
+
+
 def test_prune_presets_and_reset():
     at = open_page("pages/3_Prune.py")
     at.slider(key="prune_global").set_value(60).run()

@@ -62,10 +62,11 @@ def previewed_and_built(session, plan):
 
 def test_anatomy_reads_heads_groups_and_widths(gqa_path, tiny_gpt2):
     llama = anatomy_of(session_of(gqa_path).calibration().model)
-    assert (llama.family, llama.depth, llama.heads, llama.kv_heads, llama.group_size) == ("llama", 3, 8, 2, 4)
+    shape = (llama.depth, llama.heads, llama.kv_heads, llama.group_size)
+    assert (llama.family.name, shape) == ("llama", (3, 8, 2, 4))
     assert (llama.head_dim, llama.intermediate, llama.head_removal) == (8, 96, None)
     gpt2 = anatomy_of(session_of(tiny_gpt2).calibration().model)
-    assert (gpt2.family, gpt2.kv_heads, gpt2.intermediate) == ("gpt2", 4, 256) and gpt2.head_removal
+    assert (gpt2.family.name, gpt2.kv_heads, gpt2.intermediate) == ("gpt2", 4, 256) and gpt2.head_removal
 
 
 @pytest.mark.parametrize(

@@ -31,6 +31,7 @@ from pruneviz.core.errors import PrunevizError
 from pruneviz.core.granularity import GRANULARITIES, granularity
 from pruneviz.core.history import History
 from pruneviz.io.data import DataOptions
+from pruneviz.io.models import weights_digest
 from pruneviz.io.room import RoomStore
 from pruneviz.ui.state import DERIVED, Choice, SliderRequest, Workspace
 from pruneviz.ui.uploads import Uploads
@@ -46,9 +47,9 @@ from pruneviz.workflows.recipe import (
     uniform_plans,
     uniform_settings,
 )
-from pruneviz.workflows.reconstruct import apply_plans, reconstructs
 from pruneviz.workflows.recovery import TrainConfig, finetune, train_split
 from pruneviz.workflows.room import load_share, share_session
+from pruneviz.workflows.sequential import apply_plans, method_of, rewrites
 from pruneviz.workflows.session import LayerPlan, PruneSession, load_pair
 from pruneviz.workflows.structured import StructuredPlan
 from pruneviz.workflows.transformer import TransformerPlan, plan_structure
@@ -73,10 +74,15 @@ def page(action):
     return run
 
 
+LOADED_DIGESTS: dict[str, str] = {}
+
+
 @functools.cache
 def loaded(spec: str):
     """The model and data, loaded once (read-only, as the dashboard's shared baseline)."""
-    return load_pair(spec, data_options=MODELS[spec])
+    pair = load_pair(spec, data_options=MODELS[spec])
+    LOADED_DIGESTS[spec] = weights_digest(pair[0].module)
+    return pair
 
 
 def fresh(spec: str) -> PruneSession:
@@ -144,7 +150,7 @@ class WhatYouSeeIsWhatYouExport(RuleBasedStateMachine):
     def preset(self, preset: str, percent: int) -> None:
         session, target = self.ws.session, percent / 100
         if not self.kind.rankable or (
-            preset == "global threshold" and reconstructs(LayerPlan(0.5, self.criterion, self.kind))
+            preset == "global threshold" and rewrites(LayerPlan(0.5, self.criterion, self.kind))
         ):
             return  # the page does not offer it
         names = session.layer_names
@@ -160,7 +166,7 @@ class WhatYouSeeIsWhatYouExport(RuleBasedStateMachine):
         self.sliders = {n: min(99, round(100 * f)) / 100 for n, f in fractions.items()}
         self.apply_sliders()
 
-    @precondition(lambda self: any(reconstructs(p) for p in self.ws.session.plans.values()))
+    @precondition(lambda self: any(method_of(p) for p in self.ws.session.plans.values()))
     @rule()
     @page
     def sequential(self) -> None:
@@ -272,6 +278,13 @@ class WhatYouSeeIsWhatYouExport(RuleBasedStateMachine):
             now.params_nonzero,
             now.macs_effective,
         ), text
+
+    @invariant()
+    def the_shared_baseline_is_never_written(self) -> None:
+        """Sessions share the baseline's tensors until they write (copy-on-write): nothing a page does
+        may reach the baseline every other session uses."""
+        for spec, digest in LOADED_DIGESTS.items():
+            assert weights_digest(loaded(spec)[0].module) == digest, spec
 
     @invariant()
     def derived_results_are_current_once_the_page_starts(self) -> None:

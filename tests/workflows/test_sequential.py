@@ -5,7 +5,7 @@ import torch
 
 from pruneviz.core import masks as M
 from pruneviz.workflows.recipe import apply_recipe, parse_recipe
-from pruneviz.workflows.reconstruct import SEQUENTIAL, apply_plans
+from pruneviz.workflows.sequential import SEQUENTIAL, apply_plans
 from pruneviz.workflows.session import ONE_LAYER, LayerPlan, open_session
 
 
