@@ -278,6 +278,7 @@ class LayerSweeper:
         if not session.layer_names:
             raise PrunevizError("the model has no prunable layers (Conv/Linear): nothing to sweep")
         self.session, self.spec = session, spec
+        session.writable()  # layers are masked in place, level after level
         self.base = _baseline(session)
         self.orders = orders if orders is not None else rankings(session, spec)
 

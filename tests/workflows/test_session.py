@@ -4,7 +4,9 @@ import torch
 from pruneviz.core.errors import PrunevizError
 from pruneviz.core.granularity import NM
 from pruneviz.io.data import load_data
-from pruneviz.io.models import load_model
+from pruneviz.io.models import load_model, weights_digest
+from pruneviz.workflows.recovery import TrainConfig, finetune, train_split
+from pruneviz.workflows.sensitivity import SweepSpec, sweep
 from pruneviz.workflows.session import GlobalPlan, LayerPlan, Opaque, PruneSession, Stamp, Trained
 from pruneviz.workflows.structured import StructuredPlan
 
@@ -16,6 +18,23 @@ def test_baseline_is_never_mutated(cnn_session):
     cnn_session.report()
     after = cnn_session.model.module.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_nothing_the_engine_does_writes_the_shared_baseline(resnet_session):
+    """A session's working copy shares the baseline's tensors until it writes them (copy-on-write):
+    sweeps, fine-tunes (BatchNorm statistics too), structured previews, undo and re-masking must each
+    write only tensors of their own."""
+    session = resnet_session
+    before = weights_digest(session.model.module)
+    session.prune_layer("layer2.conv1", LayerPlan(0.7))
+    sweep(session.fork(), SweepSpec((0.0, 0.5)))
+    finetune(session, {"fc": LayerPlan(0.5)}, train_split(session), TrainConfig(steps=3, eval_every=3))
+    session.back_to_loaded()
+    session.preview_removal(session.plan_removal(StructuredPlan(global_ratio=0.3)))
+    session.reset()
+    session.prune_layer("fc", LayerPlan(0.0))
+    assert weights_digest(session.model.module) == before
+    assert session.report().score == session.fork().report().score  # back to the baseline's figures
 
 
 def test_masks_apply_to_dense_weights_and_can_be_undone(cnn_session):
