@@ -290,7 +290,10 @@ def _sweep_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--levels", help="comma-separated sparsities (default 0,0.05,...,0.95)")
     p.add_argument("--granularity", default="unstructured", choices=[g.name for g in rankable()])
     p.add_argument("--criterion", help="default: the granularity's (magnitude; l1 for filters)")
-    p.add_argument("--memory-budget-mb", type=int, help="activation cache for incremental evaluation (MiB)")
+    p.add_argument(
+        "--memory-budget-mb", type=int, default=DEFAULT_BUDGET_BYTES // 2**20,
+        help="activation cache for incremental evaluation (MiB; default %(default)s)",
+    )  # fmt: skip
     p.add_argument(
         "--executor", choices=["local", "ray"], default="local",
         help="local: in this process (default); ray: a pool of Ray actors (a local runtime, or the cluster "
@@ -316,9 +319,9 @@ def _session(args: argparse.Namespace, model: str | None = None, data: str | Non
     device = resolve_device(args.device)
     dtype = args.dtype or ("auto" if device.type == "cuda" else None)  # a GPU runs the checkpoint's dtype
     options = ModelOptions(args.weights, args.arch, args.trust_pickle, args.allow_download, gate, dtype)
-    # Only sweeps evaluate the same model again and again: other commands keep no activation cache.
-    sweeps = hasattr(args, "levels")
-    budget = getattr(args, "memory_budget_mb", None) or (DEFAULT_BUDGET_BYTES // 2**20 if sweeps else 0)
+    # Only sweeps evaluate the same model again and again (their parser sets the budget): other
+    # commands keep no activation cache.
+    budget = getattr(args, "memory_budget_mb", 0)
     return open_session(
         spec,
         data or args.data,

@@ -140,6 +140,17 @@ def shared_view(module: nn.Module, device: torch.device | str = "cpu") -> nn.Mod
     return copy.deepcopy(module, {id(t): t for t in tensors})
 
 
+def alias(tensor: torch.Tensor) -> torch.Tensor:
+    """A tensor on ``tensor``'s storage with a version counter of its own. ``detach()`` would share the
+    counter, so one session's optimizer step (in place, on tensors of its own after copy-on-write)
+    would look to autograd like a change of every other session's saved weights."""
+    if tensor.layout != torch.strided:
+        return tensor.detach()
+    with torch.no_grad():
+        view = torch.empty(0, dtype=tensor.dtype, device=tensor.device)
+        return view.set_(tensor.untyped_storage(), tensor.storage_offset(), tensor.shape, tensor.stride())
+
+
 def aliased_copy(module: nn.Module, device: torch.device | str = "cpu") -> nn.Module:
     """A copy of ``module`` (its own modules and parameter objects) whose tensors still use ``module``'s
     storage (on another device: copies), until its owner gives it tensors of its own: copy-on-write,
@@ -148,9 +159,9 @@ def aliased_copy(module: nn.Module, device: torch.device | str = "cpu") -> nn.Mo
     if any(t.device != torch.device(device) for t in tensors):
         return clone_module(module, device)
     memo: dict[int, torch.Tensor] = {
-        id(p): nn.Parameter(p.detach(), p.requires_grad) for p in module.parameters()
+        id(p): nn.Parameter(alias(p), p.requires_grad) for p in module.parameters()
     }
-    memo |= {id(b): b.detach() for b in module.buffers()}
+    memo |= {id(b): alias(b) for b in module.buffers()}
     try:
         return copy.deepcopy(module, memo)
     except (TypeError, RuntimeError):  # modules deepcopy cannot alias (TorchScript): a plain copy

@@ -37,6 +37,18 @@ def test_nothing_the_engine_does_writes_the_shared_baseline(resnet_session):
     assert session.report().score == session.fork().report().score  # back to the baseline's figures
 
 
+def test_one_sessions_training_step_does_not_disturb_anothers_backward_pass(cnn_session):
+    """Sessions over one baseline train side by side in a room: B's in-place optimizer step between A's
+    forward and backward must not look to autograd like a change of A's saved weights."""
+    a, b = cnn_session, cnn_session.fork()
+    loss = a.writable()(a.data.x[:8]).sum()
+    with torch.no_grad():
+        for p in b.writable().parameters():
+            p.add_(1.0)
+    loss.backward()  # raised "modified by an inplace operation" when the copies shared version counters
+    assert a.working.conv1.weight.grad is not None
+
+
 def test_masks_apply_to_dense_weights_and_can_be_undone(cnn_session):
     dense = cnn_session.dense_weights["fc1"].clone()
     cnn_session.prune_layer("fc1", LayerPlan(0.9))
