@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from pruneviz.core.attribution import IG_STEPS
 from pruneviz.core.granularity import FILTER, UNSTRUCTURED
 from pruneviz.core.jobs import Job
 from pruneviz.ui.keys import IMPORTANCE as K
@@ -10,6 +11,7 @@ from pruneviz.ui.widgets import require_prunable_layers
 from pruneviz.views import charts
 from pruneviz.views.heatmap import weight_grid
 from pruneviz.workflows.allocate import OWL_M, outlier_ratio
+from pruneviz.workflows.explain import explain_sample
 
 ws = page_header("Importance", "Bright cells matter more. Click a bar to inspect a layer.")
 session = ws.session
@@ -107,3 +109,25 @@ with left:
 with right:
     st.plotly_chart(charts.weight_histogram(session.dense_weights[layer], session.masks.get(layer)))
     st.caption("Weights the current mask prunes are coral; the dashed lines mark the largest pruned |w|.")
+
+if session.task.explains_inputs:
+    st.subheader("What the model looks at")
+    left, right = st.columns([1, 3])
+    sample = left.number_input(
+        "Validation sample",
+        0,
+        len(session.data) - 1,
+        0,
+        key=K("sample"),
+        help="index into the validation set",
+    )
+    left.caption(
+        "Integrated Gradients (Captum) of the sample's true class, for the dense model and for the model as "
+        "pruned now. Where the pruned map differs, pruning changed what the decision rests on."
+    )
+    # Two models x IG_STEPS forward and backward passes: drawn at once for small models, on request else
+    cheap = session.macs_dense * IG_STEPS * 6 < 1e10
+    if left.toggle("Draw the attributions", value=cheap, key=K("attribute")):
+        with right, st.spinner("Attributing the sample…"):
+            found = explain_sample(session, int(sample))
+            right.plotly_chart(charts.input_attributions(found), key=K("attribution"))

@@ -84,7 +84,7 @@ def _model_args(p: argparse.ArgumentParser, required: bool = True) -> None:
     p.add_argument(
         "model",
         nargs=None if required else "?",
-        help="model spec: demo:cnn|mlp|resnet|gpt, torchvision:NAME, hf:PATH, file:PATH, "
+        help="model spec: demo:cnn|mlp|resnet|vit|gpt, torchvision:NAME, hf:PATH, file:PATH, "
         "python:MODULE:FUNCTION",
     )
     p.add_argument(
@@ -262,9 +262,11 @@ def build_parser() -> argparse.ArgumentParser:
     td = sub.add_parser("train-demo", parents=[_common(debug_only=True)], help="retrain the demo weights")
     td.add_argument("--out", default=None, help="directory to write demo_NAME.pt into (default: assets/)")
     td.add_argument(
-        "--models", default="cnn,mlp,resnet", help=f"comma-separated demo names: {', '.join(DEMOS)}"
+        "--models", default="cnn,mlp,resnet,vit", help=f"comma-separated demo names: {', '.join(DEMOS)}"
     )
-    td.add_argument("--epochs", type=int, default=30, help="classifiers: epochs over the digits")
+    td.add_argument(
+        "--epochs", type=int, default=None, help="classifiers: epochs over the digits (30; vit 100)"
+    )
     td.add_argument("--steps", type=int, default=1200, help="gpt: AdamW steps of 32 windows of 128 tokens")
     td.set_defaults(run=cmd_train_demo)
     return parser

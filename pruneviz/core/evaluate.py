@@ -292,6 +292,10 @@ class Evaluator(BatchedEvaluator):
             return self._outs[i]
         env = {n: per[i] for n, per in self._cache.items()}
         env[self._input] = batch
+        for node in region:  # parameters the region reads from outside it (ViT's class token), read now
+            for a in node.all_input_nodes:
+                if a.op == "get_attr" and a not in region:
+                    env[a] = _fetch_attr(self.model, a.target)
         out = self._run(sorted(region, key=self._order.__getitem__), batch, env, i)
         return out if any(n.op == "output" for n in region) else self._outs[i]
 

@@ -104,10 +104,37 @@ def module_macs(model: nn.Module, sample: torch.Tensor) -> tuple[int, dict[str, 
     by ``torch.utils.flop_counter`` (MACs = FLOPs / 2)."""
     counter = FlopCounterMode(display=False)
     counter.mod_tracker = _ModelTracker(model)
-    with counter, torch.inference_mode():
-        model(sample)
+    # nn.MultiheadAttention uses its out_proj's weight without calling the module: its share of the
+    # attention's MACs is rows x in x out, the rows read from the query each attention gets.
+    rows: dict[str, int] = {}
+
+    def count_rows(name: str):
+        def hook(mod, args, kwargs) -> None:
+            query = args[0] if args else kwargs["query"]
+            rows[name] = query.numel() // mod.embed_dim
+
+        return hook
+
+    handles = [
+        m.register_forward_pre_hook(count_rows(n), with_kwargs=True)
+        for n, m in model.named_modules()
+        if isinstance(m, nn.MultiheadAttention)
+    ]
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)  # its fused kernel has no FLOP formula: counted as 0
+    try:
+        with counter, torch.inference_mode():
+            model(sample)
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
+        for handle in handles:
+            handle.remove()
     per_module = {key: sum(ops.values()) // 2 for key, ops in counter.get_flop_counts().items()}
     per_module.pop("Global", None)
+    modules = dict(model.named_modules())
+    for name, n in rows.items():
+        out = modules[name].out_proj
+        per_module[f"{name}.out_proj"] = n * out.in_features * out.out_features
     return counter.get_total_flops() // 2, per_module
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import copy
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 import torch_pruning as tp
@@ -34,10 +36,19 @@ def classifier_name(model: nn.Module, example: torch.Tensor) -> str | None:
     return found
 
 
+@contextmanager
+def quiet_torch_pruning() -> Iterator[None]:
+    """Torch-Pruning's warnings that say nothing to a user: parameters outside any layer (ViT's class
+    token: its group is skipped anyway) and shape inference giving up on deep reshapes (Swin's windows)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Unwrapped parameters detected")
+        warnings.filterwarnings("ignore", message="Maximum recursive depth reached")
+        yield
+
+
 def _dependency_graph(model: nn.Module, example: torch.Tensor) -> tp.DependencyGraph:
     try:
-        with warnings.catch_warnings():  # e.g. ViT's class token: its group is skipped anyway
-            warnings.filterwarnings("ignore", message="Unwrapped parameters detected")
+        with quiet_torch_pruning():
             return tp.DependencyGraph().build_dependency(model, example_inputs=example, verbose=False)
     except Exception as err:  # noqa: BLE001 - tracing failures come in many types
         raise PrunevizError(f"Torch-Pruning cannot trace this model: {type(err).__name__}: {err}") from None
@@ -59,7 +70,8 @@ def removed_entries(dg: tp.DependencyGraph, history: History) -> dict[str, torch
 
     for root, _, idxs in history:
         module = modules[root]
-        group = dg.get_pruning_group(module, dg.get_pruner_of_module(module).prune_out_channels, idxs)
+        with quiet_torch_pruning():
+            group = dg.get_pruning_group(module, dg.get_pruner_of_module(module).prune_out_channels, idxs)
         for dep, dep_idxs in group:
             target = dep.target.module
             if not isinstance(target, nn.Module) or target not in names:
@@ -113,7 +125,8 @@ def _replay(model: nn.Module, example: torch.Tensor, history: History) -> nn.Mod
         try:
             pruner = dg.get_pruner_of_module(modules[root])
             fn = pruner.prune_out_channels if is_out else pruner.prune_in_channels
-            dg.get_pruning_group(modules[root], fn, list(idxs)).prune(record_history=False)
+            with quiet_torch_pruning():
+                dg.get_pruning_group(modules[root], fn, list(idxs)).prune(record_history=False)
         except Exception as err:  # noqa: BLE001 - Torch-Pruning raises many types
             raise PrunevizError(
                 f"Torch-Pruning cannot remove channels of '{root}': {first_line(err)}"

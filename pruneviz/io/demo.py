@@ -1,9 +1,11 @@
-"""The shipped demo models: three small classifiers of scikit-learn's 8x8 handwritten digits.
+"""The shipped demo models: four small classifiers of scikit-learn's 8x8 handwritten digits.
 
 They are small enough to train in seconds on a CPU and different enough to show what pruning does to
-plain convolutions (``cnn``), fully connected layers (``mlp``, the LeNet-300-100 shape) and residual
-blocks with BatchNorm (``resnet``). Weights are trained by :func:`pruneviz.workflows.demo_training.train_demo`
-(``pruneviz train-demo``) and committed under ``assets/``.
+plain convolutions (``cnn``), fully connected layers (``mlp``, the LeNet-300-100 shape), residual
+blocks with BatchNorm (``resnet``) and a vision transformer (``vit``: torchvision's own
+``VisionTransformer``, so what works on it works on ``vit_b_16``). Weights are trained by
+:func:`pruneviz.workflows.demo_training.train_demo` (``pruneviz train-demo``) and committed under
+``assets/``.
 """
 
 from __future__ import annotations
@@ -100,6 +102,20 @@ class DemoResNet(nn.Module):
         x = F.relu(self.bn1(self.conv1(x)))
         x = self.layer3(self.layer2(self.layer1(x)))
         return self.fc(self.flatten(self.pool(x)))
+
+
+@DEMO_ARCHITECTURES.register("vit")
+def demo_vit() -> nn.Module:
+    """torchvision's ViT at digit size: 2x2 patches (16 tokens and a class token), 4 blocks of width 64
+    with 4 heads and an MLP of 128. Its patch embedding reads one channel (torchvision's reads three)."""
+    from torchvision.models.vision_transformer import VisionTransformer  # 1.3 s: only when a ViT is built
+
+    model = VisionTransformer(
+        image_size=INPUT_SHAPE[1], patch_size=2, num_layers=4, num_heads=4, hidden_dim=64, mlp_dim=128,
+        num_classes=NUM_CLASSES,
+    )  # fmt: skip
+    model.conv_proj = nn.Conv2d(INPUT_SHAPE[0], 64, kernel_size=2, stride=2)
+    return model
 
 
 def initial_model(name: str, seed: int = 0) -> nn.Module:

@@ -2,7 +2,7 @@
 
 ``SCHEME:REST`` is looked up in :data:`MODEL_SCHEMES`:
 
-* ``demo:cnn|mlp|resnet`` — the shipped digits classifiers (weights under ``assets/``);
+* ``demo:cnn|mlp|resnet|vit`` — the shipped digits classifiers (weights under ``assets/``);
 * ``torchvision:NAME`` — any ``torchvision.models`` classifier, weights from ``--weights``
   (a state_dict path, ``DEFAULT`` for torchvision's download, or ``none`` for random init);
 * ``file:PATH`` — any file format pruneviz reads (registered by :mod:`pruneviz.io.formats`);

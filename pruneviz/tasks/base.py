@@ -110,6 +110,8 @@ class Task(ABC):
     metric: ClassVar[Metric]
     # Whether the model continues text (the Generate page, `pruneviz generate`).
     generates: ClassVar[bool] = False
+    # Whether an input's attributions to its class can be drawn (Integrated Gradients on the Importance page).
+    explains_inputs: ClassVar[bool] = False
     # Why the lottery ticket experiment is not offered for this task (None: it is).
     lottery_note: ClassVar[str | None] = None
     # The formats an export of this task's models may take, the usual one first.

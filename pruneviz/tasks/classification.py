@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -12,7 +12,11 @@ from torch import nn
 from pruneviz.core.metrics import accuracy_and_loss, classification_metrics, per_class_accuracy
 from pruneviz.core.timing import measure_latency
 from pruneviz.io.data import DataSet, load_images
+from pruneviz.io.vision import vision_blocks
 from pruneviz.tasks.base import Z95, Estimate, LatencyOptions, Metric, Task, Timing
+
+if TYPE_CHECKING:
+    from pruneviz.io.models import LoadedModel
 
 
 class Classification(Task):
@@ -21,6 +25,7 @@ class Classification(Task):
     name = "classification"
     metric = Metric("accuracy", "Accuracy", higher_is_better=True, is_fraction=True)
     extra_figures: ClassVar[dict[str, str]] = {"top5": "Top-5"}
+    explains_inputs = True
     export_formats: ClassVar[tuple[str, ...]] = (
         "state_dict", "safetensors", "torch-prune", "torchscript", "onnx", "full", "semi-structured",
     )  # fmt: skip
@@ -52,6 +57,10 @@ class Classification(Task):
         centre = (score + z * z / (2 * n)) / (1 + z * z / n)
         half = z * math.sqrt(score * (1 - score) / n + z * z / (4 * n * n)) / (1 + z * z / n)
         return Estimate(score, max(0.0, centre - half), min(1.0, centre + half), n, total)
+
+    def structure(self, model: LoadedModel) -> str:
+        """A vision transformer (torchvision's ViT or Swin) loses MLP channels, any other model filters."""
+        return "vision transformer" if vision_blocks(model.module) is not None else "filters"
 
     def latency(
         self,

@@ -9,7 +9,9 @@ from pruneviz.core.registry import Registry
 from pruneviz.ui.filters import filters_panel
 from pruneviz.ui.state import Workspace
 from pruneviz.ui.transformer import transformer_panel
+from pruneviz.ui.vision import vision_panel
 
 STRUCTURE_PANELS: Registry[Callable[[Workspace], None]] = Registry("structured panel")
 STRUCTURE_PANELS.register("filters")(filters_panel)
 STRUCTURE_PANELS.register("transformer")(transformer_panel)
+STRUCTURE_PANELS.register("vision transformer")(vision_panel)

@@ -14,6 +14,7 @@ from pruneviz.core.layers import LayerInfo
 from pruneviz.tasks import Metric
 from pruneviz.views import theme
 from pruneviz.views.heatmap import Grid
+from pruneviz.workflows.explain import Explanation
 
 _LAYOUT = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "legend": {"orientation": "h", "y": -0.2}}
 
@@ -399,4 +400,35 @@ def room_scatter(shares: list, front: list[int], metric: Metric) -> go.Figure:
         hoverinfo="skip",
     )  # fmt: skip
     fig.update_layout(xaxis_title="non-zero parameters", yaxis_title=_axis(metric))
+    return fig
+
+
+def input_attributions(found: Explanation) -> go.Figure:
+    """The sample, then what the dense and the pruned model attribute its class to (|Integrated
+    Gradients|, each map scaled to its own maximum so the patterns compare)."""
+    titles = (
+        f"input (label {found.label})",
+        f"dense: predicts {found.dense_prediction}",
+        f"pruned: predicts {found.pruned_prediction}",
+    )
+    fig = make_subplots(rows=1, cols=3, subplot_titles=titles, horizontal_spacing=0.04)
+    for col, (grid, scale) in enumerate(
+        [
+            (found.sample, "gray"),
+            (found.dense, theme.IMPORTANCE_SCALE),
+            (found.pruned, theme.IMPORTANCE_SCALE),
+        ],
+        start=1,
+    ):
+        z = grid.float().reshape(1, -1) if grid.dim() == 1 else grid.float()
+        if col > 1:
+            z = z / (z.max().item() or 1.0)
+        fig.add_heatmap(z=z.numpy(), colorscale=scale, showscale=False, row=1, col=col)
+        fig.update_yaxes(autorange="reversed", showticklabels=False, row=1, col=col)
+        fig.update_xaxes(showticklabels=False, row=1, col=col)
+    fig.update_layout(
+        title="What the model looks at: |Integrated Gradients| of the true class (Captum)",
+        height=300,
+        **_LAYOUT,
+    )
     return fig

@@ -21,7 +21,8 @@ from pruneviz.io.hf import DEMO_GPT, save_hf
 from pruneviz.io.text import DEFAULT_CONTEXT, TRAIN_SHARE, pydoc_text, windows
 from pruneviz.tasks.language import LanguageModelling
 
-DEMOS = ("cnn", "mlp", "resnet", "gpt")
+DEMOS = ("cnn", "mlp", "resnet", "vit", "gpt")
+DEMO_EPOCHS = {"vit": 100}  # a transformer learns 1,437 digits more slowly than the convolutional demos
 
 
 @contextmanager
@@ -48,12 +49,14 @@ def train(name: str, out_dir: Path = ASSETS, log: Callable[[str], None] = print,
 def train_demo(
     name: str,
     out_dir: Path = ASSETS,
-    epochs: int = 30,
+    epochs: int | None = None,
     seed: int = 0,
     log: Callable[[str], None] = print,
 ) -> Path:
     """Train demo classifier ``name`` on the digits training split and save it under ``out_dir``
-    (deterministic: a fixed seed and batch order, :func:`reproducible` kernels)."""
+    (deterministic: a fixed seed and batch order, :func:`reproducible` kernels) for ``epochs`` (None:
+    the demo's own number, :data:`DEMO_EPOCHS`)."""
+    epochs = epochs or DEMO_EPOCHS.get(name, 30)
     with reproducible():
         model = initial_model(name, seed)
         (x_train, y_train), (x_val, y_val) = digits_split()

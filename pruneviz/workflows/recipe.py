@@ -34,12 +34,14 @@ from pruneviz.core.granularity import FILTER, Granularity, granularity, rankable
 from pruneviz.core.layers import LayerInfo
 from pruneviz.core.masks import check_sparsity
 from pruneviz.io.models import LoadedModel
+from pruneviz.io.vision import vision_blocks
 from pruneviz.workflows.allocate import OWL_LAMBDA, OWL_M, owl_sparsity
 from pruneviz.workflows.recovery import TrainConfig, finetune, train_split
 from pruneviz.workflows.sequential import CALIBRATIONS, ONE_SHOT, SEQUENTIAL, apply_plans, calibration_of
 from pruneviz.workflows.session import GlobalPlan, LayerPlan, Opaque, PruneSession, Trained
 from pruneviz.workflows.structured import STRUCTURED_CRITERIA, Removal, StructuredPlan
-from pruneviz.workflows.transformer import TRANSFORMER_CRITERIA, TransformerPlan, plan_structure
+from pruneviz.workflows.transformer import TRANSFORMER_CRITERIA, TransformerPlan, plan_transformer
+from pruneviz.workflows.vision import plan_vision
 
 VERSION = 1
 TOP_KEYS = (
@@ -423,6 +425,20 @@ def resolve_for(session: PruneSession, recipe: Recipe) -> dict[str, LayerPlan] |
     owl = recipe.allocation
     sparsity = owl_sparsity(session, spread, recipe.default.sparsity, owl.m, owl.lam) if spread else {}
     return {n: replace(p, sparsity=sparsity[n]) if n in sparsity else p for n, p in plan.items()}
+
+
+def plan_structure(session: PruneSession, plan: StructuredPlan | TransformerPlan) -> Removal:
+    """What ``plan`` removes from the session's dense model: filters chosen by Torch-Pruning, a vision
+    transformer's MLP channels, or a language model's heads, MLP channels and blocks."""
+    blocks = vision_blocks(session.calibration().model)
+    if isinstance(plan, StructuredPlan):
+        if blocks is not None and not plan.empty:
+            raise PrunevizError(
+                "a vision transformer loses MLP channels (structure: {channels: 0.3}), not filters: "
+                "filter groups would run through its residual stream and attention"
+            )
+        return session.plan_removal(plan)
+    return plan_vision(session, plan, blocks) if blocks else plan_transformer(session, plan)
 
 
 def apply_recipe(

@@ -14,7 +14,6 @@ keeps the MLP widths prunable and the embedding width fixed).
 from __future__ import annotations
 
 import copy
-import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ from pruneviz.core.importance import Calibration
 from pruneviz.core.layers import LayerInfo
 from pruneviz.core.masks import check_sparsity
 from pruneviz.core.registry import Registry
-from pruneviz.core.structure import History, classifier_name, removed_entries, shrink
+from pruneviz.core.structure import History, classifier_name, quiet_torch_pruning, removed_entries, shrink
 
 STRUCTURED_CRITERIA: Registry[Callable[[], tp.importance.Importance]] = Registry("structured criterion")
 STRUCTURED_CRITERIA.register("l1")(lambda: tp.importance.GroupMagnitudeImportance(p=1))
@@ -179,8 +178,7 @@ def plan_removal(
     if plan.criterion == "taylor":
         _accumulate_gradients(work, calibration)
     try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Unwrapped parameters detected")
+        with quiet_torch_pruning():
             pruner = tp.pruner.BasePruner(
                 work,
                 example,

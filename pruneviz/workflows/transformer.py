@@ -41,7 +41,7 @@ from pruneviz.core.timing import token_speed
 from pruneviz.io.anatomy import Anatomy, Cut, anatomy_of, build, physical, removed_entries
 from pruneviz.workflows.latency import unstructured_twin
 from pruneviz.workflows.session import PruneSession
-from pruneviz.workflows.structured import Removal, StructuredPlan
+from pruneviz.workflows.structured import Removal
 
 Ratios = float | dict[int, float]
 
@@ -62,13 +62,13 @@ class TransformerPlan:
 
     @property
     def empty(self) -> bool:
-        ratios = [*_values(self.heads), *_values(self.channels)]
+        ratios = [*ratios_of(self.heads), *ratios_of(self.channels)]
         return not any(ratios) and not any(self.drop_heads.values()) and not self.drop_blocks
 
     @property
     def ranks(self) -> bool:
         """Whether units must be ranked (fractions of heads or channels asked for)."""
-        return any(_values(self.heads)) or any(_values(self.channels))
+        return any(ratios_of(self.heads)) or any(ratios_of(self.channels))
 
     def describe(self) -> dict:
         """The recipe keys that give this plan back (``structure``, ``drop_blocks``, ``round_to``)."""
@@ -83,11 +83,13 @@ class TransformerPlan:
         return doc
 
 
-def _values(ratios: Ratios) -> list[float]:
+def ratios_of(ratios: Ratios) -> list[float]:
+    """Every fraction ``ratios`` gives (one for all blocks, or one per block named)."""
     return list(ratios.values()) if isinstance(ratios, dict) else [ratios]
 
 
-def _ratio(ratios: Ratios, block: int) -> float:
+def ratio_of(ratios: Ratios, block: int) -> float:
+    """The fraction ``ratios`` gives block ``block``."""
     return ratios.get(block, 0.0) if isinstance(ratios, dict) else ratios
 
 
@@ -195,12 +197,12 @@ def check_plan(plan: TransformerPlan, anatomy: Anatomy) -> None:
         raise PrunevizError(f"drop_blocks would drop all {anatomy.depth} blocks: nothing would be left")
     if plan.round_to is not None and plan.round_to < 1:
         raise PrunevizError(f"round_to must be a positive count, got {plan.round_to}")
-    if (plan.drop_heads or any(_ratio(plan.heads, i) for i in blocks)) and anatomy.head_removal:
+    if (plan.drop_heads or any(ratio_of(plan.heads, i) for i in blocks)) and anatomy.head_removal:
         raise PrunevizError(anatomy.head_removal)
 
 
 def _groups_to_remove(plan: TransformerPlan, anatomy: Anatomy, block: int) -> int:
-    heads = M.prune_count(_ratio(plan.heads, block), anatomy.heads)
+    heads = M.prune_count(ratio_of(plan.heads, block), anatomy.heads)
     if heads % anatomy.group_size and plan.round_to is None:
         raise PrunevizError(
             f"removing {heads} of {anatomy.heads} heads in block {block} breaks grouped-query attention "
@@ -211,7 +213,7 @@ def _groups_to_remove(plan: TransformerPlan, anatomy: Anatomy, block: int) -> in
 
 
 def _channels_to_remove(plan: TransformerPlan, anatomy: Anatomy, block: int) -> int:
-    count = M.prune_count(_ratio(plan.channels, block), anatomy.intermediate)
+    count = M.prune_count(ratio_of(plan.channels, block), anatomy.intermediate)
     if plan.round_to:
         kept = plan.round_to * math.ceil((anatomy.intermediate - count) / plan.round_to)
         count = max(0, anatomy.intermediate - kept)
@@ -269,14 +271,6 @@ class TransformerRemoval(Removal):
     @property
     def replay(self) -> None:
         return None
-
-
-def plan_structure(session: PruneSession, plan: StructuredPlan | TransformerPlan) -> Removal:
-    """What ``plan`` removes from the session's dense model: filters chosen by Torch-Pruning, or a
-    transformer's heads, MLP channels and blocks."""
-    if isinstance(plan, TransformerPlan):
-        return plan_transformer(session, plan)
-    return session.plan_removal(plan)
 
 
 def _lowest(

@@ -207,6 +207,24 @@ def test_a_transformers_structured_page_drops_a_clicked_head_group_and_a_toggled
     page.screenshot(path=str(ARTIFACTS / "Structured_gpt.png"), full_page=True)
 
 
+def test_a_vision_transformers_structured_page_removes_mlp_channels(server, page):
+    open_page(page, server, "Model_and_data", "prunable layers")
+    load_demo(page, "vit")
+    page.get_by_role("link", name="Structured").click()
+    page.get_by_text("Heads by").first.wait_for(timeout=120_000)
+    idle(page)
+    dense = metric_value(page, "Accuracy (preview)")
+    slider_thumb(page, "MLP channels removed in every block").focus()
+    for _ in range(9):  # Page Up moves the slider by a tenth of its range: 9 points each
+        page.keyboard.press("PageUp")
+    previewed = wait_until_changed(page, "Accuracy (preview)", dense)
+    assert previewed != dense
+    page.get_by_text("attention computes the head size").first.wait_for(timeout=30_000)  # why heads stay
+    idle(page)
+    page.wait_for_timeout(1500)
+    page.screenshot(path=str(ARTIFACTS / "Structured_vit.png"), full_page=True)
+
+
 def shared_or_refused(page, server) -> None:
     """Wait for the share's confirmation; without it, fail with what the page's alerts and the server
     said (and a screenshot)."""

@@ -167,6 +167,12 @@ def test_importance_page_computes_gradients_in_the_background():
     titles = [c.proto.spec for c in at.get("plotly_chart")]
     assert any("conv2: taylor importance" in t for t in titles)
     assert any("conv2: weight magnitude" in t for t in titles)
+    attribution = next(c.proto.spec for c in at.get("plotly_chart") if "Integrated Gradients" in c.proto.spec)
+    at.number_input(key="imp_sample").set_value(3).run()  # another sample: another map
+    assert not at.exception
+    assert next(c.proto.spec for c in at.get("plotly_chart") if "Integrated Gradients" in c.proto.spec) != (
+        attribution
+    )
 
 
 def test_learn_page_runs_an_example_and_checks_an_exercise():

@@ -41,6 +41,7 @@ from pruneviz.workflows.recipe import (
     apply_recipe,
     check_model,
     parse_recipe_text,
+    plan_structure,
     recipe_problem,
     recipe_text,
     session_document,
@@ -52,7 +53,7 @@ from pruneviz.workflows.room import load_share, share_session
 from pruneviz.workflows.sequential import apply_plans, method_of, rewrites
 from pruneviz.workflows.session import LayerPlan, PruneSession, load_pair
 from pruneviz.workflows.structured import StructuredPlan
-from pruneviz.workflows.transformer import TransformerPlan, plan_structure
+from pruneviz.workflows.transformer import TransformerPlan
 
 MODELS = {"demo:cnn": DataOptions(), "demo:gpt": DataOptions(limit=8, calibration=16)}
 FIVE_STEPS = {"demo:cnn": TrainConfig(steps=5, batch_size=32), "demo:gpt": TrainConfig(steps=5, batch_size=4)}

@@ -1,0 +1,110 @@
+"""The Structured page for a vision transformer (torchvision's ViT or Swin): MLP channels removed per
+block, previewed live and built by Torch-Pruning; the heads' importance shown per block, with the
+family's reason why its heads stay. The built model's latency, downloads and recovery are the filter
+panel's (the removal is a filter removal underneath)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+import torch
+
+from pruneviz.io.vision import VisionBlocks, head_scores, vision_blocks
+from pruneviz.ui.filters import built_model
+from pruneviz.ui.keys import STRUCTURED as K
+from pruneviz.ui.state import Workspace, errors_shown
+from pruneviz.ui.widgets import removal_metrics
+from pruneviz.views import charts
+from pruneviz.workflows.transformer import TransformerPlan
+from pruneviz.workflows.vision import FILTER_CRITERION, plan_vision
+
+REMOVALS_KEPT = 8  # recent plans kept per session, so moving a slider back is instant
+
+
+def vision_panel(ws: Workspace) -> None:
+    """The whole page for a vision transformer."""
+    blocks = vision_blocks(ws.session.calibration().model)
+    if isinstance(ws.structure_request, TransformerPlan):  # a loaded recipe: the widgets show its plan
+        show(ws.structure_request, blocks)
+        ws.structure_request = None
+    widths = sorted({ws.session.shape(blocks.mlp_in(i))[0] for i in range(blocks.depth)})
+    st.caption(
+        f"{blocks.depth} blocks ({blocks.family.name}), {'/'.join(map(str, sorted(set(blocks.heads))))} "
+        f"attention heads and MLPs of {'/'.join(map(str, widths))} channels. An MLP channel is a row of "
+        "the MLP's first Linear and a column of its second: Torch-Pruning removes both."
+    )
+    preview(ws, blocks)
+    built_model(ws)
+
+
+def show(plan: TransformerPlan, blocks: VisionBlocks) -> None:
+    """Set this panel's widgets to ``plan``."""
+    st.session_state[K("vit_criterion")] = plan.criterion
+    st.session_state[K("vit_round")] = plan.round_to or 0
+    every = plan.channels if isinstance(plan.channels, float) else 0.0
+    st.session_state[K("vit_channels")] = round(100 * every)
+    for i in range(blocks.depth):
+        per = plan.channels.get(i, 0.0) if isinstance(plan.channels, dict) else 0.0
+        st.session_state[K(f"vit_ch_{i}")] = round(100 * per)
+
+
+@st.fragment
+def preview(ws: Workspace, blocks: VisionBlocks) -> None:
+    session = ws.session
+    left, right = st.columns([2, 3], gap="large")
+    with left:
+        c1, c2 = st.columns(2)
+        criterion = c1.selectbox(
+            "Criterion", list(FILTER_CRITERION), key=K("vit_criterion"), persist_state="session"
+        )
+        round_to = c2.number_input(
+            "Round MLP widths to multiples of", 0, 512, 0, key=K("vit_round"), persist_state="session"
+        )
+        channels = st.slider(
+            "MLP channels removed in every block (%)", 0, 90, key=K("vit_channels"), persist_state="session"
+        )
+        with st.expander("MLP channels per block"):
+            per_block = {
+                i: st.slider(f"block {i} (%)", 0, 90, key=K(f"vit_ch_{i}"), persist_state="session")
+                for i in range(blocks.depth)
+            }
+    plan = TransformerPlan(
+        channels={i: max(channels, per) / 100 for i, per in per_block.items()},
+        criterion=criterion,
+        round_to=int(round_to) or None,
+    )
+    with errors_shown():
+        removals, key = ws.cache("removals"), repr(plan)
+        if key not in removals:
+            with st.spinner("Finding the MLP channels to remove…"):
+                removals[key] = plan_vision(session, plan, blocks)
+            while len(removals) > REMOVALS_KEPT:
+                removals.pop(next(iter(removals)))
+        removal = removals[key]
+        if session.removal is not removal:
+            session.preview_removal(removal)
+        ws.structure = plan
+    with right:
+        removal_metrics(ws)
+        if session.removal is not None:
+            widths = {name: (old, new) for name, old, new in session.removal.filters(session.layers)}
+            rows = [
+                dict(zip(("block", "MLP channels before", "after"), (i, *widths[blocks.mlp_in(i)])))
+                for i in range(blocks.depth)
+            ]
+            st.dataframe(
+                pd.DataFrame(rows), hide_index=True, width="stretch", height=min(320, 36 * len(rows) + 40)
+            )
+        heads(session, blocks)
+
+
+def heads(session, blocks: VisionBlocks) -> None:
+    """Each head's importance (what it writes into the residual stream), blocks × heads; Swin's stages
+    have different head counts, so shorter rows are padded with blanks."""
+    with session.calibration().exclusive() as dense:
+        scores = head_scores(dense, blocks)
+    grid = torch.full((blocks.depth, max(blocks.heads)), float("nan"))
+    for i, s in enumerate(scores):
+        grid[i, : len(s)] = s
+    st.plotly_chart(charts.head_heatmap(grid, set(), 1, "L2 of the output projection"), key=K("vit_heads"))
+    st.caption(f"Heads stay: {blocks.family.head_removal}")
