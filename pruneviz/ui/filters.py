@@ -17,12 +17,10 @@ from pruneviz.io.formats import export_model
 from pruneviz.ui.keys import STRUCTURED as K
 from pruneviz.ui.recover_shrunk import recovery_form
 from pruneviz.ui.state import Workspace, errors_shown
-from pruneviz.ui.widgets import Note, build_button, follow_job, removal_metrics
+from pruneviz.ui.widgets import Note, build_button, follow_job, preview_plan, removal_metrics
 from pruneviz.views import charts
 from pruneviz.workflows.apply import structured_speedup
 from pruneviz.workflows.structured import STRUCTURED_CRITERIA, StructuredPlan
-
-REMOVALS_KEPT = 8  # recent plans kept per session, so moving a slider back is instant
 
 
 def filters_panel(ws: Workspace) -> None:
@@ -111,17 +109,7 @@ def preview_panel(ws: Workspace, names: list[str], head: str | None) -> None:
                 pinned = n in st.session_state[K("pinned")]
                 st.slider(n, 0, 90, key=K.layer(n), disabled=pinned, persist_state="session")
     plan = current_plan(names)
-    removal = None
-    with errors_shown():
-        removals, key = ws.cache("removals"), repr(plan)
-        if key not in removals:
-            with st.spinner("Finding the coupled channels…"):
-                removals[key] = session.plan_removal(plan)
-            while len(removals) > REMOVALS_KEPT:  # each holds a mask per parameter: bound the memory
-                removals.pop(next(iter(removals)))
-        removal = removals[key]
-        if session.removal is not removal:  # the preview is what this page shows, from the first render
-            session.preview_removal(removal)
+    removal = preview_plan(ws, plan, "Finding the coupled channels…", lambda: session.plan_removal(plan))
     with right:
         removal_metrics(ws)
         if removal is not None:

@@ -20,7 +20,7 @@ from pruneviz.io.formats import download, export_model
 from pruneviz.ui.keys import STRUCTURED as K
 from pruneviz.ui.recover_shrunk import recovery_form
 from pruneviz.ui.state import Workspace, errors_shown
-from pruneviz.ui.widgets import Note, build_button, follow_job, removal_metrics
+from pruneviz.ui.widgets import Note, build_button, follow_job, preview_plan, removal_metrics
 from pruneviz.views import charts
 from pruneviz.workflows.recipe import recipe_text, structure_document
 from pruneviz.workflows.transformer import (
@@ -30,8 +30,6 @@ from pruneviz.workflows.transformer import (
     plan_transformer,
     structured_speedups,
 )
-
-REMOVALS_KEPT = 8
 
 
 def transformer_panel(ws: Workspace) -> None:
@@ -115,16 +113,11 @@ def preview(ws: Workspace, anatomy: Anatomy) -> None:
         criterion=criterion,
         round_to=int(round_to) or None,
     )
-    with errors_shown():
-        removals, key = ws.cache("removals"), repr(plan)
-        if key not in removals:
-            with st.spinner("Ranking heads and channels…"):
-                removals[key] = plan_transformer(session, plan, ws.unit_scores.get(criterion))
-            while len(removals) > REMOVALS_KEPT:
-                removals.pop(next(iter(removals)))
-        removal = removals[key]
-        if session.removal is not removal:
-            session.preview_removal(removal)
+    scores = ws.unit_scores.get(criterion)
+    if (
+        preview_plan(ws, plan, "Ranking heads and channels…", lambda: plan_transformer(session, plan, scores))
+        is not None
+    ):
         ws.structure = plan
     with right:
         removal_metrics(ws)

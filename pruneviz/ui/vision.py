@@ -12,13 +12,11 @@ import torch
 from pruneviz.io.vision import VisionBlocks, head_scores, vision_blocks
 from pruneviz.ui.filters import built_model
 from pruneviz.ui.keys import STRUCTURED as K
-from pruneviz.ui.state import Workspace, errors_shown
-from pruneviz.ui.widgets import removal_metrics
+from pruneviz.ui.state import Workspace
+from pruneviz.ui.widgets import preview_plan, removal_metrics
 from pruneviz.views import charts
 from pruneviz.workflows.transformer import TransformerPlan
 from pruneviz.workflows.vision import FILTER_CRITERION, plan_vision
-
-REMOVALS_KEPT = 8  # recent plans kept per session, so moving a slider back is instant
 
 
 def vision_panel(ws: Workspace) -> None:
@@ -73,16 +71,12 @@ def preview(ws: Workspace, blocks: VisionBlocks) -> None:
         criterion=criterion,
         round_to=int(round_to) or None,
     )
-    with errors_shown():
-        removals, key = ws.cache("removals"), repr(plan)
-        if key not in removals:
-            with st.spinner("Finding the MLP channels to remove…"):
-                removals[key] = plan_vision(session, plan, blocks)
-            while len(removals) > REMOVALS_KEPT:
-                removals.pop(next(iter(removals)))
-        removal = removals[key]
-        if session.removal is not removal:
-            session.preview_removal(removal)
+    if (
+        preview_plan(
+            ws, plan, "Finding the MLP channels to remove…", lambda: plan_vision(session, plan, blocks)
+        )
+        is not None
+    ):
         ws.structure = plan
     with right:
         removal_metrics(ws)

@@ -15,6 +15,7 @@ from pruneviz.ui.keys import PageKeys
 from pruneviz.ui.state import Workspace, errors_shown
 from pruneviz.workflows.apply import as_applied
 from pruneviz.workflows.session import PruneSession, Report
+from pruneviz.workflows.structured import Removal
 
 Note = tuple[str, str]  # (streamlit alert: "info" | "warning" | "error" | "success", text)
 
@@ -48,6 +49,27 @@ def task_metric(col, metric: Metric, now: float, base: float, label: str | None 
     """The task's metric with its change from ``base``, coloured by which way is better."""
     colour = "normal" if metric.higher_is_better else "inverse"
     col.metric(label or metric.label, metric.format(now), metric.change(now, base), delta_color=colour)
+
+
+REMOVALS_KEPT = 8  # recent plans kept per session: moving a slider back is instant, memory stays bounded
+
+
+def preview_plan(ws: Workspace, plan: object, finding: str, find: Callable[[], Removal]) -> Removal | None:
+    """Make ``plan``'s removal the session's structured preview: found by ``find`` (``finding`` on the
+    spinner) the first time, from the session's recent plans after. Returns it, or None when finding it
+    failed (the error is shown and the preview stays as it was)."""
+    with errors_shown():
+        removals, key = ws.cache("removals"), repr(plan)
+        if key not in removals:
+            with st.spinner(finding):
+                removals[key] = find()
+            while len(removals) > REMOVALS_KEPT:  # each holds a mask per parameter
+                removals.pop(next(iter(removals)))
+        removal = removals[key]
+        if ws.session.removal is not removal:  # the preview is what the page shows, from the first render
+            ws.session.preview_removal(removal)
+        return removal
+    return None
 
 
 def removal_metrics(ws: Workspace) -> None:
