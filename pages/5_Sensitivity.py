@@ -34,6 +34,17 @@ with st.form(K("form")):
         "Criterion", criteria, index=criteria.index(kind.default_criterion), key=K("criterion")
     )
     levels = c3.selectbox("Levels", list(LEVEL_SETS), key=K("levels"))
+    c1, c2 = st.columns(2)
+    adaptive = c1.radio(
+        "Points",
+        ["adaptive: the crossing of a drop", "exhaustive: every level"],
+        key=K("mode"),
+        help="Adaptive measures each layer at both ends and the middle, then bisects where its curve "
+        "crosses the drop: about a quarter of the points, the same largest sparsity per layer.",
+    ).startswith("adaptive")
+    tolerance = c2.number_input(
+        f"Drop the adaptive sweep looks for ({UNIT})", 0.05, 50.0, 1.0, 0.25, key=K("tolerance")
+    )
     budget = st.number_input(
         "Activation cache budget (MiB)",
         16,
@@ -51,7 +62,7 @@ with st.form(K("form")):
         "Run on the cluster", key=K("run_ray"), help=f"Ray actors on the cluster at {cluster}, one per CPU"
     )
 
-spec = SweepSpec(LEVEL_SETS[levels], criterion, kind)
+spec = SweepSpec(LEVEL_SETS[levels], criterion, kind, tolerance / SCALE if adaptive else None)
 job = ws.jobs.get("sweep")
 # Sweeps of the loaded weights are the same for every session: the server keeps them (a fine-tuned
 # session sweeps its own weights, for itself).
@@ -75,7 +86,8 @@ def draw_live(job) -> None:
     """The curves measured so far over the dashed estimates."""
     live = ws.live
     delta = live.result.loss_changes() if live.result else {}
-    st.plotly_chart(charts.sensitivity_lines(delta, 0.0, metric, True, live.estimate), key=K("live"))
+    chart = charts.sensitivity_lines(delta, 0.0, metric, True, live.estimate, live.spec.adaptive)
+    st.plotly_chart(chart, key=K("live"))
 
 
 def adopt(job) -> Note | None:
@@ -87,10 +99,10 @@ def adopt(job) -> Note | None:
         return None
     kept = ws.live.result.finished_layers() if ws.live.result else None
     if not (kept and kept.rows):
-        return "warning", "Stopped before any layer was swept at every level; there is nothing to keep."
+        return "warning", "Stopped before any layer was swept to the end; there is nothing to keep."
     ws.keep(sensitivity=kept, estimate=ws.live.estimate)
     return "warning", (
-        f"Stopped: the {len(kept.curves())} of {len(session.layer_names)} layers swept at every level "
+        f"Stopped: the {len(kept.curves())} of {len(session.layer_names)} layers swept to the end "
         "are kept below (a stopped sweep is not cached for others)."
     )
 
@@ -111,8 +123,16 @@ def open_clicked_layer() -> None:
 
 
 measured = result.curves()
+interpolated = result.spec.adaptive
+if interpolated:
+    points, every = sum(result.points().values()), len(result.spec.levels) * len(measured)
+    st.caption(
+        f"Adaptive sweep for a drop of {result.spec.drop * SCALE:g} {UNIT}: {points} of {every} points "
+        f"measured ({points / every:.0%}); each layer's largest sparsity within that drop is exact where "
+        "its curve is monotone up to the crossing."
+    )
 st.plotly_chart(
-    charts.sensitivity_lines(measured, result.baseline_score, metric),
+    charts.sensitivity_lines(measured, result.baseline_score, metric, interpolated=interpolated),
     key=K("lines"),
     on_select=open_clicked_layer,
     selection_mode="points",
@@ -122,7 +142,8 @@ if ws.importance_layer is not None:
 estimate = ws.estimate
 if estimate:
     st.plotly_chart(
-        charts.sensitivity_lines(result.loss_changes(), 0.0, metric, True, estimate), key=K("loss")
+        charts.sensitivity_lines(result.loss_changes(), 0.0, metric, True, estimate, interpolated),
+        key=K("loss"),
     )
     st.caption(
         f"Dashed: first-order Taylor estimate. Rank correlation with the measurement: "
@@ -136,11 +157,15 @@ c2.download_button("Download JSON", result.to_json(), "sensitivity.json", "appli
 st.subheader(f"Largest sparsity per layer within a {metric.label.lower()} drop")
 drop = st.slider(f"Allowed drop ({UNIT})", 0.0, 5.0, 1.0, 0.25, key=K("drop")) / SCALE
 within = result.max_sparsity_within(drop)
-st.dataframe(
-    pd.DataFrame({"layer": list(within), "max sparsity": [percent(s, 0) for s in within.values()]}),
-    hide_index=True,
-    width="stretch",
-)
+table = {"layer": list(within), "max sparsity": [percent(s, 0) for s in within.values()]}
+if interpolated:
+    table["points measured"] = [result.points()[n] for n in within]
+    if abs(drop - result.spec.drop) > 1e-12:
+        st.caption(
+            f"The sweep bisected for a drop of {result.spec.drop * SCALE:g} {UNIT}: for another drop these "
+            "sparsities rest on the measured points only (run the sweep for this drop to pin them down)."
+        )
+st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch")
 
 
 def send_to_prune(request: SliderRequest) -> None:

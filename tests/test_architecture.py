@@ -15,7 +15,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "pruneviz"
 LAYERS = ["core", "io", "tasks", "workflows", "views", "front"]  # each may import only those before it
-FRONT_ENDS = {"cli", "ui", "__main__"}
+FRONT_ENDS = {"cli", "commands", "ui", "__main__"}
 
 
 def _module_name(path: Path) -> str:
@@ -91,6 +91,15 @@ def test_no_pruneviz_import_hides_inside_a_function():
     assert hidden == []
 
 
+def test_only_the_command_line_loads_pruneviz_modules_by_name():
+    """pruneviz/cli.py loads the command that runs by name (so ``--help`` imports no torch); anywhere
+    else a by-name import would be a hidden one (io/models.py loads the user's python: specs, never
+    pruneviz's own modules)."""
+    by_name = {m for m, p in MODULES.items() if "import_module(" in p.read_text()}
+    assert by_name == {"pruneviz.cli", "pruneviz.io.models"}
+    assert 'import_module(f"{COMMANDS}.' in (PACKAGE / "cli.py").read_text()
+
+
 def test_only_the_ui_package_imports_streamlit():
     for module, path in MODULES.items():
         if module.startswith("pruneviz.ui"):
@@ -103,7 +112,13 @@ def test_only_the_ui_package_imports_streamlit():
 
 ROOT = PACKAGE.parent
 FRONT = sorted(
-    [ROOT / "app.py", *(ROOT / "pages").glob("*.py"), PACKAGE / "cli.py", *(PACKAGE / "ui").glob("*.py")]
+    [
+        ROOT / "app.py",
+        *(ROOT / "pages").glob("*.py"),
+        PACKAGE / "cli.py",
+        *(PACKAGE / "commands").glob("*.py"),
+        *(PACKAGE / "ui").glob("*.py"),
+    ]
 )
 TASK_NAMES = {"CLASSIFICATION", "LANGUAGE_MODELLING"}
 

@@ -13,9 +13,13 @@
 
 from __future__ import annotations
 
+import gzip
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
+import numpy as np
 import torch
 
 from pruneviz.core.errors import PrunevizError, first_line
@@ -169,13 +173,22 @@ def check_compatible(model: LoadedModel, x: torch.Tensor, spec: str) -> int:
     return out.shape[1]
 
 
+def digits_table() -> np.ndarray:
+    """scikit-learn's shipped digits (1,797 rows of 64 pixels and the label), read from its CSV as
+    ``sklearn.datasets.load_digits`` reads it, without importing scikit-learn (a second of start-up)."""
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
+        raise PrunevizError("the digits data is scikit-learn's: pip install scikit-learn")
+    path = Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "digits.csv.gz"
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        return np.loadtxt(f, delimiter=",")
+
+
 def digits_split() -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
     """scikit-learn digits as (N, 1, 8, 8) floats in [0, 1]: a fixed 80% train / 20% validation split."""
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    x = torch.tensor(digits.images, dtype=torch.float32).unsqueeze(1) / 16.0
-    y = torch.tensor(digits.target, dtype=torch.long)
+    table = digits_table()
+    x = torch.tensor(table[:, :-1].reshape(-1, 8, 8), dtype=torch.float32).unsqueeze(1) / 16.0
+    y = torch.tensor(table[:, -1].astype(int), dtype=torch.long)
     order = torch.randperm(len(x), generator=torch.Generator().manual_seed(SEED))
     n_train = int(0.8 * len(x))
     train, val = order[:n_train], order[n_train:]

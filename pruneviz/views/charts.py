@@ -210,12 +210,15 @@ def sensitivity_lines(
     metric: Metric,
     loss: bool = False,
     estimate: dict[str, dict[float, float]] | None = None,
+    interpolated: bool = False,
 ) -> go.Figure:
     """One line per layer (the metric, or with ``loss`` the loss change, vs sparsity, Distiller-style);
     optional dashed estimates behind them. Each measured line's trace carries its layer name, so a click
-    can select it."""
+    can select it. With ``interpolated`` (an adaptive sweep) only the markers are measured: the lines
+    between them are dotted."""
     title = "Loss change" if loss else metric.label
-    fig = _fig(f"{title} with each layer pruned alone (click a line to inspect the layer)", height=420)
+    note = "markers measured, dotted lines interpolated" if interpolated else "click a line to inspect it"
+    fig = _fig(f"{title} with each layer pruned alone ({note})", height=420)
     for i, layer in enumerate(measured or estimate or {}):
         colour = _LAYER_COLOURS[i % len(_LAYER_COLOURS)]
         if estimate and layer in estimate:
@@ -238,7 +241,7 @@ def sensitivity_lines(
                 mode="lines+markers",
                 name=layer,
                 legendgroup=layer,
-                line={"color": colour},
+                line={"color": colour, "dash": "dot" if interpolated else "solid"},
                 customdata=[layer] * len(xs),
             )
     if not loss:

@@ -7,6 +7,11 @@ to the naive loop (deep copy + full validation pass per layer and level, as Dist
 which :func:`naive_sweep` implements for comparison.
 
 An instant first-order Taylor estimate of every curve (:func:`taylor_estimate`) needs one backward pass.
+
+An adaptive sweep (``SweepSpec(drop=...)``) measures only what the largest sparsity within a drop
+tolerance needs: the ends and the middle of every layer, then a bisection of the bracket where the
+curve crosses the tolerance (:mod:`pruneviz.core.bracket`), in rounds of one probe per undecided layer,
+each round run by the same executors as an exhaustive sweep.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import Protocol
 
 import torch
 
+from pruneviz.core import bracket as B
 from pruneviz.core import masks as M
 from pruneviz.core.errors import PrunevizError
 from pruneviz.core.granularity import UNSTRUCTURED, Granularity, granularity, rankable
@@ -35,11 +41,13 @@ DEFAULT_LEVELS = tuple(round(0.05 * i, 2) for i in range(20))  # 0, 0.05, ..., 0
 @dataclass(frozen=True)
 class SweepSpec:
     """What to sweep: sparsity levels (fractions in [0, 1)), criterion (default: the granularity's),
-    and a granularity that does not fix the sparsity."""
+    a granularity that does not fix the sparsity, and for an adaptive sweep the ``drop`` tolerance (in
+    the metric's units) whose crossing it looks for (None: every level of every layer)."""
 
     levels: tuple[float, ...] = DEFAULT_LEVELS
     criterion: str | None = None
     granularity: Granularity = UNSTRUCTURED
+    drop: float | None = None
 
     def __post_init__(self) -> None:
         g = granularity(self.granularity)
@@ -57,12 +65,22 @@ class SweepSpec:
             raise PrunevizError("give at least one sparsity level")
         for level in self.levels:
             M.check_sparsity(level)
+        if self.drop is not None:
+            if not self.drop > 0:
+                raise PrunevizError(f"an adaptive sweep needs a positive drop tolerance, got {self.drop}")
+            object.__setattr__(self, "levels", tuple(sorted(set(self.levels))))
+
+    @property
+    def adaptive(self) -> bool:
+        return self.drop is not None
 
     def as_dict(self) -> dict:
+        adaptive = {} if self.drop is None else {"drop": self.drop}
         return {
             "levels": list(self.levels),
             "criterion": self.criterion,
             "granularity": self.granularity.name,
+            **adaptive,
         }
 
 
@@ -101,9 +119,29 @@ class Sensitivity:
             for layer, c in self.curves("loss").items()
         }
 
+    def within(self, layer_curve: dict[float, float]) -> dict[int, bool]:
+        """``{level index: within the adaptive tolerance}`` for one layer's measured points."""
+        index = {level: i for i, level in enumerate(self.spec.levels)}
+        drop = self.spec.drop if self.spec.drop is not None else float("inf")
+        worse = {index[s]: self.metric.worse_by(self.baseline_score, v) for s, v in layer_curve.items()}
+        return {i: w <= drop for i, w in worse.items()}
+
+    def decided(self, layer_curve: dict[float, float]) -> bool:
+        """Whether a layer needs no more points: every level measured, or (adaptive) the coarse grid
+        and an empty bracket around the tolerance's crossing."""
+        if not self.spec.adaptive:
+            return set(self.spec.levels) <= set(layer_curve)
+        within = self.within(layer_curve)
+        count = len(self.spec.levels)
+        return set(B.coarse_grid(count)) <= set(within) and not B.bracket(within).interior
+
+    def points(self) -> dict[str, int]:
+        """How many points were measured per layer."""
+        return {layer: len(c) for layer, c in self.curves().items()}
+
     def finished_layers(self) -> Sensitivity:
-        """The layers swept at every level so far (what a stopped sweep can keep)."""
-        complete = {layer for layer, c in self.curves().items() if set(self.spec.levels) <= set(c)}
+        """The layers swept to the end so far (what a stopped sweep can keep)."""
+        complete = {layer for layer, c in self.curves().items() if self.decided(c)}
         rows = [r for r in self.rows if r.layer in complete]
         return Sensitivity(self.spec, self.metric, self.baseline_score, self.baseline_loss, rows)
 
@@ -267,6 +305,11 @@ def remaining_work(session: PruneSession, spec: SweepSpec, done: list[Row]) -> W
     return [(n, levels) for n, levels in work if levels]
 
 
+def require_layers(session: PruneSession) -> None:
+    if not session.layer_names:
+        raise PrunevizError("the model has no prunable layers (Conv/Linear): nothing to sweep")
+
+
 class LayerSweeper:
     """Measures one layer at a time at some levels, in place on ``session``: the baseline and the
     rankings are computed once (or given: a worker process takes the rankings its driver computed, so
@@ -275,8 +318,7 @@ class LayerSweeper:
     def __init__(
         self, session: PruneSession, spec: SweepSpec, orders: dict[str, torch.Tensor] | None = None
     ) -> None:
-        if not session.layer_names:
-            raise PrunevizError("the model has no prunable layers (Conv/Linear): nothing to sweep")
+        require_layers(session)
         self.session, self.spec = session, spec
         session.writable()  # layers are masked in place, level after level
         self.base = _baseline(session)
@@ -322,6 +364,23 @@ class Executor(Protocol):
     def alive(self) -> tuple[int, int]: ...
 
 
+def adaptive_work(
+    result: Sensitivity, layers: list[str], estimate: dict[str, dict[float, float]] | None
+) -> Work:
+    """The next round of an adaptive sweep: per undecided layer, the points it needs next."""
+    spec, curves = result.spec, result.curves()
+    work = []
+    for name in layers:
+        curve = curves.get(name, {})
+        within = result.within(curve)
+        drops = {i: result.metric.worse_by(result.baseline_score, curve[spec.levels[i]]) for i in within}
+        guess = [estimate[name][s] for s in spec.levels] if estimate else None
+        probes = B.next_probes(len(spec.levels), within, drops, guess, spec.drop)
+        if probes:
+            work.append((name, tuple(spec.levels[i] for i in probes)))
+    return work
+
+
 def sweep(
     session: PruneSession,
     spec: SweepSpec,
@@ -330,6 +389,7 @@ def sweep(
     executor: Executor | None = None,
     done: list[Row] | None = None,
     on_row: Callable[[Row], None] | None = None,
+    estimate: dict[str, dict[float, float]] | None = None,
 ) -> Sensitivity:
     """Run the whole sweep on ``session`` (use a scratch session: it is reset to dense), in this
     process or on ``executor``.
@@ -337,27 +397,53 @@ def sweep(
     ``done`` holds points measured before (a resumed sweep): they are kept and not measured again.
     Rows are appended to ``into`` as they arrive, when given, so another thread can draw them, and
     passed to ``on_row`` (to write them down at once); the result lists them in the model's layer
-    order and the levels' order, whatever order they arrived in.
+    order and the levels' order, whatever order they arrived in. An adaptive sweep runs in rounds,
+    bisecting each layer's bracket, or with ``estimate`` (a Taylor estimate) placing the first probes
+    where the estimate crosses the drop (benchmarks/sensitivity_speed.py compares the two: bisection
+    measured fewer points on every model tried, so it is what the CLI and the page run).
     """
+    require_layers(session)
     base = _baseline(session)
     result = into if into is not None else Sensitivity(spec, session.task.metric, *base)
     result.baseline_score, result.baseline_loss = base
     result.rows.extend(done or [])
-    work = remaining_work(session, spec, result.rows)
-    total = len(session.layer_names) * len(spec.levels)
+    names = session.layer_names
     before, start = len(result.rows), time.perf_counter()
-    rows = executor.rows(session, spec, work) if executor else iter_sweep(session, spec, work)
-    for row in rows:
-        result.rows.append(row)
-        if on_row:
-            on_row(row)
-        if progress:
-            done, elapsed = len(result.rows), time.perf_counter() - start
-            workers = executor.alive() if executor else None
-            progress(done / total, sweep_status(row.layer, done, total, elapsed, done - before, workers))
-    order = {name: i for i, name in enumerate(session.layer_names)}
+    while True:
+        if spec.adaptive:
+            work = adaptive_work(result, names, estimate)
+        else:
+            work = remaining_work(session, spec, result.rows)
+        if not work:
+            break
+        rows = executor.rows(session, spec, work) if executor else iter_sweep(session, spec, work)
+        for row in rows:
+            result.rows.append(row)
+            if on_row:
+                on_row(row)
+            if progress:
+                progress(*_progress(result, names, row, start, before, executor))
+        if not spec.adaptive:
+            break
+    order = {name: i for i, name in enumerate(names)}
     result.rows = sorted(result.rows, key=lambda r: (order[r.layer], spec.levels.index(r.sparsity)))
     return result
+
+
+def _progress(
+    result: Sensitivity, names: list[str], row: Row, start: float, before: int, executor: Executor | None
+) -> tuple[float, str]:
+    """(fraction done, status line) after ``row``: points of all points for an exhaustive sweep,
+    decided layers of all layers for an adaptive one (whose number of points is not known ahead)."""
+    elapsed, workers = time.perf_counter() - start, executor.alive() if executor else None
+    done = len(result.rows)
+    if not result.spec.adaptive:
+        total = len(names) * len(result.spec.levels)
+        return done / total, sweep_status(row.layer, done, total, elapsed, done - before, workers)
+    curves = result.curves()
+    decided = sum(result.decided(curves.get(n, {})) for n in names)
+    counted = f" layers decided, {done} points"
+    return decided / len(names), sweep_status(row.layer, decided, len(names), elapsed, None, workers, counted)
 
 
 @dataclass
@@ -378,15 +464,15 @@ class LiveSweep:
 
 def sweep_status(
     layer: str, done: int, total: int, elapsed: float, measured: int | None = None,
-    workers: tuple[int, int] | None = None,
+    workers: tuple[int, int] | None = None, counted: str = "",
 ) -> str:  # fmt: skip
     """ "conv2 · 12/40 · 3.1 s elapsed, about 7.2 s left" for a progress bar; with ``measured`` (points
     measured in this run, when some were done before) the rate, with ``workers`` (alive, started)
-    how many workers are alive."""
+    how many workers are alive; ``counted`` says what was counted (" layers decided")."""
     measured = done if measured is None else measured
     rate = measured / elapsed if elapsed > 0 else 0.0
     remaining = (total - done) / rate if rate else 0.0
-    text = f"{layer} · {done}/{total} · {elapsed:.1f} s elapsed, about {remaining:.1f} s left"
+    text = f"{layer} · {done}/{total}{counted} · {elapsed:.1f} s elapsed, about {remaining:.1f} s left"
     if workers is not None:
         text += f" · {rate:.1f} points/s · {workers[0]} of {workers[1]} workers alive"
     return text

@@ -300,6 +300,26 @@ def test_sensitivity_writes_one_row_per_layer_and_level(tmp_path):
     assert doc["spec"]["criterion"] == "l1" and len(doc["rows"]) == 8
 
 
+def test_an_adaptive_sweep_says_how_many_points_it_measured_and_auto_says_it_used_one(tmp_path):
+    out = tmp_path / "a.csv"
+    proc = run("sensitivity", "demo:cnn", "--adaptive", "--drop", "0.02", "--out", str(out))
+    rows = out.read_text().splitlines()[1:]
+    assert f"adaptive: {len(rows)} of the exhaustive sweep's 80 points" in proc.stderr
+    assert "points measured" in proc.stdout and len(rows) <= 80 / 3
+    summary = json.loads(
+        run("auto", "demo:cnn", "--adaptive", "--max-drop", "0.01", "--out", str(tmp_path / "r.yaml"),
+            "--json").stdout
+    )  # fmt: skip
+    assert summary["sweep"]["adaptive"] and summary["sweep"]["drop"] == 0.01
+    assert summary["sweep"]["points"] < summary["sweep"]["exhaustive_points"] / 3
+    text = run(
+        "auto", "demo:cnn", "--adaptive", "--max-drop", "0.01", "--out", str(tmp_path / "r.yaml")
+    ).stdout
+    assert "from an adaptive (drop 1.0%) sweep:" in text
+    refused = run("sensitivity", "demo:cnn", "--adaptive", "--naive", "--out", str(out), ok=False)
+    assert refused.returncode != 0 and "--naive measures every point" in refused.stderr
+
+
 def test_auto_writes_a_recipe_that_evaluate_and_apply_accept(tmp_path):
     recipe = tmp_path / "auto.yaml"
     summary = json.loads(

@@ -12,6 +12,7 @@ from pruneviz.core.humanize import count, percent
 from pruneviz.io.checkpoint import save_checkpoint
 from pruneviz.io.demo import DemoCNN
 from pruneviz.workflows.recipe import apply_recipe, parse_recipe_text
+from pruneviz.workflows.sensitivity import SweepSpec, sweep
 from pruneviz.workflows.session import open_session
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -257,8 +258,12 @@ def _load(at: AppTest, source: str, data: str, arch: str | None = None) -> None:
     assert not at.error, [e.value for e in at.error]
 
 
-def _run_sweep(at: AppTest) -> None:
-    at.selectbox(key="sens_levels").set_value("every 10% (10 levels)")
+EXHAUSTIVE = "exhaustive: every level"
+
+
+def _run_sweep(at: AppTest, mode: str = EXHAUSTIVE, levels: str = "every 10% (10 levels)") -> None:
+    at.selectbox(key="sens_levels").set_value(levels)
+    at.radio(key="sens_mode").set_value(mode)
     next(b for b in at.button if b.label == "Run sweep").click().run()
     job = at.session_state[WORKSPACE].jobs.get("sweep")  # None: the server had this sweep cached
     if job is not None:
@@ -284,6 +289,22 @@ def test_sensitivity_sweep_table_and_send_to_prune():
     assert [at.slider(key=f"prune_layer_{n}").value for n in within] == [
         round(100 * s) for s in within.values()
     ]
+
+
+def test_the_adaptive_sweep_is_the_default_and_finds_the_exhaustive_answers():
+    at = open_page("app.py")
+    at.switch_page("pages/5_Sensitivity.py").run()
+    assert at.radio(key="sens_mode").value.startswith("adaptive")
+    _run_sweep(at, at.radio(key="sens_mode").value, at.selectbox(key="sens_levels").value)
+    adaptive = at.session_state[WORKSPACE].sensitivity
+    assert adaptive.spec.drop == 0.01 and len(adaptive.rows) <= 4 * 20 / 3
+    assert any("Adaptive sweep for a drop of 1 points" in c.value for c in at.caption)
+    assert "points measured" in at.dataframe[0].value.columns
+    exhaustive = sweep(open_session("demo:cnn"), SweepSpec(adaptive.spec.levels))
+    assert adaptive.max_sparsity_within(0.01) == exhaustive.max_sparsity_within(0.01)
+    assert {(r.layer, r.sparsity, r.score) for r in adaptive.rows} <= {
+        (r.layer, r.sparsity, r.score) for r in exhaustive.rows
+    }  # every adaptive point is the exhaustive sweep's point
 
 
 def test_sensitivity_auto_allocation_verifies_and_feeds_the_prune_preset():
@@ -425,6 +446,7 @@ def test_a_stopped_sweep_keeps_the_layers_it_finished():
     at.switch_page("pages/1_Model_and_data.py").run()
     _load(at, "torchvision", "synthetic:3x64x64:64")  # resnet18: 21 layers, a sweep of ~20 s
     at.switch_page("pages/5_Sensitivity.py").run()
+    at.radio(key="sens_mode").set_value(EXHAUSTIVE)
     next(b for b in at.button if b.label == "Run sweep").click().run()
     ws = at.session_state[WORKSPACE]
     job = ws.jobs["sweep"]

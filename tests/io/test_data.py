@@ -3,13 +3,21 @@ import torch
 from PIL import Image
 
 from pruneviz.core.errors import PrunevizError
-from pruneviz.io.data import digits_split, load_data
+from pruneviz.io.data import digits_split, digits_table, load_data
 from pruneviz.io.models import load_model
 
 
 @pytest.fixture(scope="module")
 def cnn():
     return load_model("demo:cnn")
+
+
+def test_the_digits_are_scikit_learns_to_the_bit():
+    from sklearn.datasets import load_digits  # what the table is read without
+
+    digits = load_digits()
+    table = digits_table()
+    assert (table[:, :-1] == digits.data).all() and (table[:, -1].astype(int) == digits.target).all()
 
 
 def test_digits_split_is_fixed_and_disjoint():

@@ -213,6 +213,7 @@ def test_the_sensitivity_page_runs_on_the_servers_cluster_only_when_one_is_set(c
     monkeypatch.setenv("PRUNEVIZ_RAY_ADDRESS", cluster)
     at = sensitivity_page()
     at.selectbox(key="sens_criterion").set_value("l2")  # a sweep no other test has cached
+    at.radio(key="sens_mode").set_value("exhaustive: every level")
     next(b for b in at.button if b.label == "Run on the cluster").click().run()
     ws = at.session_state[WORKSPACE]
     job = ws.jobs["sweep"]
@@ -223,9 +224,10 @@ def test_the_sensitivity_page_runs_on_the_servers_cluster_only_when_one_is_set(c
     assert ws.sensitivity.rows == expected.rows and len(expected.rows) == 4 * 20
 
 
-def test_auto_allocates_the_same_on_a_local_ray_runtime(tmp_path):
+def test_auto_allocates_the_same_on_a_local_ray_runtime_from_an_adaptive_sweep(tmp_path):
+    """An adaptive sweep runs in rounds: each round's points go to the Ray actors like any sweep's."""
     local, remote = tmp_path / "local.yaml", tmp_path / "ray.yaml"
-    args = ("auto", "demo:cnn", "--max-drop", "0.01", "--levels", LEVELS)
+    args = ("auto", "demo:cnn", "--max-drop", "0.01", "--levels", LEVELS, "--adaptive")
     run(*args, "--out", str(local))
     run(*args, "--executor", "ray", "--workers", "2", "--out", str(remote))
     assert remote.read_text() == local.read_text()

@@ -144,3 +144,51 @@ def test_resuming_a_csv_refuses_one_written_with_another_criterion_or_granularit
     assert [(r.layer, r.sparsity) for r in kept] == [(r.layer, r.sparsity) for r in first.rows]
     with pytest.raises(PrunevizError, match="holds a sweep with other settings"):
         SweepFile(path, other, first.metric).done(cnn_session.layer_names)
+
+
+@pytest.mark.parametrize("drop", [0.01, 0.02, 0.05])
+def test_an_adaptive_sweep_finds_the_exhaustive_answers_from_a_third_of_the_points(drop):
+    session = _session("demo:resnet")
+    exhaustive = sweep(session.fork(), SweepSpec())
+    adaptive = sweep(session.fork(), SweepSpec(drop=drop))
+    assert adaptive.max_sparsity_within(drop) == exhaustive.max_sparsity_within(drop)
+    assert set(adaptive.rows) <= set(exhaustive.rows)  # the same points, measured the same
+    assert len(adaptive.rows) <= len(exhaustive.rows) / 3
+    assert all(adaptive.decided(c) for c in adaptive.curves().values())
+
+
+def test_a_taylor_guided_adaptive_sweep_finds_the_same_answers(cnn_session):
+    spec = SweepSpec(drop=0.01)
+    guided = sweep(cnn_session.fork(), spec, estimate=taylor_estimate(cnn_session, spec))
+    exhaustive = sweep(cnn_session.fork(), SweepSpec())
+    assert guided.max_sparsity_within(0.01) == exhaustive.max_sparsity_within(0.01)
+
+
+def test_a_resumed_adaptive_sweep_asks_for_nothing_twice_and_ends_the_same(cnn_session, tmp_path):
+    spec = SweepSpec(drop=0.02)
+    whole = sweep(cnn_session.fork(), spec)
+    asked: list[Row] = []
+    resumed = sweep(cnn_session.fork(), spec, done=whole.rows[:9], on_row=asked.append)
+    assert resumed.rows == whole.rows and len(asked) == len(whole.rows) - 9
+    path = tmp_path / "s.json"
+    SweepFile(path, spec, whole.metric).write(whole)
+    with pytest.raises(PrunevizError, match="holds a sweep with other settings"):
+        SweepFile(path, SweepSpec(drop=0.05), whole.metric).done(cnn_session.layer_names)
+
+
+def test_a_stopped_adaptive_sweep_keeps_the_layers_it_decided():
+    spec = SweepSpec((0.0, 0.25, 0.5, 0.75), drop=0.05)  # the middle of four levels is index 2
+    partial = Sensitivity(spec, ACCURACY, 0.9, 0.3)
+    partial.rows += [Row("conv1", s, 0.9, 0.3) for s in (0.0, 0.5, 0.75)]  # every point within
+    partial.rows += [Row("conv2", s, v, 0.3) for s, v in ((0.0, 0.9), (0.5, 0.9), (0.75, 0.5))]
+    partial.rows += [Row("fc1", s, v, 0.3) for s, v in ((0.0, 0.9), (0.5, 0.5), (0.75, 0.5))]
+    kept = partial.finished_layers()
+    assert list(kept.curves()) == ["conv1", "conv2"]  # fc1 still has 0.25 to bisect
+    assert kept.max_sparsity_within(0.05) == {"conv1": 0.75, "conv2": 0.5}
+
+
+def test_an_adaptive_spec_needs_a_positive_drop_and_sorts_its_levels():
+    assert SweepSpec((0.5, 0.0, 0.9), drop=0.01).levels == (0.0, 0.5, 0.9)
+    with pytest.raises(PrunevizError, match="positive drop"):
+        SweepSpec(drop=0.0)
+    assert "drop" not in SweepSpec().as_dict() and SweepSpec(drop=0.1).as_dict()["drop"] == 0.1

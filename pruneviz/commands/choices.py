@@ -1,0 +1,16 @@
+"""The names the parser offers from the engine's registries, loaded only when a choice is checked or
+listed (:class:`pruneviz.cli.Registered`).
+"""
+
+from __future__ import annotations
+
+from pruneviz.core.granularity import rankable
+from pruneviz.io.formats import writable
+from pruneviz.workflows.recovery import SCHEDULES
+
+# The names the parser's registered choices come from (pruneviz.cli.Registered).
+CHOICES = {
+    "formats": writable,
+    "schedules": lambda: SCHEDULES,
+    "granularities": lambda: [g.name for g in rankable()],
+}

@@ -1,0 +1,75 @@
+"""``apply``, ``snippet`` and ``report``: a recipe turned into a verified file, code, or an HTML report."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from pruneviz.commands.common import by_metric, print_table, printed_as_json, recipe_session, stderr_progress
+from pruneviz.core.errors import PrunevizError
+from pruneviz.views.report import html_report, write_png
+from pruneviz.workflows.apply import apply_and_measure, export_and_verify
+from pruneviz.workflows.recipe import (
+    apply_recipe,
+    resolve_for,
+)
+from pruneviz.workflows.snippet import torch_prune_snippet
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    session, recipe = recipe_session(args)
+    applied = apply_and_measure(session, recipe)
+    metric, dense, pruned = session.task.metric, applied.dense, applied.pruned
+    check = export_and_verify(session, applied, args.out, args.format)
+    if not check.ok:
+        raise PrunevizError(
+            f"the exported file gives {metric.format(check.score)} {metric.key} but the session "
+            f"{metric.format(check.expected)}; {args.out} is not a faithful export"
+        )
+    summary = {
+        "out": args.out,
+        "format": args.format,
+        **by_metric(metric, "{metric}_{name}", dense=dense.score, pruned=pruned.score, reloaded=check.score),
+        "verified": check.ok,
+        **applied.counts(),
+    }
+    if printed_as_json(args, summary):
+        return 0
+    key = metric.key
+    print(f"wrote {args.out} ({args.format}); reloaded and verified: {key} {metric.format(check.score)}")
+    share = applied.params / dense.params_total
+    print(f"params   {dense.params_total:,} -> {applied.params:,} ({share:.1%})")
+    print(f"MACs     {dense.macs_dense:,} -> {applied.macs:,} ({applied.macs / dense.macs_dense:.1%})")
+    print(f"{key:<8} {metric.format(dense.score)} -> {metric.format(pruned.score)} (before any fine-tuning)")
+    if applied.shapes:
+        rows = [(n, "x".join(map(str, a)), "x".join(map(str, b))) for n, (a, b) in applied.shapes.items()]
+        print_table(("layer", "before", "after"), rows)
+    for note in applied.skipped:
+        print(f"kept intact: {note}", file=sys.stderr)
+    return 0
+
+
+def cmd_snippet(args: argparse.Namespace) -> int:
+    session, recipe = recipe_session(args)
+    code = torch_prune_snippet(resolve_for(session, recipe), session.layers)
+    if args.out:
+        Path(args.out).write_text(code)
+        print(f"wrote {args.out}", file=sys.stderr)
+    else:
+        print(code, end="")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    session, recipe = recipe_session(args)
+    baseline = session.report()
+    apply_recipe(session, recipe, stderr_progress)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(html_report(session, baseline, f"pruneviz report: {Path(args.recipe).name}"))
+    print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB, self-contained)", file=sys.stderr)
+    if args.png:
+        problem = write_png(session, baseline, Path(args.png))
+        print(problem or f"wrote {args.png}", file=sys.stderr)
+    return 0
