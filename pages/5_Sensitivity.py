@@ -124,10 +124,11 @@ def open_clicked_layer() -> None:
 
 measured = result.curves()
 interpolated = result.spec.adaptive
+tolerated = metric.change(result.spec.drop, 0.0).lstrip("+") if interpolated else ""  # "1.0 pt"
 if interpolated:
     points, every = sum(result.points().values()), len(result.spec.levels) * len(measured)
     st.caption(
-        f"Adaptive sweep for a drop of {result.spec.drop * SCALE:g} {UNIT}: {points} of {every} points "
+        f"Adaptive sweep for a drop of {tolerated}: {points} of {every} points "
         f"measured ({points / every:.0%}); each layer's largest sparsity within that drop is exact where "
         "its curve is monotone up to the crossing."
     )
@@ -162,7 +163,7 @@ if interpolated:
     table["points measured"] = [result.points()[n] for n in within]
     if abs(drop - result.spec.drop) > 1e-12:
         st.caption(
-            f"The sweep bisected for a drop of {result.spec.drop * SCALE:g} {UNIT}: for another drop these "
+            f"The sweep bisected for a drop of {tolerated}: for another drop these "
             "sparsities rest on the measured points only (run the sweep for this drop to pin them down)."
         )
 st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch")

@@ -266,7 +266,8 @@ def sensitivity_heatmap(measured: dict[str, dict[float, float]], metric: Metric)
         colorscale=scale,
         colorbar={"thickness": 12},
     )
-    fig.update_layout(yaxis_autorange="reversed", xaxis_title="sparsity")
+    # categories: an adaptive sweep's levels are uneven, and "50%" must not be read as a number
+    fig.update_layout(yaxis_autorange="reversed", xaxis_title="sparsity", xaxis_type="category")
     return fig
 
 
@@ -431,7 +432,7 @@ def input_attributions(found: Explanation) -> go.Figure:
         fig.update_xaxes(showticklabels=False, row=1, col=col)
     fig.update_layout(
         title="What the model looks at: |Integrated Gradients| of the true class (Captum)",
-        height=300,
-        **_LAYOUT,
+        height=320,
+        **(_LAYOUT | {"margin": {"l": 10, "r": 10, "t": 80, "b": 10}}),  # room for the subplot titles
     )
     return fig

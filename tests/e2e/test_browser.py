@@ -225,6 +225,17 @@ def test_a_vision_transformers_structured_page_removes_mlp_channels(server, page
     page.screenshot(path=str(ARTIFACTS / "Structured_vit.png"), full_page=True)
 
 
+def test_an_adaptive_sweep_draws_its_measured_points_and_says_how_many(server, page):
+    open_page(page, server, "Sensitivity", "Run sweep")
+    page.get_by_role("button", name="Run sweep").click()
+    page.get_by_text("Adaptive sweep for a drop of 1.0 pt").wait_for(timeout=120_000)
+    idle(page)
+    assert page.get_by_text("markers measured, dotted lines interpolated").count() >= 1  # the chart's title
+    assert page.get_by_text("points measured").count() >= 1  # the table's column
+    page.wait_for_timeout(1500)
+    page.screenshot(path=str(ARTIFACTS / "Sensitivity_adaptive.png"), full_page=True)
+
+
 def shared_or_refused(page, server) -> None:
     """Wait for the share's confirmation; without it, fail with what the page's alerts and the server
     said (and a screenshot)."""

@@ -298,7 +298,7 @@ def test_the_adaptive_sweep_is_the_default_and_finds_the_exhaustive_answers():
     _run_sweep(at, at.radio(key="sens_mode").value, at.selectbox(key="sens_levels").value)
     adaptive = at.session_state[WORKSPACE].sensitivity
     assert adaptive.spec.drop == 0.01 and len(adaptive.rows) <= 4 * 20 / 3
-    assert any("Adaptive sweep for a drop of 1 points" in c.value for c in at.caption)
+    assert any("Adaptive sweep for a drop of 1.0 pt" in c.value for c in at.caption)
     assert "points measured" in at.dataframe[0].value.columns
     exhaustive = sweep(open_session("demo:cnn"), SweepSpec(adaptive.spec.levels))
     assert adaptive.max_sparsity_within(0.01) == exhaustive.max_sparsity_within(0.01)
