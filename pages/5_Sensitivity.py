@@ -126,7 +126,7 @@ measured = result.curves()
 interpolated = result.spec.adaptive
 tolerated = metric.change(result.spec.drop, 0.0).lstrip("+") if interpolated else ""  # "1.0 pt"
 if interpolated:
-    points, every = sum(result.points().values()), len(result.spec.levels) * len(measured)
+    points, every = len(result.rows), result.exhaustive_points()
     st.caption(
         f"Adaptive sweep for a drop of {tolerated}: {points} of {every} points "
         f"measured ({points / every:.0%}); each layer's largest sparsity within that drop is exact where "

@@ -19,7 +19,6 @@ from importlib import import_module
 from pruneviz.core.errors import PrunevizError
 
 COMMANDS = "pruneviz.commands"  # the package whose modules the parser loads by name
-SWEEP_BUDGET = -1  # --memory-budget-mb not given to a sweep: the engine's default budget
 EXIT_ERROR = 2
 
 
@@ -283,7 +282,7 @@ def _sweep_args(p: argparse.ArgumentParser) -> None:
         "an absolute rise); default 0.01 for accuracy, 0.1 for perplexity (auto: --max-drop if given)",
     )  # fmt: skip
     p.add_argument(
-        "--memory-budget-mb", type=int, default=SWEEP_BUDGET,
+        "--memory-budget-mb", type=int,
         help="activation cache for incremental evaluation (MiB; default: pruneviz's, 2048)",
     )  # fmt: skip
     p.add_argument(

@@ -8,10 +8,10 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from pruneviz.cli import SWEEP_BUDGET
 from pruneviz.core.errors import PrunevizError
 from pruneviz.core.evaluate import DEFAULT_BUDGET_BYTES
 from pruneviz.io.checkpoint import save_checkpoint
@@ -39,14 +39,19 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(args.steps, args.lr, args.batch_size, args.optimizer, args.seed, **distill)
 
 
-def sweep_spec(args: argparse.Namespace, metric: Metric | None = None) -> SweepSpec:
-    """The sweep the arguments ask for; an adaptive one looks for ``metric``'s tolerated drop."""
+def sweep_spec(args: argparse.Namespace) -> SweepSpec:
+    """The sweep the arguments ask for, checked before any model loads (an adaptive one gets its drop
+    from :func:`for_metric` once the model's metric is known)."""
     try:
         levels = tuple(float(v) for v in args.levels.split(",")) if args.levels else DEFAULT_LEVELS
     except ValueError:
         raise PrunevizError(f"--levels must be comma-separated numbers, got '{args.levels}'") from None
-    drop = tolerated_drop(args, metric) if args.adaptive and metric is not None else None
-    return SweepSpec(levels, args.criterion, args.granularity, drop)
+    return SweepSpec(levels, args.criterion, args.granularity)
+
+
+def for_metric(spec: SweepSpec, args: argparse.Namespace, metric: Metric) -> SweepSpec:
+    """``spec``, adaptive for ``metric``'s tolerated drop when --adaptive asks for it."""
+    return replace(spec, drop=tolerated_drop(args, metric)) if args.adaptive else spec
 
 
 def tolerated_drop(args: argparse.Namespace, metric: Metric) -> float:
@@ -63,10 +68,10 @@ def session_of(args: argparse.Namespace, model: str | None = None, data: str | N
     device = resolve_device(args.device)
     dtype = args.dtype or ("auto" if device.type == "cuda" else None)  # a GPU runs the checkpoint's dtype
     options = ModelOptions(args.weights, args.arch, args.trust_pickle, args.allow_download, gate, dtype)
-    # Only sweeps evaluate the same model again and again (their parser sets the budget): other
+    # Only sweeps evaluate the same model again and again (only their parsers have the option): other
     # commands keep no activation cache.
     budget = getattr(args, "memory_budget_mb", 0)
-    budget = DEFAULT_BUDGET_BYTES // 2**20 if budget == SWEEP_BUDGET else budget
+    budget = DEFAULT_BUDGET_BYTES // 2**20 if budget is None else budget
     return open_session(
         spec,
         data or args.data,

@@ -10,6 +10,7 @@ from pathlib import Path
 from pruneviz.commands.common import (
     by_metric,
     executor_of,
+    for_metric,
     print_table,
     printed_as_json,
     session_of,
@@ -45,7 +46,7 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
         raise PrunevizError("--naive measures every point: it has no --adaptive")
     session = session_of(args)
     metric, out, start = session.task.metric, Path(args.out), time.perf_counter()
-    spec = sweep_spec(args, metric)
+    spec = for_metric(spec, args, metric)
     if args.naive:
         result = naive_sweep(session, spec)
         SweepFile(out, spec, metric).start(result)
@@ -58,10 +59,10 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     if not spec.adaptive:
         print_table(("layer", header), [(n, f"{100 * s:.0f}%") for n, s in within.items()])
         return 0
-    points, every = result.points(), len(spec.levels)
+    points, every, exhaustive = result.points(), len(spec.levels), result.exhaustive_points()
     print(
-        f"adaptive: {len(result.rows)} of the exhaustive sweep's {every * len(points)} points "
-        f"({len(result.rows) / (every * len(points)):.0%})",
+        f"adaptive: {len(result.rows)} of the exhaustive sweep's {exhaustive} points "
+        f"({len(result.rows) / exhaustive:.0%})",
         file=sys.stderr,
     )
     rows = [(n, f"{100 * s:.0f}%", f"{points[n]} of {every}") for n, s in within.items()]
@@ -73,9 +74,8 @@ def _sweep_summary(swept: Sensitivity | None) -> dict | None:
     """How a sweep behind an allocation was run (None: there was none)."""
     if swept is None:
         return None
-    exhaustive = len(swept.spec.levels) * len(swept.points())
     return {"adaptive": swept.spec.adaptive, "drop": swept.spec.drop, "points": len(swept.rows),
-            "exhaustive_points": exhaustive}  # fmt: skip
+            "exhaustive_points": swept.exhaustive_points()}  # fmt: skip
 
 
 def _resumable_sweep(
@@ -108,7 +108,7 @@ def cmd_auto(args: argparse.Namespace) -> int:
     spec = sweep_spec(args)
     target = Target(params=args.target_params, macs=args.target_macs, max_drop=args.max_drop)
     session = session_of(args)
-    spec = sweep_spec(args, session.task.metric)
+    spec = for_metric(spec, args, session.task.metric)
     swept = None
     if owl:
         result = owl_allocate(session, target, spec.criterion, spec.granularity)

@@ -139,6 +139,11 @@ class Sensitivity:
         """How many points were measured per layer."""
         return {layer: len(c) for layer, c in self.curves().items()}
 
+    def exhaustive_points(self) -> int:
+        """How many points an exhaustive sweep of the same layers measures (what an adaptive one saves
+        is counted against)."""
+        return len(self.spec.levels) * len(self.curves())
+
     def finished_layers(self) -> Sensitivity:
         """The layers swept to the end so far (what a stopped sweep can keep)."""
         complete = {layer for layer, c in self.curves().items() if self.decided(c)}
