@@ -140,6 +140,20 @@ def build_parser() -> argparse.ArgumentParser:
     la.add_argument("--decode-tokens", type=int, default=64, help="language models: tokens decoded (batch 1)")
     la.set_defaults(run="inspect:cmd_latency")
 
+    hw = sub.add_parser(
+        "hardware",
+        parents=[common],
+        help="each layer timed on this device's kernels (dense, CSR/BSR, 2:4, shrunk, int8), with break-even",
+    )
+    _model_args(hw, required=False)
+    hw.add_argument("--recipe", help="recipe whose masks are timed (default: the dense model)")
+    hw.add_argument("--batch", type=int, default=16, help="the larger batch size timed beside 1 (default 16)")
+    hw.add_argument("--kernels", help="comma-separated kernels to time (default: all the device offers)")
+    hw.add_argument("--repeats", type=int, default=10, help="timed runs per measurement (median)")
+    hw.add_argument("--no-break-even", action="store_true", help="skip the break-even sparsity search")
+    hw.add_argument("--fresh", action="store_true", help="measure again instead of reading the timing cache")
+    hw.set_defaults(run="hardware:cmd_hardware")
+
     se = sub.add_parser(
         "sensitivity", parents=[common], help="the metric per layer pruned alone, level by level"
     )

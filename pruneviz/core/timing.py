@@ -16,6 +16,27 @@ import torch
 from torch import nn
 
 
+def median_ms(
+    run: Callable[[], object], device: torch.device | str = "cpu", repeats: int = 15, warmup: int = 3
+) -> float:
+    """Median milliseconds of ``run()`` over ``repeats`` timed calls after ``warmup`` untimed ones, in
+    inference mode. On CUDA every call is synchronised, so the figure is the kernel time one waits for."""
+    device = torch.device(device)
+    cuda = device.type == "cuda"
+    times = []
+    with torch.inference_mode():
+        for i in range(warmup + repeats):
+            if cuda:
+                torch.cuda.synchronize(device)
+            start = time.perf_counter()
+            run()
+            if cuda:
+                torch.cuda.synchronize(device)
+            if i >= warmup:
+                times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
+
+
 def measure_latency(
     model: nn.Module,
     sample_shape: tuple[int, ...],
@@ -24,25 +45,9 @@ def measure_latency(
     repeats: int = 15,
     warmup: int = 3,
 ) -> float:
-    """Median milliseconds of one forward of a ``batch_size`` batch, after ``warmup`` untimed runs.
-
-    On CUDA every run is synchronised, so the figure is the kernel time the user waits for.
-    """
-    device = torch.device(device)
+    """Median milliseconds of one forward of a ``batch_size`` batch, after ``warmup`` untimed runs."""
     x = torch.randn((batch_size, *sample_shape), device=device)
-    cuda = device.type == "cuda"
-    times = []
-    with torch.inference_mode():
-        for i in range(warmup + repeats):
-            if cuda:
-                torch.cuda.synchronize(device)
-            start = time.perf_counter()
-            model(x)
-            if cuda:
-                torch.cuda.synchronize(device)
-            if i >= warmup:
-                times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
+    return median_ms(lambda: model(x), device, repeats, warmup)
 
 
 @dataclass(frozen=True)
@@ -60,31 +65,19 @@ def token_speed(
     """Time ``model`` prefilling ``windows`` (batch × tokens) and decoding ``decode_tokens`` new tokens
     after the first window's first 16 tokens."""
     device = windows.device
-    cuda = device.type == "cuda"
 
     def timed(run: Callable[[], object]) -> float:
-        times = []
-        for i in range(warmup + repeats):
-            if cuda:
-                torch.cuda.synchronize(device)
-            start = time.perf_counter()
-            run()
-            if cuda:
-                torch.cuda.synchronize(device)
-            if i >= warmup:
-                times.append(time.perf_counter() - start)
-        return statistics.median(times)
+        return median_ms(run, device, repeats, warmup) / 1e3
 
     prompt = windows[:1, :16]
-    with torch.inference_mode():
-        prefill = timed(lambda: model(input_ids=windows, use_cache=False))
-        decode = timed(
-            lambda: model.generate(
-                prompt,
-                max_new_tokens=decode_tokens,
-                min_new_tokens=decode_tokens,
-                do_sample=False,
-                use_cache=True,
-            )
+    prefill = timed(lambda: model(input_ids=windows, use_cache=False))
+    decode = timed(
+        lambda: model.generate(
+            prompt,
+            max_new_tokens=decode_tokens,
+            min_new_tokens=decode_tokens,
+            do_sample=False,
+            use_cache=True,
         )
+    )
     return TokenSpeed(windows.numel() / prefill, decode_tokens / decode)

@@ -1,0 +1,340 @@
+"""What each pruning choice buys on this device, measured: every prunable layer timed on every kernel
+the device offers (:mod:`pruneviz.io.kernels`) at its real input shape, at batch 1 and a larger batch,
+beside what it promises on paper; and, for the sparse kernels, the sparsity above which they beat the
+dense kernel here (the break-even), found from timings at a grid of sparsities — never from memory.
+
+Timings are cached per device, torch version, kernel, layer and input shape (:class:`TimingCache`),
+so a second report on the same machine is read back instead of measured.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from pruneviz.core.masks import unstructured_mask
+from pruneviz.core.timing import median_ms
+from pruneviz.io.kernels import KERNELS, Kernel
+from pruneviz.io.models import clone_module
+from pruneviz.workflows.session import PruneSession
+
+DEFAULT_BATCHES = (1, 16)
+# Sparsities at which a sparse kernel is timed against dense to find where it starts to pay.
+BREAK_EVEN_GRID = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99)
+CACHE_ENV = "PRUNEVIZ_CACHE_DIR"
+
+
+def device_label(device: torch.device) -> str:
+    """The hardware a timing belongs to: the GPU's name, or the CPU's model and torch's thread count."""
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} (CUDA)"
+    model = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        names = [
+            line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if "model name" in line
+        ]
+        model = names[0] if names else model
+    return f"{model}, {torch.get_num_threads()} threads (CPU)"
+
+
+class TimingCache:
+    """Median milliseconds by measurement key, kept in a JSON file (``$PRUNEVIZ_CACHE_DIR/kernels.json``,
+    default ``~/.cache/pruneviz``); None keeps them in memory only."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._times: dict[str, float] = {}
+        if path is not None and path.is_file():
+            try:
+                loaded = json.loads(path.read_text())
+            except ValueError:  # a damaged cache is measured again, not trusted
+                loaded = {}
+            self._times = {k: float(v) for k, v in loaded.items() if isinstance(v, int | float)}
+
+    @classmethod
+    def default(cls) -> TimingCache:
+        root = os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "pruneviz"
+        return cls(Path(root) / "kernels.json")
+
+    def get(self, key: str, measure: Callable[[], float]) -> float:
+        if key not in self._times:
+            self._times[key] = measure()
+        return self._times[key]
+
+    def save(self) -> None:
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        scratch = self.path.with_suffix(".tmp")
+        scratch.write_text(json.dumps(self._times, indent=0, sort_keys=True))
+        scratch.replace(self.path)  # atomic: a concurrent reader sees the old file or the new one
+
+
+@dataclass(frozen=True)
+class KernelRow:
+    """One kernel on one layer: median ms per batch size and its reference's (``versus``: dense, or
+    dense fp16 for 2:4), × fewer MACs and weight bytes it promises, why it is unavailable (then no
+    times), and for sparse kernels the break-even sparsity per batch (None: not below 99%)."""
+
+    kernel: str
+    label: str
+    versus: str
+    ms: dict[int, float] = field(default_factory=dict)
+    versus_ms: dict[int, float] = field(default_factory=dict)
+    promised_macs: float | None = None
+    promised_bytes: float | None = None
+    unavailable: str | None = None
+    break_even: dict[int, float | None] = field(default_factory=dict)
+
+    def speedup(self, batch: int) -> float | None:
+        """× faster than its reference at ``batch`` (None when it did not run)."""
+        if batch not in self.ms:
+            return None
+        return self.versus_ms[batch] / self.ms[batch]
+
+
+@dataclass(frozen=True)
+class LayerHardware:
+    """A prunable layer as measured: its weight shape, input shape per sample, fraction of zero weights,
+    granularity, MACs per sample and one row per kernel."""
+
+    name: str
+    shape: tuple[int, ...]
+    input_shape: tuple[int, ...]
+    sparsity: float
+    granularity: str
+    macs: int
+    rows: list[KernelRow]
+
+    def has(self, kernel: str) -> bool:
+        return any(r.kernel == kernel for r in self.rows)
+
+    def row(self, kernel: str) -> KernelRow:
+        return next(r for r in self.rows if r.kernel == kernel)
+
+    def ms(self, kernel: str, batch: int) -> float:
+        """``kernel``'s time at ``batch``, or, where it cannot run, its reference's (then dense's)."""
+        row = self.row(kernel)
+        if row.unavailable is None:
+            return row.ms[batch]
+        return self.ms(row.versus, batch) if row.versus != kernel else self.row("dense").ms[batch]
+
+
+@dataclass(frozen=True)
+class HardwareReport:
+    """Every prunable layer on every kernel of one device, at the given batch sizes."""
+
+    device: str
+    batches: tuple[int, ...]
+    layers: list[LayerHardware]
+
+    def totals(self) -> dict[str, dict]:
+        """Per kernel, the prunable layers together: ms per batch (a layer the kernel cannot run stays on
+        the reference kernel), × faster than the reference, × fewer MACs promised, and how many layers
+        ran on it. Kernels no layer can run are left out."""
+        out = {}
+        for kernel in KERNELS.registered():
+            rows = [(layer, layer.row(kernel)) for layer in self.layers if layer.has(kernel)]
+            ran = [layer for layer, r in rows if r.unavailable is None]
+            if not ran:
+                continue
+            ms = {b: sum(layer.ms(kernel, b) for layer, _ in rows) for b in self.batches}
+            ref = {b: sum(layer.ms(r.versus, b) for layer, r in rows) for b in self.batches}
+            macs = sum(layer.macs for layer, _ in rows)
+            kept = sum(layer.macs / (r.promised_macs or 1.0) for layer, r in rows)
+            out[kernel] = {
+                "ms": ms,
+                "speedup": {b: ref[b] / ms[b] for b in self.batches},
+                "promised_macs": macs / kept if kept else None,
+                "layers": len(ran),
+            }
+        return out
+
+    def break_even_lines(self) -> list[str]:
+        """Sentences a person reads: where each sparse kernel starts to pay for each layer, here."""
+        lines = []
+        for layer in self.layers:
+            for r in layer.rows:
+                for b, at in r.break_even.items():
+                    where = f"for {layer.name} at batch {b} on this {self.kind}"
+                    if at is None:
+                        lines.append(f"{r.label} does not pay off below 99% {where}")
+                    elif at == BREAK_EVEN_GRID[0]:
+                        lines.append(f"{r.label} is no slower than dense at any sparsity {where}")
+                    else:
+                        lines.append(f"{r.label} pays off above {at:.0%} {where}")
+        return lines
+
+    @property
+    def kind(self) -> str:
+        return "GPU" if self.device.endswith("(CUDA)") else "CPU"
+
+    def as_dict(self) -> dict:
+        return {
+            "device": self.device,
+            "batches": list(self.batches),
+            "layers": [asdict(x) for x in self.layers],
+        } | {"totals": self.totals()}
+
+
+def measure_hardware(
+    session: PruneSession,
+    batches: tuple[int, ...] = DEFAULT_BATCHES,
+    device: torch.device | str | None = None,
+    kernels: tuple[str, ...] | None = None,
+    break_even: bool = True,
+    cache: TimingCache | None = None,
+    repeats: int = 10,
+    progress: Callable[[float, str], None] | None = None,
+) -> HardwareReport:
+    """Time each of the session's prunable layers, with its current mask, on each kernel (default:
+    all) at each batch size on ``device`` (default: the session's), and find the sparse kernels'
+    break-even sparsities. ``cache`` (default: in memory) holds timings already measured."""
+    device = torch.device(device or session.device)
+    cache = cache or TimingCache(None)
+    wanted = set(kernels or KERNELS.registered())
+    wanted |= {"dense"} | {KERNELS.get(k).versus for k in wanted}  # what each is compared with
+    chosen = [KERNELS.get(k) for k in KERNELS.registered() if k in wanted]
+    inputs = input_shapes(session)
+    plans, sparsity = session.current_plans(), session.layer_sparsity()
+    macs = {x.name: x.macs for x in session.layers}
+    label = device_label(device)
+    layers = []
+    names = list(session.modules)
+    for i, name in enumerate(names):
+        if progress:
+            progress(i / len(names), f"timing {name}")
+        layer = clone_module(session.modules[name], device).eval()
+        timer = _Timer(layer, inputs[name], device, label, cache, repeats)
+        rows = [_kernel_row(timer, k, sparsity[name], batches, break_even) for k in chosen]
+        layers.append(
+            LayerHardware(
+                name,
+                tuple(layer.weight.shape),
+                inputs[name],
+                sparsity[name],
+                plans[name].granularity.name,
+                macs.get(name, 0),
+                _with_references(rows),
+            )
+        )
+    cache.save()
+    if progress:
+        progress(1.0, "done")
+    return HardwareReport(label, tuple(batches), layers)
+
+
+def input_shapes(session: PruneSession) -> dict[str, tuple[int, ...]]:
+    """Each prunable layer's input shape for one sample (batch dimension dropped), from one forward of
+    the session's example through a private dense copy."""
+    shapes: dict[str, tuple[int, ...]] = {}
+
+    def record(name: str) -> Callable:
+        def hook(module: nn.Module, args: tuple) -> None:
+            shapes.setdefault(name, tuple(args[0].shape[1:]))
+
+        return hook
+
+    with session.calibration().exclusive() as dense:
+        modules = dict(dense.named_modules())
+        hooks = [modules[name].register_forward_pre_hook(record(name)) for name in session.modules]
+        try:
+            with torch.inference_mode():
+                session.task.outputs(dense, session.example.to(session.device))
+        finally:
+            for hook in hooks:
+                hook.remove()
+    return shapes
+
+
+class _Timer:
+    """Times one layer's kernels at its input shape, through the cache."""
+
+    def __init__(
+        self,
+        layer: nn.Module,
+        input_shape: tuple[int, ...],
+        device: torch.device,
+        label: str,
+        cache: TimingCache,
+        repeats: int,
+    ) -> None:
+        self.layer, self.input_shape, self.device = layer, input_shape, device
+        self.cache, self.repeats = cache, repeats
+        self.prefix = f"{label}|torch {torch.__version__}|{layer!r}|{layer.weight.dtype}|{list(input_shape)}"
+
+    def ms(self, kernel: Kernel, batch: int, sparsity: float, weight: torch.Tensor | None = None) -> float:
+        """Median ms of ``kernel`` at ``batch``: on the layer's own weight, or on ``weight`` (a random
+        mask at ``sparsity``, for the break-even grid)."""
+        what = "own" if weight is None else "random"
+        key = f"{self.prefix}|{kernel.name}|{batch}|{what}@{sparsity:.4f}"
+
+        def measure() -> float:
+            layer = self.layer
+            if weight is not None:
+                layer = clone_module(self.layer, self.device)
+                layer.weight.data = weight
+            run = kernel.build(layer, sparsity)
+            x = torch.randn((batch, *self.input_shape), device=self.device, dtype=self.layer.weight.dtype)
+            with torch.inference_mode():
+                return median_ms(lambda: run(x), self.device, self.repeats)
+
+        return self.cache.get(key, measure)
+
+    def break_even(self, kernel: Kernel, batch: int) -> float | None:
+        """The sparsity from which ``kernel`` stays no slower than dense: the first grid point after
+        which every point is, interpolated from the point before it (None: slower at the grid's
+        highest). Requiring every later point keeps one lucky timing from making the answer."""
+        reference = self.ms(KERNELS.get("dense"), batch, 0.0)
+        weight = self.layer.weight.detach()
+        scores = torch.rand(weight.shape, generator=torch.Generator().manual_seed(0)).to(weight.device)
+        ratios = [
+            self.ms(kernel, batch, s, weight * unstructured_mask(scores, s)) / reference
+            for s in BREAK_EVEN_GRID
+        ]
+        return crossing(list(BREAK_EVEN_GRID), ratios)
+
+
+def crossing(sparsities: list[float], ratios: list[float]) -> float | None:
+    """Where ``ratios`` (kernel time / dense time at each sparsity) fall to 1 and stay there, linearly
+    interpolated between the last point above 1 and the next (None: they never stay at or below 1)."""
+    last_above = max((i for i, r in enumerate(ratios) if r > 1.0), default=None)
+    if last_above is None:
+        return sparsities[0]
+    if last_above == len(ratios) - 1:
+        return None
+    (s0, r0), (s1, r1) = (
+        (sparsities[last_above], ratios[last_above]),
+        (sparsities[last_above + 1], ratios[last_above + 1]),
+    )
+    return s0 + (s1 - s0) * (r0 - 1.0) / (r0 - r1)
+
+
+def _kernel_row(
+    timer: _Timer, kernel: Kernel, sparsity: float, batches: tuple[int, ...], break_even: bool
+) -> KernelRow:
+    reason = kernel.unavailable(timer.layer, timer.device)
+    if reason:
+        return KernelRow(kernel.name, kernel.label, kernel.versus, unavailable=reason)
+    macs, stored = kernel.promise(timer.layer, sparsity)
+    ms = {b: timer.ms(kernel, b, sparsity) for b in batches}
+    points = {b: timer.break_even(kernel, b) for b in batches} if break_even and kernel.sparse else {}
+    return KernelRow(kernel.name, kernel.label, kernel.versus, ms, {}, macs, stored, None, points)
+
+
+def _with_references(rows: list[KernelRow]) -> list[KernelRow]:
+    """Each row with its reference kernel's times (dense fp16 for 2:4; dense for the rest)."""
+    by_name = {r.kernel: r for r in rows}
+    out = []
+    for r in rows:
+        reference = by_name.get(r.versus)
+        out.append(r if reference is None or r.unavailable else replace(r, versus_ms=dict(reference.ms)))
+    return out
