@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pruneviz.core.layers import LayerInfo
+from pruneviz.core.quantize import Quantization
 
 BYTES_FP32 = 4
 
@@ -52,19 +53,25 @@ def param_counts(module: nn.Module) -> tuple[int, int]:
     return total, nonzero
 
 
-def sparse_tensor_bytes(numel: int, nonzero: int) -> int:
-    """Bytes to store a tensor as fp32 values plus a 1-bit-per-weight presence bitmap, or dense
-    when that is smaller (low sparsity)."""
-    return min(numel * BYTES_FP32, nonzero * BYTES_FP32 + math.ceil(numel / 8))
+def sparse_tensor_bytes(numel: int, nonzero: int, value_bytes: float = BYTES_FP32) -> int:
+    """Bytes to store a tensor as its non-zero values (``value_bytes`` each: fp32 by default) plus a
+    1-bit-per-weight presence bitmap, or dense when that is smaller (low sparsity)."""
+    return math.ceil(min(numel * value_bytes, nonzero * value_bytes + math.ceil(numel / 8)))
 
 
-def size_bytes(module: nn.Module) -> tuple[int, int]:
-    """(dense fp32 bytes, sparse storage bytes) over all parameters."""
+def size_bytes(module: nn.Module, quantized: dict[str, Quantization] | None = None) -> tuple[int, int]:
+    """(dense fp32 bytes, sparse storage bytes) over all parameters; a parameter named in ``quantized``
+    stores its non-zeros in that scheme's bits, with a float32 scale per row."""
+    quantized = quantized or {}
     dense = sparse = 0
-    for p in module.parameters():
+    for name, p in module.named_parameters():
         n, nz = p.numel(), int(torch.count_nonzero(p.detach()))
         dense += n * BYTES_FP32
-        sparse += sparse_tensor_bytes(n, nz)
+        scheme = quantized.get(name)
+        if scheme is None:
+            sparse += sparse_tensor_bytes(n, nz)
+        else:
+            sparse += sparse_tensor_bytes(n, nz, scheme.bits / 8) + BYTES_FP32 * p.shape[0]
     return dense, sparse
 
 

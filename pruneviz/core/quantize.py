@@ -11,12 +11,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import cache
 
 import torch
 from torch import nn
 
 from pruneviz.core.errors import PrunevizError
 from pruneviz.core.registry import Registry
+
+
+@cache
+def load_torchao() -> None:
+    """Import torchao once: its tensor types then load from a checkpoint with ``weights_only=True``
+    (torchao registers them as safe)."""
+    import torchao  # noqa: F401 - imported for its registrations
 
 
 @dataclass(frozen=True)
@@ -36,6 +44,7 @@ class Quantization:
 
     def convert(self, module: nn.Module, names: Iterable[str] | None = None) -> nn.Module:
         """Quantise ``module``'s Linear layers (only those in ``names`` when given) in place."""
+        load_torchao()
         from torchao.quantization import quantize_
 
         chosen = None if names is None else set(names)
@@ -52,10 +61,6 @@ class Quantization:
         linear = nn.Linear(weight.shape[1], weight.shape[0], bias=False, device=weight.device)
         linear.weight = nn.Parameter(weight.detach().clone(), requires_grad=False)
         return self.convert(linear).weight.dequantize().to(weight.dtype)
-
-    def stored_bytes(self, weight: torch.Tensor) -> int:
-        """Bytes of the quantised weight: ``bits`` per value plus a float32 scale per row."""
-        return weight.numel() * self.bits // 8 + 4 * weight.shape[0]
 
 
 QUANTIZATIONS: Registry[Quantization] = Registry("weight quantization")
@@ -95,3 +100,24 @@ def _int4_config() -> object:
 
 QUANTIZATIONS.register("int8")(Quantization("int8", 8, _anywhere, _int8_config))
 QUANTIZATIONS.register("int4")(Quantization("int4", 4, _int4_unavailable, _int4_config))
+
+
+def is_quantized(tensor: torch.Tensor) -> bool:
+    """Whether ``tensor`` is a torchao quantised tensor (a subclass that can give its float values)."""
+    data = tensor.data if isinstance(tensor, nn.Parameter) else tensor
+    return type(data) is not torch.Tensor and hasattr(data, "dequantize")
+
+
+def as_float(tensor: torch.Tensor) -> torch.Tensor:
+    """The float values of ``tensor`` (its own, for a tensor that is not quantised)."""
+    return tensor.dequantize() if is_quantized(tensor) else tensor
+
+
+def dequantized(module: nn.Module) -> nn.Module:
+    """``module`` with every quantised parameter replaced by the float values it stands for (in place):
+    what pruneviz analyses and prunes when it loads a quantised export."""
+    for sub in module.modules():
+        for name, param in list(sub.named_parameters(recurse=False)):
+            if is_quantized(param):
+                setattr(sub, name, nn.Parameter(param.dequantize(), requires_grad=False))
+    return module

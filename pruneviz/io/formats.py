@@ -40,6 +40,7 @@ from torch import nn
 
 from pruneviz.core.errors import PrunevizError, first_line
 from pruneviz.core.layers import prunable_modules
+from pruneviz.core.quantize import QUANTIZATIONS
 from pruneviz.core.registry import Registry
 from pruneviz.core.structure import shrink
 from pruneviz.io import semistructured
@@ -57,6 +58,7 @@ from pruneviz.io.models import (
 )
 
 META_FILE = "pruneviz.json"
+QUANTIZE_INFO, QUANTIZED_INFO = "quantize", "quantized_layers"  # a checkpoint's quantised weights
 META_KEY = "pruneviz"
 FULL_FORMAT = "pruneviz-full"
 
@@ -71,6 +73,8 @@ class ExportMeta:
     structure: list | None = None
     tokenizer: Any = None  # a language model's, written beside it by the hf format
     input_dtype: torch.dtype = torch.float32  # what the model reads: floats, or a language model's token ids
+    quantize: str | None = None  # the weight format of the layers in ``quantized`` (torchao tensors)
+    quantized: tuple[str, ...] = ()
 
     def example(self, batch: int, device: torch.device | str = "cpu") -> torch.Tensor:
         """A zero batch of inputs (what tracing exporters feed the model)."""
@@ -97,6 +101,7 @@ class Format:
     recognise: Callable[[Path], bool]
     needs_trust: bool = False
     prepare: Callable[[LoadedModel], tuple[nn.Module, torch.device, torch.dtype]] | None = None
+    keeps_quantized: bool = False  # writes quantised weights as such (others refuse them)
 
 
 FORMATS: Registry[Format] = Registry("file format")
@@ -135,6 +140,11 @@ def export_model(module: nn.Module, path: str | Path, fmt: str, meta: ExportMeta
     writer = FORMATS.get(fmt).write
     if writer is None:
         raise PrunevizError(f"pruneviz reads {fmt} files but does not write them (choose: {writable()})")
+    if meta.quantize and not FORMATS.get(fmt).keeps_quantized:
+        keeping = [n for n in writable() if FORMATS.get(n).keeps_quantized]
+        raise PrunevizError(
+            f"format {fmt} holds float weights; {meta.quantize} weights export as {' or '.join(keeping)}"
+        )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     on_cpu = all(t.device.type == "cpu" for t in (*module.parameters(), *module.buffers()))
@@ -187,6 +197,9 @@ def _read_torch(path: Path, options: ModelOptions) -> LoadedModel:
             base = replace(
                 base, module=shrink(base.module, example, ckpt.structure), structure=ckpt.structure
             )
+        if ckpt.info.get(QUANTIZE_INFO):  # its layers hold torchao tensors: convert before loading them
+            layers = [n for n in ckpt.info.get(QUANTIZED_INFO, "").split(",") if n]
+            QUANTIZATIONS.get(ckpt.info[QUANTIZE_INFO]).convert(base.module, layers)
         load_state_dict(base.module, ckpt.state_dict, f"checkpoint {path}")
         return replace(base, spec=spec, default_data=ckpt.data_spec or base.default_data, info=ckpt.info)
     if isinstance(obj, dict) and obj.get("format") == FULL_FORMAT:  # only reachable with trust
@@ -218,11 +231,15 @@ def _needs_spec(meta: ExportMeta, fmt: str) -> str:
 
 
 def _write_state_dict(module: nn.Module, path: Path, meta: ExportMeta) -> None:
+    quantized = (
+        {QUANTIZE_INFO: meta.quantize, QUANTIZED_INFO: ",".join(meta.quantized)} if meta.quantize else {}
+    )
     save_checkpoint(
         path,
         module,
         _needs_spec(meta, "state_dict"),
         meta.data_spec,
+        info=quantized,
         structure=meta.structure,
         input_shape=meta.input_shape,
     )
@@ -457,7 +474,7 @@ _register(
 _register(Format("onnx", ".onnx", _write_onnx, _read_onnx, _suffix(".onnx")))
 _register(Format("torchscript", ".ts", _write_torchscript, _read_torchscript, _is_torchscript))
 # The torch-file formats below are read by one reader; the first to recognise a file reads it.
-_register(Format("state_dict", ".pt", _write_state_dict, _read_torch, _any_file))
+_register(Format("state_dict", ".pt", _write_state_dict, _read_torch, _any_file, keeps_quantized=True))
 _register(Format("torch-prune", ".pt", _write_torch_prune, _read_torch, _any_file))
 _register(Format("full", ".pt", _write_full, _read_torch, _any_file, needs_trust=True))
 _register(

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from pruneviz.core.errors import PrunevizError, first_line
+from pruneviz.core.quantize import as_float, load_torchao
 from pruneviz.core.registry import Registry
 from pruneviz.io import demo
 from pruneviz.io.checkpoint import from_payload, is_checkpoint
@@ -118,7 +119,7 @@ def load_model(spec: str, options: ModelOptions | None = None, named_in: str | N
 def check_finite(module: nn.Module, spec: str) -> None:
     """NaN or infinite weights make every metric meaningless: refuse them, naming the parameter."""
     for name, param in module.named_parameters():
-        if not torch.isfinite(param).all():
+        if not torch.isfinite(as_float(param)).all():
             raise PrunevizError(f"model {spec} has NaN or infinite values in '{name}'")
 
 
@@ -223,6 +224,7 @@ def read_torch_file(path: Path, trust_pickle: bool, gate: Gate = USER) -> Any:
     if not path.is_file():
         raise PrunevizError(f"model file not found: {path}")
     gate.check_archive(path)
+    load_torchao()  # quantised weights are torchao tensors, loadable with weights_only once it is imported
     try:
         with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": the error below says more
             warnings.simplefilter("ignore", UserWarning)

@@ -90,7 +90,8 @@ def as_applied(session: PruneSession, dense: Report) -> Applied:
         return Applied(model, meta, "structured", dense, pruned, params, macs, *predicted, skipped, shapes)
     kind = "masked" if session.masks else "dense"
     params, macs = pruned.params_nonzero, pruned.macs_effective
-    return Applied(session.working, meta, kind, dense, pruned, params, macs, params, macs)
+    model = session.quantized_model() if session.quantization else session.working
+    return Applied(model, meta, kind, dense, pruned, params, macs, params, macs)
 
 
 def shape_changes(before: nn.Module, after: nn.Module) -> Shapes:

@@ -33,6 +33,7 @@ from pruneviz.core.errors import PrunevizError
 from pruneviz.core.granularity import FILTER, Granularity, granularity, rankable
 from pruneviz.core.layers import LayerInfo
 from pruneviz.core.masks import check_sparsity
+from pruneviz.core.quantize import QUANTIZATIONS
 from pruneviz.io.models import LoadedModel
 from pruneviz.io.vision import vision_blocks
 from pruneviz.workflows.allocate import OWL_LAMBDA, OWL_M, owl_sparsity
@@ -59,6 +60,7 @@ TOP_KEYS = (
     "structure",
     "drop_blocks",
     "calibration",
+    "quantize",
 )
 TRAINING_KEYS = {
     "steps": int,
@@ -93,6 +95,7 @@ class Recipe:
     # how methods reading a layer's inputs (wanda, sparsegpt) are solved: block by block (the
     # reference's way) or one-shot, every layer against the dense model's inputs (the live sliders')
     calibration: str = SEQUENTIAL
+    quantize: str | None = None  # the weight format after the masks (``quantize: {weights: int8}``)
 
 
 @dataclass(frozen=True)
@@ -141,11 +144,17 @@ def parse_recipe(obj: Any, source: str = "recipe") -> Recipe:
         "seed": _seed(obj.get("seed"), source),
         "training": _training(obj.get("training"), source),
         "allocation": _allocation(obj.get("allocation"), source),
+        "quantize": _quantize(obj.get("quantize"), source),
     }
     pinned = obj.get("pinned") or []
     if not isinstance(pinned, list) or not all(isinstance(p, str) for p in pinned):
         raise PrunevizError(f"{source}: 'pinned' must be a list of layer names")
     extras["structure"] = _structure(obj.get("structure"), obj.get("drop_blocks"), round_to, pinned, source)
+    if extras["structure"] and extras["quantize"]:
+        raise PrunevizError(
+            f"{source}: 'quantize' rounds the weights masks leave; a model that loses parts for real "
+            "('structure'/'drop_blocks') is not quantised by pruneviz yet"
+        )
     if extras["structure"] and any(k in obj for k in ("global", "default", "layers")):
         raise PrunevizError(
             f"{source}: 'structure'/'drop_blocks' remove parts of the model for real; masks ('default', "
@@ -274,6 +283,20 @@ def _allocation(value: Any, source: str) -> Owl | None:
     if any(isinstance(v, bool) or not isinstance(v, int | float) or v <= 0 for v in (m, lam)):
         raise PrunevizError(f"{where}: m and lambda must be positive numbers")
     return Owl(float(m), float(lam))
+
+
+def _quantize(value: Any, source: str) -> str | None:
+    """``quantize: {weights: int8}``: the weight format (a name in QUANTIZATIONS) after the masks."""
+    if value is None:
+        return None
+    where = f"{source}: quantize"
+    _mapping(value, where)
+    _no_unknown(value, ("weights",), where)
+    name = value.get("weights")
+    if name not in QUANTIZATIONS:
+        known = ", ".join(QUANTIZATIONS.names())
+        raise PrunevizError(f"{where}: weights must be one of {known}, got {name!r}")
+    return name
 
 
 def _seed(value: Any, source: str) -> int | None:
@@ -446,7 +469,8 @@ def apply_recipe(
 ) -> None:
     """Apply ``recipe`` to the session's working copy (replacing any masks it had): the fine-tune it
     records first (replayed from the loaded weights), then what it removes or masks; reconstruction
-    methods (sparsegpt) run their sequential algorithm."""
+    methods (sparsegpt) run their sequential algorithm; the weight format it names comes last."""
+    session.quantize(None)  # masks are solved on float weights
     if recipe.training is not None:  # its masks stand: a layer still planned as trained keeps its mask
         replay_training(session, recipe, progress)
     elif session.origin is not None:  # a recipe without a fine-tune is of the loaded weights
@@ -460,6 +484,7 @@ def apply_recipe(
         session.apply_global(plan)
     else:
         apply_plans(session, plan, progress, recipe.calibration)
+    session.quantize(recipe.quantize)
 
 
 def replay_training(
@@ -531,8 +556,10 @@ def recipe_document(
     default: LayerPlan | None = None,
     seed: int | None = None,
     training: dict | None = None,
+    quantize: str | None = None,
 ) -> dict:
-    """A recipe (as a mapping) naming every layer's plan; what ``auto`` and the dashboard write."""
+    """A recipe (as a mapping) naming every layer's plan (and the weight format after the masks); what
+    ``auto`` and the dashboard write."""
     doc: dict = {"pruneviz": VERSION}
     if model:
         doc["model"] = model
@@ -544,6 +571,8 @@ def recipe_document(
         doc["training"] = _training_entry(training)
     doc["default"] = _plan_entry(default or LayerPlan(0.0))
     doc["layers"] = {name: _plan_entry(plan) for name, plan in layers.items()}
+    if quantize:
+        doc["quantize"] = {"weights": quantize}
     parse_recipe(doc, "generated recipe")  # what we write must be what we read
     return doc
 
@@ -574,7 +603,10 @@ def session_document(session: PruneSession) -> dict:
     training = trained.settings | {"target": trained.target} if isinstance(trained, Trained) else None
     if session.removal is not None:
         return structure_document(session.model.spec, session.data.spec, session.removal, training)
-    doc = recipe_document(session.model.spec, session.data.spec, session.current_plans(), training=training)
+    quantize = session.quantization.name if session.quantization else None
+    doc = recipe_document(
+        session.model.spec, session.data.spec, session.current_plans(), training=training, quantize=quantize
+    )
     if calibration_of(session) == ONE_SHOT:  # what the sliders showed: each layer against dense inputs
         doc["calibration"] = ONE_SHOT
     return doc

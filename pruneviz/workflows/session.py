@@ -17,12 +17,18 @@ The session also keeps the *origin* of its dense weights: the loaded model's (No
 fine-tune from them (:class:`Trained`, which a recipe replays), or something no recipe rebuilds
 (:class:`Opaque`: a ticket, a stopped or a second fine-tune), so the recipe the session gives is the
 configuration it shows, or a refusal that says why.
+
+Quantised weights (:meth:`PruneSession.quantize`) come last: a quantised layer shows the float weight its
+int8 values stand for, while the exact masked weight is kept aside, so masks change freely under the
+quantisation and an export converts the exact weights (as torchao would have) rather than rounding twice.
+Anything that writes weights (training, a loaded state) takes the exact weights and drops the
+quantisation.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import torch
 from torch import nn
@@ -35,6 +41,7 @@ from pruneviz.core.importance import Calibration, Scores, wanda_metric
 from pruneviz.core.jobs import Progress
 from pruneviz.core.layers import discover_layers, module_macs, prunable_modules
 from pruneviz.core.metrics import effective_macs, param_counts, size_bytes
+from pruneviz.core.quantize import QUANTIZATIONS, Quantization, dequantized, quantizable
 from pruneviz.core.reconstruction import FromInputs
 from pruneviz.core.structure import preview
 from pruneviz.io.data import DataOptions, DataSet
@@ -204,12 +211,16 @@ class PruneSession:
         self._basis: dict[str, torch.Tensor] | None = None
         self.removal: Removal | None = None  # the structured removal being previewed, if any
         self._structural_backup: dict[str, torch.Tensor] = {}
+        self.quantization: Quantization | None = None  # the weight format shown (None: float)
+        self._exact: dict[str, torch.Tensor] = {}  # a quantised layer's masked weight before rounding
 
     def writable(self) -> nn.Module:
         """The working copy with tensors of its own: what anything writing its weights in place takes
         (training, loading a state, a structured preview). Until then it shares the storage of the
         baseline (shared by every session on this model) and of the dense weights, which must never
-        change under them."""
+        change under them. Quantised weights are set back to their exact values first (training
+        rounded weights would train the rounding)."""
+        self.quantize(None)
         loaded = [*self.model.module.parameters(), *self.model.module.buffers(), *self.dense_weights.values()]
         shared = {t.untyped_storage().data_ptr() for t in loaded}
         with torch.no_grad():
@@ -355,13 +366,55 @@ class PruneSession:
             # A new tensor, never an in-place write: the layer may share the dense weights' storage.
             if mask is None:
                 self.masks.pop(name, None)
-                self.modules[name].weight.data = dense  # shared again: one copy of the dense weights
+                self._show(name, dense)  # shared again: one copy of the dense weights
             else:
                 mask = mask.to(dense.device)
                 self.masks[name] = mask
                 kept = dense if weight is None else weight.to(dense)
-                self.modules[name].weight.data = kept * mask
+                self._show(name, kept * mask)
         self._changed.add(name)
+
+    def _show(self, name: str, exact: torch.Tensor) -> None:
+        """Give layer ``name`` the weight ``exact``, as the session's quantisation rounds it."""
+        module = self.modules[name]
+        if self.quantization is None or not quantizable(module):
+            self._exact.pop(name, None)
+            module.weight.data = exact
+        else:
+            self._exact[name] = exact
+            module.weight.data = self.quantization.rounded(exact)
+
+    def quantize(self, scheme: str | None) -> None:
+        """Show every quantisable prunable layer with ``scheme``'s weights (``"int8"``; None: float
+        again), on top of whatever masks it has; the live metric is then the quantised model's."""
+        chosen = None if scheme is None else QUANTIZATIONS.get(scheme)
+        if chosen is not None:
+            chosen.check(self.device)
+            if self.removal is not None:
+                raise PrunevizError(
+                    "quantised weights go on masks; a structured preview is showing (build the smaller "
+                    "model, or go back to masks, first)"
+                )
+        if chosen == self.quantization:
+            return
+        exact = {n: self._exact.get(n, m.weight.data) for n, m in self.modules.items()}
+        self.quantization = chosen
+        touched = [n for n, m in self.modules.items() if quantizable(m)]
+        with torch.no_grad():
+            for name in touched:
+                self._show(name, exact[name])
+        self._changed.update(touched)
+        self._changed_model()
+
+    def quantized_model(self) -> nn.Module:
+        """A copy of the working model whose quantised layers hold torchao's quantised tensors, made
+        from the exact masked weights (what an export writes; the values the live metric used)."""
+        model = clone_module(self.working, self.device)
+        layers = prunable_modules(model, tuple(self.modules))
+        with torch.no_grad():
+            for name, exact in self._exact.items():
+                layers[name].weight.data = exact.clone()
+        return self.quantization.convert(model, list(self._exact)) if self.quantization else model
 
     def apply_layer_plans(self, plans: dict[str, LayerPlan]) -> list[str]:
         """Set each named layer's mask from its plan, skipping layers already masked by that very plan
@@ -411,6 +464,7 @@ class PruneSession:
         Masks stay recorded; everything is re-evaluated in full next time, and criteria score the new
         weights from now on (an iterative schedule re-ranks what training changed).
         """
+        self.quantize(None)
         self.dense_weights = {n: m.weight.detach().clone() for n, m in self.modules.items()}
         self.origin = origin
         self._rebase({k: v.detach().clone() for k, v in self.working.state_dict().items()})
@@ -466,9 +520,11 @@ class PruneSession:
 
     def save_state(self) -> dict:
         """Everything needed to undo a change of weights: parameters, dense weights, masks, plans and
-        the training record."""
+        the training record, and the quantisation over them (the state holds the exact weights)."""
+        state = self.working.state_dict() | {f"{n}.weight": w for n, w in self._exact.items()}
         return {
-            "state": {k: v.clone() for k, v in self.working.state_dict().items()},
+            "state": {k: v.clone() for k, v in state.items()},
+            "quantize": self.quantization.name if self.quantization else None,
             "dense": {k: v.clone() for k, v in self.dense_weights.items()},
             "masks": dict(self.masks),
             "plans": dict(self.plans),
@@ -489,6 +545,7 @@ class PruneSession:
         if basis is None and self.origin is not None:  # trained weights: the dense ones are the reference
             basis = {**saved["state"], **{f"{n}.weight": w for n, w in self.dense_weights.items()}}
         self._rebase(basis)
+        self.quantize(saved.get("quantize"))
 
     def reset(self) -> None:
         """Back to the dense model: masks removed, structurally previewed parameters restored, and no
@@ -551,6 +608,8 @@ class PruneSession:
             structure=structure or None,
             tokenizer=self.model.tokenizer,
             input_dtype=self.data.x.dtype,
+            quantize=self.quantization.name if self.quantization else None,
+            quantized=tuple(self._exact),
         )
 
     def predicted_counts(self) -> tuple[int, int]:
@@ -643,7 +702,8 @@ class PruneSession:
             estimate, outputs, y = None, self.outputs(), self.data.y
         figures = self.task.figures(outputs, y)
         total, nonzero = param_counts(self.working)
-        dense_bytes, sparse_bytes = size_bytes(self.working)
+        quantized = {f"{n}.weight": self.quantization for n in self._exact}
+        dense_bytes, sparse_bytes = size_bytes(self.working, quantized)
         sparsity = self.layer_sparsity()
         density = {n: 1.0 - s for n, s in sparsity.items()}
         return Report(
@@ -681,8 +741,10 @@ def load_pair(
     data_options: DataOptions | None = None,
     device: torch.device | str = "cpu",
 ) -> tuple[LoadedModel, DataSet]:
-    """The model and its validation data, loaded the way its task loads data."""
+    """The model and its validation data, loaded the way its task loads data. A quantised export is
+    taken as the float values its weights stand for: what a session prunes and measures."""
     model = load_model(model_spec, options)
+    model = replace(model, module=dequantized(model.module))
     data = task_of(model).load_data(data_spec, model, data_options or DataOptions(), device=device)
     return model, data
 

@@ -175,6 +175,13 @@ class WhatYouSeeIsWhatYouExport(RuleBasedStateMachine):
         session = self.ws.session
         apply_plans(session, uniform_plans(session.layers, self.sliders, self.criterion, self.kind))
 
+    @rule(on=st.booleans())
+    @page
+    def int8(self, on: bool) -> None:
+        """The Prune page's "int8 weights" toggle (offered while no structured preview shows)."""
+        if self.ws.session.removal is None:
+            self.ws.session.quantize("int8" if on else None)
+
     @rule()
     @page
     def upload_recipe(self) -> None:
