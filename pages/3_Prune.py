@@ -5,6 +5,7 @@ import streamlit as st
 from pruneviz.core.blockwise import block_of
 from pruneviz.core.errors import PrunevizError
 from pruneviz.core.granularity import GRANULARITIES, granularity
+from pruneviz.core.quantize import QUANTIZATIONS
 from pruneviz.ui.keys import PRUNE as K
 from pruneviz.ui.room import share_form
 from pruneviz.ui.state import SliderRequest, errors_shown, page_header, policy
@@ -12,6 +13,7 @@ from pruneviz.ui.widgets import ensure_scores, metrics_row, require_prunable_lay
 from pruneviz.views import charts
 from pruneviz.workflows import allocate
 from pruneviz.workflows.recipe import (
+    FLOAT,
     apply_recipe,
     check_model,
     diff_recipes,
@@ -38,6 +40,8 @@ def show(request: SliderRequest) -> None:
     """Set this page's widgets to a requested configuration."""
     st.session_state[K("granularity")] = request.granularity.name
     st.session_state[K("criterion")] = request.criterion
+    if request.weights is not None:
+        st.session_state[K("weights")] = request.weights
     for n, f in request.sparsity.items():
         st.session_state[K.layer(n)] = min(99, round(100 * f))
 
@@ -46,6 +50,11 @@ st.session_state.setdefault(K("criterion"), "magnitude")
 st.session_state.setdefault(K("granularity"), "unstructured")
 st.session_state.setdefault(K("global"), 0)
 st.session_state.setdefault(K("preset"), PRESETS[0])
+st.session_state.setdefault(K("weights"), FLOAT)
+WEIGHTS = [
+    FLOAT,
+    *(q for q in QUANTIZATIONS.names() if QUANTIZATIONS.get(q).unavailable(session.device) is None),
+]
 for n in names:
     st.session_state.setdefault(K.layer(n), 0)
 if ws.prune_request is not None:  # sliders another page sent here
@@ -178,6 +187,14 @@ def pruning_panel() -> None:
         criterion = c2.selectbox(
             "Criterion", session.task.criteria(kind()), key=K("criterion"), persist_state="session"
         )
+        st.selectbox(
+            "Weights",
+            WEIGHTS,
+            key=K("weights"),
+            persist_state="session",
+            help="After the masks: int8 rounds each Linear layer's kept weights to 8 bits (torchao, one "
+            "scale per row; convolutions stay float). The metric below is then the quantised model's.",
+        )
         plan = LayerPlan(0.5, criterion, kind())
         ranks = not rewrites(plan)
         if ranks and (st.session_state[K("preset")] == "global threshold" or criterion != "magnitude"):
@@ -210,6 +227,8 @@ def pruning_panel() -> None:
                 "(the Structured page shows its preview again when you open it)."
             )
         session.apply_layer_plans(plans)
+        weights = st.session_state[K("weights")]
+        session.quantize(None if weights == FLOAT else weights)
     now = session.report_within(policy().live_s)  # a large model: an estimate first, refined below
     config = {n: p.sparsity for n, p in plans.items()}
     current = None  # only complete evaluations are tried configurations

@@ -1,12 +1,15 @@
-"""Export: the pruned model in the ecosystem's formats (each verified by reloading it), the recipe as a
-torch.nn.utils.prune snippet, and a self-contained HTML report."""
+"""Export: the pruned model in the ecosystem's formats (each verified by reloading it), what its choices
+buy on this device's kernels, the recipe as a torch.nn.utils.prune snippet, and a self-contained HTML
+report."""
 
 import tempfile
 from pathlib import Path
 
 import streamlit as st
 
+from pruneviz.core.humanize import size
 from pruneviz.io.formats import FORMATS, download, writable
+from pruneviz.ui.hardware import hardware_panel
 from pruneviz.ui.keys import EXPORT as K
 from pruneviz.ui.state import Exported, errors_shown, page_header
 from pruneviz.views.report import html_report
@@ -36,11 +39,14 @@ if st.button("Export and verify", type="primary", key=K("run")):
 if ws.exported is not None:
     name, check = ws.exported.name, ws.exported.check
     (st.success if check.ok else st.error)(
-        f"{name}: reloaded and evaluated on {check.samples} samples — {metric.label.lower()} "
+        f"{name} ({size(len(ws.exported.data))} on disk): reloaded and evaluated on {check.samples} "
+        f"samples — {metric.label.lower()} "
         f"{metric.format(check.score)} (session {metric.format(check.expected)}): "
         f"{'verified' if check.ok else 'MISMATCH'}"
     )
     st.download_button(f"Download {name}", ws.exported.data, file_name=name, key=K("download"))
+
+hardware_panel(ws)
 
 st.subheader("torch.nn.utils.prune snippet")
 with errors_shown():

@@ -28,6 +28,13 @@ def _own_room(tmp_path_factory):
     os.environ["PRUNEVIZ_ROOM_DB"] = str(tmp_path_factory.mktemp("room") / "room.sqlite")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _own_timing_cache(tmp_path_factory):
+    """Kernel timings the tests measure (CLI, pages, servers) are cached in a folder of their own, never
+    in the user's ~/.cache/pruneviz."""
+    os.environ["PRUNEVIZ_CACHE_DIR"] = str(tmp_path_factory.mktemp("timings"))
+
+
 @pytest.fixture
 def cnn_session() -> PruneSession:
     model = load_model("demo:cnn")

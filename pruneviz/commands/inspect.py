@@ -66,7 +66,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(f"{metric.key:<8} {metric.format(report.score)}{extras}   loss {report.loss:.4f}")
     print(f"params   {report.params_nonzero:,} non-zero of {report.params_total:,}")
     print(f"MACs     {report.macs_effective:,} effective of {report.macs_dense:,} dense")
-    print(f"size     {report.size_bytes_sparse:,} B sparse, {report.size_bytes_dense:,} B dense fp32")
+    stored = f"sparse + {report.quantize}" if report.quantize else "sparse"
+    print(f"size     {report.size_bytes_sparse:,} B {stored}, {report.size_bytes_dense:,} B dense fp32")
     print_table(("layer", "sparsity"), [(n, f"{100 * s:.1f}%") for n, s in report.layers.items()])
     return 0
 

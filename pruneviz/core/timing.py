@@ -15,17 +15,27 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+MAX_RUNS = 2000  # a cap on the timed calls of one measurement, however fast the call
+
 
 def median_ms(
-    run: Callable[[], object], device: torch.device | str = "cpu", repeats: int = 15, warmup: int = 3
+    run: Callable[[], object],
+    device: torch.device | str = "cpu",
+    repeats: int = 15,
+    warmup: int = 3,
+    min_seconds: float = 0.0,
 ) -> float:
-    """Median milliseconds of ``run()`` over ``repeats`` timed calls after ``warmup`` untimed ones, in
-    inference mode. On CUDA every call is synchronised, so the figure is the kernel time one waits for."""
+    """Median milliseconds of ``run()`` over ``repeats`` timed calls after ``warmup`` untimed ones (more
+    calls, up to :data:`MAX_RUNS`, until the timed ones add up to ``min_seconds``: a call of a few
+    microseconds needs many to give a stable median), in inference mode. On CUDA every call is
+    synchronised, so the figure is the kernel time one waits for."""
     device = torch.device(device)
     cuda = device.type == "cuda"
-    times = []
+    times: list[float] = []
     with torch.inference_mode():
-        for i in range(warmup + repeats):
+        for i in range(warmup + MAX_RUNS):
+            if i >= warmup + repeats and sum(times) >= min_seconds:
+                break
             if cuda:
                 torch.cuda.synchronize(device)
             start = time.perf_counter()

@@ -44,6 +44,7 @@ class Kernel:
     promise: Callable[[nn.Module, float], tuple[float, float]]
     versus: str = "dense"
     sparse: bool = False  # its time falls as the layer's zeros grow (a break-even sparsity exists)
+    removes: bool = False  # it is the layer without its zeros: nothing to time for a layer without any
 
 
 KERNELS: Registry[Kernel] = Registry("kernel")
@@ -276,5 +277,5 @@ _register(Kernel("csr", "CSR (torch.sparse)", _matmul_layout, _csr, _csr_promise
 _register(Kernel("bsr", "BSR (torch.sparse)", _bsr_unavailable, _bsr, _bsr_promise, sparse=True))
 _register(Kernel("dense-fp16", "dense fp16", _cuda_only, _half, _no_promise))
 _register(Kernel("2:4", "2:4 sparse tensor cores", _semi_unavailable, _semi, _semi_promise, "dense-fp16"))
-_register(Kernel("shrunk", "structurally shrunk", _matmul_layout, _shrunk, _shrunk_promise))
+_register(Kernel("shrunk", "structurally shrunk", _matmul_layout, _shrunk, _shrunk_promise, removes=True))
 _register(Kernel("int8", "int8 weights (torchao)", _int8_unavailable, _int8, _int8_promise))

@@ -34,6 +34,7 @@ from pruneviz.ui.uploads import Uploads
 from pruneviz.workflows.allocate import AutoResult
 from pruneviz.workflows.apply import Applied, LatencyComparison, Verification
 from pruneviz.workflows.generate import Continuations
+from pruneviz.workflows.hardware import HardwareReport
 from pruneviz.workflows.lottery import LotteryRun
 from pruneviz.workflows.recipe import recipe_problem, recipe_text, session_document
 from pruneviz.workflows.recovery import Point
@@ -81,11 +82,13 @@ class Choice:
 @dataclass(frozen=True)
 class SliderRequest:
     """Slider positions another page (Sensitivity, an uploaded recipe) asks the Prune page to show:
-    one granularity and criterion, and per-layer sparsity (fractions)."""
+    one granularity and criterion, per-layer sparsity (fractions) and, from a recipe, the weight format
+    (None: the Weights control stays as it is)."""
 
     granularity: Granularity
     criterion: str
     sparsity: dict[str, float]
+    weights: str | None = None
 
 
 @dataclass
@@ -117,6 +120,7 @@ DERIVED: dict[str, tuple[bool, str]] = {
     "generated": (True, "the generated text"),
     "exported": (True, "the exported file"),
     "report_html": (True, "the HTML report"),
+    "hardware": (True, "the hardware report"),
 }
 # Keeping a new value of the key drops these, derived from the old one.
 FOLLOWERS = {
@@ -176,6 +180,7 @@ class Workspace:
     # Export page
     exported: Exported | None = None
     report_html: str | None = None
+    hardware: HardwareReport | None = None  # the masks' layers timed on this device's kernels
     # Learn page and the room
     passed: dict[str, float] = field(default_factory=dict)  # exercises passed: title -> when (unix time)
     instructor: bool = False  # this session entered the instructor token

@@ -126,7 +126,8 @@ def metrics_row(now: Report, base: Report, task: Task) -> None:
     info_metric(
         bottom[0], "Effective MACs", count(now.macs_effective), _share(now.macs_effective, now.macs_dense)
     )
-    info_metric(bottom[1], "Sparse size", size(now.size_bytes_sparse), f"dense {size(now.size_bytes_dense)}")
+    label = f"Sparse + {now.quantize} size" if now.quantize else "Sparse size"
+    info_metric(bottom[1], label, size(now.size_bytes_sparse), f"dense {size(now.size_bytes_dense)} fp32")
     for col, (key, label) in zip(bottom[2:], task.extra_figures.items()):  # room for one more figure
         value = now.figures.get(key)
         col.metric(label, "–" if value is None else percent(value))

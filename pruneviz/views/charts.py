@@ -15,6 +15,7 @@ from pruneviz.tasks import Metric
 from pruneviz.views import theme
 from pruneviz.views.heatmap import Grid
 from pruneviz.workflows.explain import Explanation
+from pruneviz.workflows.hardware import HardwareReport
 
 _LAYOUT = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "legend": {"orientation": "h", "y": -0.2}}
 
@@ -185,6 +186,39 @@ def speedup_bars(macs_ratio: dict[str, float], latency_ratio: dict[str, dict[int
         )
     fig.add_hline(y=1.0, line_dash="dot", line_color=theme.PRUNED)
     fig.update_layout(barmode="group", yaxis_title="× dense")
+    return fig
+
+
+def kernel_speedups(report: HardwareReport, batch: int) -> go.Figure:
+    """Each layer on each kernel it ran on: × faster than its reference at ``batch`` (bars, log scale),
+    with what the kernel promises in MACs drawn as a tick on the same bar; below the dotted line at 1×
+    the kernel is slower than dense, whatever it promises."""
+    names = [x.name for x in report.layers]
+    fig = _fig(f"Measured vs promised speed-up per layer, batch {batch} (× its reference)", height=380)
+    kernels = [k for k in report.totals() if k != "dense"]
+    for colour, kernel in zip(_LAYER_COLOURS, kernels):
+        rows = [x.row(kernel) for x in report.layers]
+        label = rows[0].label
+        fig.add_bar(
+            x=names,
+            y=[r.speedup(batch) for r in rows],
+            name=label,
+            offsetgroup=kernel,
+            marker_color=colour,
+            hovertemplate=f"{label}<br>%{{x}}: ×%{{y:.2f}} measured<extra></extra>",
+        )
+        fig.add_scatter(
+            x=names,
+            y=[r.promised_macs if r.unavailable is None else None for r in rows],
+            offsetgroup=kernel,
+            mode="markers",
+            marker={"symbol": "line-ew-open", "size": 18, "color": colour, "line": {"width": 3}},
+            name=f"{label}: promised (MACs)",
+            showlegend=False,
+            hovertemplate=f"{label}<br>%{{x}}: ×%{{y:.2f}} promised<extra></extra>",
+        )
+    fig.add_hline(y=1.0, line_dash="dot", line_color=theme.PRUNED)
+    fig.update_layout(barmode="group", scattermode="group", yaxis_type="log", yaxis_title="× faster (log)")
     return fig
 
 

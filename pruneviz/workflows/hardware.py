@@ -29,6 +29,9 @@ DEFAULT_BATCHES = (1, 16)
 # Sparsities at which a sparse kernel is timed against dense to find where it starts to pay.
 BREAK_EVEN_GRID = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99)
 CACHE_ENV = "PRUNEVIZ_CACHE_DIR"
+# Each measurement: untimed calls first (caches, lazy kernel set-up), then timed ones adding up to at
+# least this long, so a layer that runs in microseconds still gets a median worth comparing.
+WARMUP, MIN_SECONDS = 5, 0.02
 
 
 def device_label(device: torch.device) -> str:
@@ -160,18 +163,12 @@ class HardwareReport:
 
     def break_even_lines(self) -> list[str]:
         """Sentences a person reads: where each sparse kernel starts to pay for each layer, here."""
-        lines = []
-        for layer in self.layers:
-            for r in layer.rows:
-                for b, at in r.break_even.items():
-                    where = f"for {layer.name} at batch {b} on this {self.kind}"
-                    if at is None:
-                        lines.append(f"{r.label} does not pay off below 99% {where}")
-                    elif at == BREAK_EVEN_GRID[0]:
-                        lines.append(f"{r.label} is no slower than dense at any sparsity {where}")
-                    else:
-                        lines.append(f"{r.label} pays off above {at:.0%} {where}")
-        return lines
+        return [
+            f"{r.label} pays off {pays_off(at)} for {layer.name} at batch {b} on this {self.kind}"
+            for layer in self.layers
+            for r in layer.rows
+            for b, at in r.break_even.items()
+        ]
 
     @property
     def kind(self) -> str:
@@ -285,7 +282,7 @@ class _Timer:
             run = kernel.build(layer, sparsity)
             x = torch.randn((batch, *self.input_shape), device=self.device, dtype=self.layer.weight.dtype)
             with torch.inference_mode():
-                return median_ms(lambda: run(x), self.device, self.repeats)
+                return median_ms(lambda: run(x), self.device, self.repeats, WARMUP, MIN_SECONDS)
 
         return self.cache.get(key, measure)
 
@@ -301,6 +298,13 @@ class _Timer:
             for s in BREAK_EVEN_GRID
         ]
         return crossing(list(BREAK_EVEN_GRID), ratios)
+
+
+def pays_off(at: float | None) -> str:
+    """A break-even sparsity in words: "above 93%", "at any sparsity", or "only above 99%, if at all"."""
+    if at is None:
+        return f"only above {BREAK_EVEN_GRID[-1]:.0%}, if at all"
+    return "at any sparsity" if at == BREAK_EVEN_GRID[0] else f"above {at:.0%}"
 
 
 def crossing(sparsities: list[float], ratios: list[float]) -> float | None:
@@ -322,6 +326,8 @@ def _kernel_row(
     timer: _Timer, kernel: Kernel, sparsity: float, batches: tuple[int, ...], break_even: bool
 ) -> KernelRow:
     reason = kernel.unavailable(timer.layer, timer.device)
+    if reason is None and kernel.removes and sparsity == 0:
+        reason = "the layer has no zeros to remove"
     if reason:
         return KernelRow(kernel.name, kernel.label, kernel.versus, unavailable=reason)
     macs, stored = kernel.promise(timer.layer, sparsity)

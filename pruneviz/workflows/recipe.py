@@ -685,18 +685,21 @@ def parse_recipe_text(text: str, source: str = "recipe") -> Recipe:
     return parse_recipe(obj, source)
 
 
-Sliders = tuple[Granularity, str, dict[str, float]]  # one granularity and criterion, per-layer sparsity
+# one granularity and criterion, per-layer sparsity, and the weight format (FLOAT or a quantisation)
+Sliders = tuple[Granularity, str, dict[str, float], str]
+FLOAT = "float"
 
 
 def uniform_settings(recipe: Recipe, session: PruneSession) -> Sliders:
-    """(granularity, criterion, per-layer sparsity) for a dashboard with one criterion and granularity
-    for all layers; a global recipe becomes the per-layer fractions its ranking gives (measured on a
-    fork: the session keeps its masks)."""
+    """(granularity, criterion, per-layer sparsity, weights) for a dashboard with one criterion and
+    granularity for all layers; a global recipe becomes the per-layer fractions its ranking gives
+    (measured on a fork: the session keeps its masks)."""
     plan = resolve(recipe, session.layers)
+    weights = recipe.quantize or FLOAT
     if isinstance(plan, GlobalPlan):
         scratch = session.fork()
         scratch.apply_global(plan)
-        return plan.granularity, plan.criterion, scratch.layer_sparsity()
+        return plan.granularity, plan.criterion, scratch.layer_sparsity(), weights
     active = {(p.granularity, p.criterion) for p in plan.values() if not p.dense}
     if len(active) > 1:
         raise PrunevizError(
@@ -705,4 +708,4 @@ def uniform_settings(recipe: Recipe, session: PruneSession) -> Sliders:
         )
     dense = LayerPlan(0.0)
     kind, criterion = active.pop() if active else (dense.granularity, dense.criterion)
-    return kind, criterion, {n: p.sparsity for n, p in plan.items()}
+    return kind, criterion, {n: p.sparsity for n, p in plan.items()}, weights

@@ -144,6 +144,7 @@ class Report:
     per_class_accuracy: list[float | None] = field(default_factory=list)
     # how far the figures rest on the data: every sample (complete), or the first of a shuffled order
     estimate: Estimate | None = None
+    quantize: str | None = None  # the weight format of the quantised layers (None: all float)
 
     @property
     def loss(self) -> float:
@@ -718,6 +719,7 @@ class PruneSession:
             layers=sparsity,
             per_class_accuracy=self.task.breakdown(outputs, y),
             estimate=estimate,
+            quantize=self.quantization.name if self._exact else None,
         )
 
 

@@ -236,6 +236,17 @@ def test_an_adaptive_sweep_draws_its_measured_points_and_says_how_many(server, p
     page.screenshot(path=str(ARTIFACTS / "Sensitivity_adaptive.png"), full_page=True)
 
 
+def test_the_export_pages_hardware_section_measures_this_machine(server, page):
+    open_page(page, server, "Export", "Hardware: what these choices buy on this device")
+    page.get_by_role("button", name="Measure on this device").click()
+    page.get_by_text("Break-even sparsity, measured").wait_for(timeout=120_000)
+    idle(page)
+    page.get_by_text("Measured vs promised speed-up per layer").first.wait_for(timeout=30_000)  # the chart
+    page.get_by_text("Hardware: what these choices buy on this device").scroll_into_view_if_needed()
+    page.wait_for_timeout(1500)
+    page.screenshot(path=str(ARTIFACTS / "Export_hardware.png"), full_page=True)
+
+
 def shared_or_refused(page, server) -> None:
     """Wait for the share's confirmation; without it, fail with what the page's alerts and the server
     said (and a screenshot)."""

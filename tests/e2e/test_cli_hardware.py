@@ -1,15 +1,12 @@
 """``pruneviz hardware`` and the serving-stack exports, end to end as a script would run them."""
 
 import json
+import os
+from pathlib import Path
 
 import pytest
 
 from tests.e2e.test_cli import run
-
-
-@pytest.fixture(autouse=True)
-def _own_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("PRUNEVIZ_CACHE_DIR", str(tmp_path / "cache"))
 
 
 def _recipe(tmp_path, text: str):
@@ -30,7 +27,7 @@ def test_hardware_report_times_the_recipes_masks_on_this_device(tmp_path):
     assert kernels["csr"]["ms"]["4"] > 0 and kernels["csr"]["promised_macs"] == pytest.approx(20, rel=0.05)
     assert "not a CUDA GPU" in kernels["2:4"]["unavailable"]
     assert set(out["totals"]) == {"dense", "csr", "bsr", "shrunk", "int8"}
-    assert (tmp_path / "cache" / "kernels.json").is_file()
+    assert (Path(os.environ["PRUNEVIZ_CACHE_DIR"]) / "kernels.json").is_file()
 
     table = run("hardware", "demo:cnn", "--recipe", recipe, "--batch", "4", "--repeats", "2").stdout
     assert "break-even sparsity, measured" in table

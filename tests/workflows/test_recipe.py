@@ -148,7 +148,8 @@ def test_diff_and_uniform_settings(cnn_session):
     assert diff_recipes(a, a, LAYERS) == []
     g = parse_recipe({"pruneviz": 1, "global": {"sparsity": 0.6}})
     assert diff_recipes(a, g, LAYERS)[0]["layer"] == "(global)"
-    granularity, criterion, fractions = uniform_settings(g, cnn_session)
+    granularity, criterion, fractions, weights = uniform_settings(g, cnn_session)
+    assert weights == "float"
     assert (granularity.name, criterion) == ("unstructured", "magnitude") and fractions["fc1"] > fractions[
         "conv1"
     ]
