@@ -1,6 +1,6 @@
 """Export: the pruned model in the ecosystem's formats (each verified by reloading it), what its choices
-buy on this device's kernels, the recipe as a torch.nn.utils.prune snippet, and a self-contained HTML
-report."""
+buy on this device's kernels, the recipe as a torch.nn.utils.prune snippet (and, for language models, as
+an llm-compressor recipe), and a self-contained HTML report."""
 
 import tempfile
 from pathlib import Path
@@ -14,6 +14,7 @@ from pruneviz.ui.keys import EXPORT as K
 from pruneviz.ui.state import Exported, errors_shown, page_header
 from pruneviz.views.report import html_report
 from pruneviz.workflows.apply import as_applied, export_and_verify
+from pruneviz.workflows.llm_compressor import recipe_text
 from pruneviz.workflows.recipe import parse_recipe, resolve_for
 from pruneviz.workflows.snippet import torch_prune_snippet
 
@@ -61,6 +62,22 @@ with errors_shown():
         code = torch_prune_snippet(resolve_for(session, recipe), session.layers)
         st.code(code, language="python")
         st.download_button("Download prune_with_torch.py", code, "prune_with_torch.py", key=K("snippet"))
+
+if session.task.generates:
+    st.subheader("llm-compressor recipe")
+    st.caption(
+        "These per-layer sparsities for llm-compressor's oneshot (SparseGPT or Wanda, with each layer's "
+        "sparsity and mask structure), to apply the same thresholds at scale on a GPU."
+    )
+    if session.removal is not None or all(p.dense for p in session.current_plans().values()):
+        st.info("Mask some layers on the Prune page first: the recipe carries each masked layer's sparsity.")
+    else:
+        with errors_shown():
+            text = recipe_text(session)
+            st.code(text, language="yaml")
+            st.download_button(
+                "Download llm_compressor_recipe.yaml", text, "llm_compressor_recipe.yaml", key=K("llmc")
+            )
 
 st.subheader("Report")
 if st.button("Build the HTML report", key=K("report")):

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from pruneviz.core.granularity import rankable
 from pruneviz.io.formats import writable
+from pruneviz.workflows.llm_compressor import FORMAT as LLM_COMPRESSOR_RECIPE
 from pruneviz.workflows.recovery import SCHEDULES
 
 # The names the parser's registered choices come from (pruneviz.cli.Registered).
 CHOICES = {
-    "formats": writable,
+    "formats": lambda: [*writable(), LLM_COMPRESSOR_RECIPE],
     "schedules": lambda: SCHEDULES,
     "granularities": lambda: [g.name for g in rankable()],
 }

@@ -8,17 +8,24 @@ from pathlib import Path
 
 from pruneviz.commands.common import by_metric, print_table, printed_as_json, recipe_session, stderr_progress
 from pruneviz.core.errors import PrunevizError
+from pruneviz.core.humanize import size
 from pruneviz.views.report import html_report, write_png
-from pruneviz.workflows.apply import apply_and_measure, export_and_verify
+from pruneviz.workflows.apply import apply_and_measure, dense_export_bytes, disk_bytes, export_and_verify
+from pruneviz.workflows.llm_compressor import FORMAT as LLM_COMPRESSOR_RECIPE
+from pruneviz.workflows.llm_compressor import llm_compressor_recipe, write_llm_compressor_recipe
 from pruneviz.workflows.recipe import (
+    Recipe,
     apply_recipe,
     resolve_for,
 )
+from pruneviz.workflows.session import PruneSession
 from pruneviz.workflows.snippet import torch_prune_snippet
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
     session, recipe = recipe_session(args)
+    if args.format == LLM_COMPRESSOR_RECIPE:
+        return _llm_compressor_recipe(args, session, recipe)
     applied = apply_and_measure(session, recipe)
     metric, dense, pruned = session.task.metric, applied.dense, applied.pruned
     check = export_and_verify(session, applied, args.out, args.format)
@@ -27,9 +34,12 @@ def cmd_apply(args: argparse.Namespace) -> int:
             f"the exported file gives {metric.format(check.score)} {metric.key} but the session "
             f"{metric.format(check.expected)}; {args.out} is not a faithful export"
         )
+    on_disk, dense_on_disk = disk_bytes(Path(args.out)), dense_export_bytes(session)
     summary = {
         "out": args.out,
         "format": args.format,
+        "bytes_on_disk": on_disk,
+        "bytes_dense_export": dense_on_disk,
         **by_metric(metric, "{metric}_{name}", dense=dense.score, pruned=pruned.score, reloaded=check.score),
         "verified": check.ok,
         **applied.counts(),
@@ -38,6 +48,10 @@ def cmd_apply(args: argparse.Namespace) -> int:
         return 0
     key = metric.key
     print(f"wrote {args.out} ({args.format}); reloaded and verified: {key} {metric.format(check.score)}")
+    dense_format = session.task.export_formats[0]
+    print(
+        f"on disk  {size(on_disk)} ({args.format}); the dense model: {size(dense_on_disk)} ({dense_format})"
+    )
     share = applied.params / dense.params_total
     print(f"params   {dense.params_total:,} -> {applied.params:,} ({share:.1%})")
     print(f"MACs     {dense.macs_dense:,} -> {applied.macs:,} ({applied.macs / dense.macs_dense:.1%})")
@@ -47,6 +61,19 @@ def cmd_apply(args: argparse.Namespace) -> int:
         print_table(("layer", "before", "after"), rows)
     for note in applied.skipped:
         print(f"kept intact: {note}", file=sys.stderr)
+    return 0
+
+
+def _llm_compressor_recipe(args: argparse.Namespace, session: PruneSession, recipe: Recipe | None) -> int:
+    """The session's per-layer sparsities (after ``recipe``) as an llm-compressor recipe."""
+    if recipe is not None:
+        apply_recipe(session, recipe, stderr_progress)
+    path = write_llm_compressor_recipe(session, args.out)
+    found = llm_compressor_recipe(session)["sparsity_stage"]["sparsity_modifiers"]
+    layers = {name: s for m in found.values() for name, s in zip(m["targets"], m["sparsity"])}
+    if printed_as_json(args, {"out": str(path), "format": args.format, "layers": layers}):
+        return 0
+    print(f"wrote {path} ({args.format}): {len(layers)} layers in {', '.join(found)}")
     return 0
 
 

@@ -18,7 +18,11 @@ and data spec it came from, so ``pruneviz evaluate file:PATH`` evaluates an expo
   conversion runs; see :mod:`pruneviz.io.semistructured`);
 * ``exported-program`` — ``torch.export``'s ``.pt2`` (read only);
 * ``hf`` — a Hugging Face ``save_pretrained`` directory (model, config, tokenizer) of a language
-  model, which plain ``transformers.AutoModelForCausalLM.from_pretrained`` loads.
+  model, which plain ``transformers.AutoModelForCausalLM.from_pretrained`` loads;
+* ``compressed-tensors`` / ``compressed-tensors-dense`` — a language model as llm-compressor's
+  compressed-tensors checkpoint: sparsity bitmask-compressed (read back by pruneviz), or dense weights
+  with the sparsity described (what plain transformers loads); int8 weights kept (see
+  :mod:`pruneviz.io.compressed`).
 """
 
 from __future__ import annotations
@@ -45,6 +49,12 @@ from pruneviz.core.registry import Registry
 from pruneviz.core.structure import shrink
 from pruneviz.io import semistructured
 from pruneviz.io.checkpoint import from_payload, is_checkpoint, save_checkpoint
+from pruneviz.io.compressed import (
+    is_compressed_directory,
+    load_with_transformers,
+    read_compressed,
+    write_compressed,
+)
 from pruneviz.io.gate import Gate
 from pruneviz.io.hf import is_hf_directory, load_hf, save_hf
 from pruneviz.io.models import (
@@ -75,6 +85,7 @@ class ExportMeta:
     input_dtype: torch.dtype = torch.float32  # what the model reads: floats, or a language model's token ids
     quantize: str | None = None  # the weight format of the layers in ``quantized`` (torchao tensors)
     quantized: tuple[str, ...] = ()
+    layers: tuple[str, ...] = ()  # the prunable layers (what compressed formats compress)
 
     def example(self, batch: int, device: torch.device | str = "cpu") -> torch.Tensor:
         """A zero batch of inputs (what tracing exporters feed the model)."""
@@ -102,6 +113,7 @@ class Format:
     needs_trust: bool = False
     prepare: Callable[[LoadedModel], tuple[nn.Module, torch.device, torch.dtype]] | None = None
     keeps_quantized: bool = False  # writes quantised weights as such (others refuse them)
+    lossless: bool = False  # reloads to exactly the weights written (verification compares each layer)
 
 
 FORMATS: Registry[Format] = Registry("file format")
@@ -465,7 +477,44 @@ def _read_hf(path: Path, options: ModelOptions) -> LoadedModel:
     return load_hf(str(path), options)
 
 
+def _compressed_writer(compress_sparsity: bool) -> Writer:
+    def write(module: nn.Module, path: Path, meta: ExportMeta) -> None:
+        if meta.structure or meta.tokenizer is None:
+            raise PrunevizError(
+                "compressed-tensors checkpoints hold language models' masked or int8 weights; this model "
+                "exports as state_dict or onnx"
+            )
+        write_compressed(module, path, meta.tokenizer, meta.data_spec, meta.layers, compress_sparsity)
+
+    return write
+
+
+def _read_compressed(path: Path, options: ModelOptions) -> LoadedModel:
+    return read_compressed(path, options)
+
+
+def _prepare_with_transformers(loaded: LoadedModel) -> tuple[nn.Module, torch.device, torch.dtype]:
+    """Verified as a serving stack reads it: loaded by plain transformers, not by pruneviz."""
+    return load_with_transformers(Path(loaded.spec.removeprefix("file:"))), torch.device("cpu"), torch.float32
+
+
 # Recognition order matters: formats told apart by suffix or content first, the torch-file catch-all last.
+for _name, _sparse, _prepare in (
+    ("compressed-tensors", True, None),
+    ("compressed-tensors-dense", False, _prepare_with_transformers),
+):
+    _register(
+        Format(
+            _name,
+            "",
+            _compressed_writer(_sparse),
+            _read_compressed,
+            is_compressed_directory,
+            prepare=_prepare,
+            keeps_quantized=True,
+            lossless=True,
+        )
+    )
 _register(Format("hf", "", _write_hf, _read_hf, is_hf_directory))
 _register(Format("exported-program", ".pt2", None, _read_exported_program, _suffix(".pt2")))
 _register(

@@ -94,6 +94,8 @@ class LanguageModelling(Task):
         "state_dict",
         "safetensors",
         "torch-prune",
+        "compressed-tensors",
+        "compressed-tensors-dense",
         "semi-structured",
     )
 

@@ -9,8 +9,9 @@ the way a user would load them and evaluated, so a written file is known to be f
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -18,7 +19,8 @@ from torch import nn
 
 from pruneviz.core.layers import module_macs, prunable_modules
 from pruneviz.core.metrics import param_counts
-from pruneviz.io.formats import ExportMeta, export_model, reload_for_verification
+from pruneviz.core.quantize import as_float
+from pruneviz.io.formats import FORMATS, ExportMeta, export_model, reload_for_verification
 from pruneviz.workflows.latency import compare_latency, unstructured_twin
 from pruneviz.workflows.recipe import Recipe, apply_recipe, removes_filters, structured_plan
 from pruneviz.workflows.session import PruneSession, Report
@@ -111,26 +113,69 @@ class Verification:
     expected: float
     tolerance: float
     samples: int
+    # for a format that reloads exactly what it wrote: the layers whose reloaded weights differ
+    differing: list[str] | None = None
 
     @property
     def ok(self) -> bool:
-        return abs(self.score - self.expected) <= self.tolerance
+        return abs(self.score - self.expected) <= self.tolerance and not self.differing
 
 
-def verify_export(session: PruneSession, path: str | Path, fmt: str, expected: float) -> Verification:
-    """Reload ``path`` the way a user would (``file:PATH``) and measure it on the session's data."""
+def verify_export(
+    session: PruneSession, path: str | Path, fmt: str, expected: float, written: nn.Module | None = None
+) -> Verification:
+    """Reload ``path`` the way a user would (``file:PATH``) and measure it on the session's data; for a
+    lossless format, also compare every prunable layer's weights with ``written`` (the model exported)."""
     module, device, dtype = reload_for_verification(path, fmt)
     task, data = session.task, session.data
     x = data.x.to(device) if not torch.is_floating_point(data.x) else data.x.to(device, dtype)
-    outputs = task.outputs(module, x).float().cpu()
+    outputs = task.outputs(module, x).float().cpu()  # (loaders that decompress on the first call have now)
     score, _ = task.quick(outputs, data.y.cpu())
-    return Verification(score, expected, task.tolerance(len(data)), len(data))
+    differing = None
+    if written is not None and FORMATS.get(fmt).lossless:
+        differing = differing_weights(written, module, list(session.modules))
+    return Verification(score, expected, task.tolerance(len(data)), len(data), differing)
+
+
+def differing_weights(a: nn.Module, b: nn.Module, layers: list[str]) -> list[str]:
+    """The layers whose weights (as floats: int8 values times their scales) are not bit-identical."""
+    found_a, found_b = dict(a.named_modules()), dict(b.named_modules())
+    return [
+        name
+        for name in layers
+        if not torch.equal(
+            as_float(found_a[name].weight.detach()).cpu(), as_float(found_b[name].weight.detach()).cpu()
+        )
+    ]
 
 
 def export_and_verify(session: PruneSession, applied: Applied, path: str | Path, fmt: str) -> Verification:
-    """Write the applied model in ``fmt`` and verify the file against the score it had in the session."""
+    """Write the applied model in ``fmt`` and verify the file against the score it had in the session
+    (and, for a lossless format, weight by weight)."""
     path = export_model(applied.model, path, fmt, applied.meta)
-    return verify_export(session, path, fmt, applied.pruned.score)
+    return verify_export(session, path, fmt, applied.pruned.score, applied.model)
+
+
+def disk_bytes(path: Path) -> int:
+    """Bytes a written export takes on disk (a directory's files together)."""
+    files = [path] if path.is_file() else [f for f in path.rglob("*") if f.is_file()]
+    return sum(f.stat().st_size for f in files)
+
+
+def dense_export_bytes(session: PruneSession) -> int:
+    """Bytes of the dense model written in the task's first export format: what an export is compared
+    with."""
+    fmt = session.task.export_formats[0]
+    with tempfile.TemporaryDirectory() as tmp, session.calibration().exclusive() as dense:
+        model = session.model  # as loaded: its architecture, and any structure it was saved with
+        meta = replace(
+            session.export_meta(),
+            model_spec=model.arch_spec,
+            structure=model.structure,
+            quantize=None,
+            quantized=(),
+        )
+        return disk_bytes(export_model(dense, Path(tmp) / f"dense{FORMATS.get(fmt).suffix}", fmt, meta))
 
 
 @dataclass

@@ -611,6 +611,7 @@ class PruneSession:
             input_dtype=self.data.x.dtype,
             quantize=self.quantization.name if self.quantization else None,
             quantized=tuple(self._exact),
+            layers=tuple(self.modules),
         )
 
     def predicted_counts(self) -> tuple[int, int]:

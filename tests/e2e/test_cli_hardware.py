@@ -48,3 +48,33 @@ def test_hardware_report_times_the_recipes_masks_on_this_device(tmp_path):
 def test_hardware_bad_options_are_one_line(args, message):
     proc = run("hardware", "demo:cnn", "--repeats", "1", "--no-break-even", *args, ok=False)
     assert proc.returncode == 2 and message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_apply_writes_compressed_tensors_and_an_llm_compressor_recipe(tmp_path):
+    recipe = _recipe(tmp_path, "pruneviz: 1\ndefault: {sparsity: 0.5}\nquantize: {weights: int8}\n")
+    out = tmp_path / "compressed"
+    common = ("demo:gpt", "--recipe", recipe, "--limit", "8", "--calibration", "8")
+    summary = json.loads(
+        run("apply", *common, "--format", "compressed-tensors", "--out", str(out), "--json").stdout
+    )
+    assert summary["verified"] and summary["format"] == "compressed-tensors"
+    assert summary["bytes_on_disk"] < summary["bytes_dense_export"] / 3  # half the weights, one byte each
+    again = json.loads(run("evaluate", f"file:{out}", "--limit", "8", "--json").stdout)
+    assert again["perplexity"] == pytest.approx(summary["perplexity_pruned"], rel=1e-4)
+
+    written = tmp_path / "llm-compressor.yaml"
+    layers = json.loads(
+        run("apply", *common, "--format", "llm-compressor-recipe", "--out", str(written), "--json").stdout
+    )["layers"]
+    assert len(layers) == 28 and set(layers.values()) == {0.5}
+    assert "SparseGPTModifier" in written.read_text()
+
+
+def test_a_classifier_in_compressed_tensors_is_refused_in_one_line(tmp_path):
+    recipe = _recipe(tmp_path, "pruneviz: 1\ndefault: {sparsity: 0.5}\n")
+    out = str(tmp_path / "x")
+    proc = run(
+        "apply", "demo:cnn", "--recipe", recipe, "--format", "compressed-tensors", "--out", out, ok=False
+    )
+    assert proc.returncode == 2 and "compressed-tensors checkpoints hold language models" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1

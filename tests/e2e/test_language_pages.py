@@ -107,3 +107,16 @@ def test_structured_previews_builds_and_recovers_a_smaller_transformer():
     assert float(metric(at, "Perplexity after fine-tuning")) < preview
     at.switch_page("pages/6_Recovery.py").run()
     assert "build the smaller model there" in at.info[0].value
+
+
+def test_export_writes_compressed_tensors_and_offers_the_llm_compressor_recipe():
+    at = open_gpt()
+    at.switch_page("pages/3_Prune.py").run()
+    at.slider(key="prune_global").set_value(50).run()
+    at.selectbox(key="prune_weights").set_value("int8").run()
+    at.switch_page("pages/8_Export.py").run()
+    assert any("SparseGPTModifier" in c.value and "mask_structure: 0:0" in c.value for c in at.code)
+    at.selectbox(key="ex_format").set_value("compressed-tensors")
+    at.button(key="ex_run").click().run()
+    assert not at.exception and "verified" in at.success[0].value, [e.value for e in at.error]
+    assert at.session_state[WORKSPACE].exported.name == "pruned.zip"  # the directory, zipped
