@@ -53,7 +53,11 @@ st.session_state.setdefault(K("preset"), PRESETS[0])
 st.session_state.setdefault(K("weights"), FLOAT)
 WEIGHTS = [
     FLOAT,
-    *(q for q in QUANTIZATIONS.names() if QUANTIZATIONS.get(q).unavailable(session.device) is None),
+    *(
+        q
+        for q in QUANTIZATIONS.names()
+        if QUANTIZATIONS.get(q).why_not(session.device, session.dtype) is None
+    ),
 ]
 for n in names:
     st.session_state.setdefault(K.layer(n), 0)

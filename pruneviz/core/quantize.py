@@ -29,16 +29,26 @@ def load_torchao() -> None:
 
 @dataclass(frozen=True)
 class Quantization:
-    """A weight format: its name, bits per weight, why a device cannot run it (None: it can), and the
-    torchao config that converts a Linear layer."""
+    """A weight format: its name, bits per weight, why a device cannot run it (None: it can), the
+    torchao config that converts a Linear layer, and the weight dtypes its kernels take (None: any)."""
 
     name: str
     bits: int
     unavailable: Callable[[torch.device], str | None]
     config: Callable[[], object]
+    dtypes: tuple[torch.dtype, ...] | None = None
 
-    def check(self, device: torch.device | str) -> None:
+    def why_not(self, device: torch.device | str, dtype: torch.dtype = torch.float32) -> str | None:
+        """Why weights of ``dtype`` on ``device`` cannot take this format (None: they can)."""
         reason = self.unavailable(torch.device(device))
+        if reason is None and self.dtypes is not None and dtype not in self.dtypes:
+            wanted = " or ".join(str(d).removeprefix("torch.") for d in self.dtypes)
+            held = str(dtype).removeprefix("torch.")
+            reason = f"its kernels take {wanted} weights, the model holds {held} (see --dtype)"
+        return reason
+
+    def check(self, device: torch.device | str, dtype: torch.dtype = torch.float32) -> None:
+        reason = self.why_not(device, dtype)
         if reason:
             raise PrunevizError(f"{self.name} weights cannot run here: {reason}")
 
@@ -58,7 +68,9 @@ class Quantization:
     def rounded(self, weight: torch.Tensor) -> torch.Tensor:
         """The float weight the quantised values stand for (same dtype and shape as ``weight``): a
         Linear holding ``weight`` converted as :meth:`convert` does, read back."""
-        linear = nn.Linear(weight.shape[1], weight.shape[0], bias=False, device=weight.device)
+        linear = nn.Linear(
+            weight.shape[1], weight.shape[0], bias=False, device=weight.device, dtype=weight.dtype
+        )
         linear.weight = nn.Parameter(weight.detach().clone(), requires_grad=False)
         return self.convert(linear).weight.dequantize().to(weight.dtype)
 
@@ -99,7 +111,7 @@ def _int4_config() -> object:
 
 
 QUANTIZATIONS.register("int8")(Quantization("int8", 8, _anywhere, _int8_config))
-QUANTIZATIONS.register("int4")(Quantization("int4", 4, _int4_unavailable, _int4_config))
+QUANTIZATIONS.register("int4")(Quantization("int4", 4, _int4_unavailable, _int4_config, (torch.bfloat16,)))
 
 
 def is_quantized(tensor: torch.Tensor) -> bool:

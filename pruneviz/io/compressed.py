@@ -22,6 +22,8 @@ very weights the dashboard evaluated.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import shutil
 import tempfile
@@ -278,7 +280,8 @@ def load_with_transformers(path: Path) -> nn.Module:
     from pruneviz.io.hf import from_conv1d, quiet
 
     quiet(transformers)
-    model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True).eval()
-    with torch.inference_mode():  # compressed-tensors decompresses on the first forward, as in serving
-        model(input_ids=torch.zeros((1, 1), dtype=torch.long))
+    with contextlib.redirect_stderr(io.StringIO()):  # compressed-tensors' progress bars, not the user's
+        model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True).eval()
+        with torch.inference_mode():  # compressed-tensors decompresses on the first forward, as in serving
+            model(input_ids=torch.zeros((1, 1), dtype=torch.long))
     return from_conv1d(model)

@@ -155,7 +155,7 @@ def export_model(module: nn.Module, path: str | Path, fmt: str, meta: ExportMeta
     if meta.quantize and not FORMATS.get(fmt).keeps_quantized:
         keeping = [n for n in writable() if FORMATS.get(n).keeps_quantized]
         raise PrunevizError(
-            f"format {fmt} holds float weights; {meta.quantize} weights export as {' or '.join(keeping)}"
+            f"format {fmt} holds float weights; {meta.quantize} weights export as {', '.join(keeping)}"
         )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

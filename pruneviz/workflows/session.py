@@ -231,6 +231,11 @@ class PruneSession:
         return self.working
 
     @property
+    def dtype(self) -> torch.dtype:
+        """The dtype the prunable weights are held in."""
+        return next(iter(self.dense_weights.values())).dtype
+
+    @property
     def layer_names(self) -> list[str]:
         return list(self.modules)
 
@@ -390,7 +395,7 @@ class PruneSession:
         again), on top of whatever masks it has; the live metric is then the quantised model's."""
         chosen = None if scheme is None else QUANTIZATIONS.get(scheme)
         if chosen is not None:
-            chosen.check(self.device)
+            chosen.check(self.device, self.dtype)
             if self.removal is not None:
                 raise PrunevizError(
                     "quantised weights go on masks; a structured preview is showing (build the smaller "

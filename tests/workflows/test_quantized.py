@@ -92,7 +92,5 @@ def test_the_export_keeps_int8_weights_and_reloads_to_the_same_figure(tmp_path):
     assert reloaded.report().score == pytest.approx(check.score, abs=1 / len(session.data))
     float_file = export_model(session.writable(), tmp_path / "float.pt", "state_dict", session.export_meta())
     assert (tmp_path / "int8.pt").stat().st_size < 0.5 * float_file.stat().st_size
-    with pytest.raises(
-        PrunevizError, match="format onnx holds float weights; int8 weights export as state_dict"
-    ):
+    with pytest.raises(PrunevizError, match="format onnx holds float weights; int8 weights export as"):
         export_model(applied.model, tmp_path / "x.onnx", "onnx", applied.meta)
