@@ -224,21 +224,38 @@ def read_torch_file(path: Path, trust_pickle: bool, gate: Gate = USER) -> Any:
     if not path.is_file():
         raise PrunevizError(f"model file not found: {path}")
     gate.check_archive(path)
-    load_torchao()  # quantised weights are torchao tensors, loadable with weights_only once it is imported
+    try:
+        payload = _torch_load(path, trust_pickle)
+    except pickle.UnpicklingError as err:
+        if "torchao" not in str(err):
+            raise _unreadable(path, err) from None
+        # quantised weights: torchao's tensor types are safe to load once it is imported (it registers
+        # them), which costs a second and a half, so only files that hold them pay it
+        load_torchao()
+        try:
+            payload = _torch_load(path, trust_pickle)
+        except pickle.UnpicklingError as again:
+            raise _unreadable(path, again) from None
+    gate.check_tensor_count(count_tensors(payload, str(path)), str(path))
+    return payload
+
+
+def _torch_load(path: Path, trust_pickle: bool) -> Any:
     try:
         with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": the error below says more
             warnings.simplefilter("ignore", UserWarning)
-            payload = torch.load(path, map_location="cpu", weights_only=not trust_pickle)
-    except pickle.UnpicklingError as err:
-        if "Unsupported global" in str(err) or _is_raw_pickle(path):
-            raise UntrustedPickle(path) from None
-        raise PrunevizError(f"cannot read {path}: corrupt or not a PyTorch file") from None
+            return torch.load(path, map_location="cpu", weights_only=not trust_pickle)
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as err:
         raise PrunevizError(
             f"cannot read {path}: corrupt or not a PyTorch file ({first_line(err)})"
         ) from None
-    gate.check_tensor_count(count_tensors(payload, str(path)), str(path))
-    return payload
+
+
+def _unreadable(path: Path, err: pickle.UnpicklingError) -> PrunevizError:
+    """What an unpickling failure means: objects only a trusted file may hold, or no PyTorch file."""
+    if "Unsupported global" in str(err) or _is_raw_pickle(path):
+        return UntrustedPickle(path)
+    return PrunevizError(f"cannot read {path}: corrupt or not a PyTorch file")
 
 
 MAX_NESTING = 64  # no model file nests its objects deeper

@@ -4,6 +4,7 @@ import torch
 from pruneviz.core.errors import PrunevizError
 from pruneviz.io.formats import FORMATS, ExportMeta, export_model, writable
 from pruneviz.io.models import ModelOptions, load_model
+from pruneviz.tasks.classification import Classification
 
 
 @pytest.fixture(scope="module")
@@ -12,8 +13,11 @@ def cnn():
 
 
 @pytest.mark.filterwarnings("ignore::FutureWarning")
-# semi-structured needs a GPU (own test); hf holds language models (tests/io/test_hf.py)
-@pytest.mark.parametrize("fmt", [f for f in writable() if f not in ("semi-structured", "hf")])
+# every format a classifier exports (semi-structured needs a GPU: its own test); the language models'
+# own formats are tested in tests/io/test_hf.py and tests/io/test_compressed.py
+@pytest.mark.parametrize(
+    "fmt", [f for f in writable() if f in Classification.export_formats and f != "semi-structured"]
+)
 def test_every_format_loads_back_with_its_data_spec(cnn, tmp_path, fmt):
     meta = ExportMeta("demo:cnn", "digits", (1, 8, 8))
     path = export_model(cnn.module, tmp_path / f"m{FORMATS.get(fmt).suffix}", fmt, meta)
