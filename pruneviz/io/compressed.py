@@ -36,7 +36,7 @@ from torch import nn
 
 from pruneviz.core.errors import PrunevizError
 from pruneviz.core.quantize import as_float, dequantized, is_quantized
-from pruneviz.io.hf import Conv1DLinear, is_hf_directory, load_hf, save_hf
+from pruneviz.io.hf import Conv1DLinear, from_conv1d, is_hf_directory, load_hf, quiet, save_hf
 from pruneviz.io.models import LoadedModel, ModelOptions, clone_module
 
 QUANT_METHOD = "compressed-tensors"
@@ -276,8 +276,6 @@ def load_with_transformers(path: Path) -> nn.Module:
     what it can): what a serving stack on this pin sees."""
     import transformers
     from transformers import AutoModelForCausalLM
-
-    from pruneviz.io.hf import from_conv1d, quiet
 
     quiet(transformers)
     with contextlib.redirect_stderr(io.StringIO()):  # compressed-tensors' progress bars, not the user's
