@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import statistics
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -32,6 +33,7 @@ CACHE_ENV = "PRUNEVIZ_CACHE_DIR"
 # Each measurement: untimed calls first (caches, lazy kernel set-up), then timed ones adding up to at
 # least this long, so a layer that runs in microseconds still gets a median worth comparing.
 WARMUP, MIN_SECONDS = 5, 0.02
+ROUNDS = 3  # side-by-side ratios behind each break-even grid point (their median)
 
 
 def device_label(device: torch.device) -> str:
@@ -268,36 +270,57 @@ class _Timer:
         self.cache, self.repeats = cache, repeats
         self.prefix = f"{label}|torch {torch.__version__}|{layer!r}|{layer.weight.dtype}|{list(input_shape)}"
 
-    def ms(self, kernel: Kernel, batch: int, sparsity: float, weight: torch.Tensor | None = None) -> float:
-        """Median ms of ``kernel`` at ``batch``: on the layer's own weight, or on ``weight`` (a random
-        mask at ``sparsity``, for the break-even grid)."""
-        what = "own" if weight is None else "random"
-        key = f"{self.prefix}|{kernel.name}|{batch}|{what}@{sparsity:.4f}"
+    def ms(self, kernel: Kernel, batch: int, sparsity: float) -> float:
+        """Median ms of ``kernel`` at ``batch`` on the layer's own weight (``sparsity`` of it zero)."""
+        key = f"{self.prefix}|{kernel.name}|{batch}|own@{sparsity:.4f}"
+        return self.cache.get(key, lambda: self._median(kernel.build(self.layer, sparsity), batch))
+
+    def _median(self, run: Callable[[torch.Tensor], torch.Tensor], batch: int) -> float:
+        x = torch.randn((batch, *self.input_shape), device=self.device, dtype=self.layer.weight.dtype)
+        return median_ms(lambda: run(x), self.device, self.repeats, WARMUP, MIN_SECONDS)
+
+    def ratio(self, kernel: Kernel, batch: int, sparsity: float) -> float:
+        """``kernel``'s time over dense's at ``batch`` on a weight ``sparsity`` zero (:func:`grid_weight`),
+        measured side by side — dense, kernel, dense, kernel, … — each kernel time against the dense
+        times around it, the median of :data:`ROUNDS` such ratios: drift on a busy machine cancels."""
+        key = f"{self.prefix}|{kernel.name}|{batch}|ratio@{sparsity:.4f}"
 
         def measure() -> float:
-            layer = self.layer
-            if weight is not None:
-                layer = clone_module(self.layer, self.device)
-                layer.weight.data = weight
-            run = kernel.build(layer, sparsity)
-            x = torch.randn((batch, *self.input_shape), device=self.device, dtype=self.layer.weight.dtype)
-            with torch.inference_mode():
-                return median_ms(lambda: run(x), self.device, self.repeats, WARMUP, MIN_SECONDS)
+            layer = clone_module(self.layer, self.device)
+            layer.weight.data = grid_weight(self.layer.weight, sparsity)
+            dense, timed = KERNELS.get("dense").build(layer, sparsity), kernel.build(layer, sparsity)
+            around = [self._median(dense, batch)]
+            ratios = []
+            for _ in range(ROUNDS):
+                ms = self._median(timed, batch)
+                around.append(self._median(dense, batch))
+                ratios.append(ms / ((around[-2] + around[-1]) / 2))
+            return statistics.median(ratios)
 
         return self.cache.get(key, measure)
 
     def break_even(self, kernel: Kernel, batch: int) -> float | None:
         """The sparsity from which ``kernel`` stays no slower than dense: the first grid point after
         which every point is, interpolated from the point before it (None: slower at the grid's
-        highest). Requiring every later point keeps one lucky timing from making the answer."""
-        reference = self.ms(KERNELS.get("dense"), batch, 0.0)
-        weight = self.layer.weight.detach()
-        scores = torch.rand(weight.shape, generator=torch.Generator().manual_seed(0)).to(weight.device)
-        ratios = [
-            self.ms(kernel, batch, s, weight * unstructured_mask(scores, s)) / reference
-            for s in BREAK_EVEN_GRID
-        ]
-        return crossing(list(BREAK_EVEN_GRID), ratios)
+        highest). Requiring every later point keeps one lucky timing from making the answer. The grid is
+        walked from the top and stops at the first point where the kernel is slower: below it nothing
+        can change the answer, and sparse kernels are slowest there."""
+        measured: list[tuple[float, float]] = []
+        for s in reversed(BREAK_EVEN_GRID):
+            ratio = self.ratio(kernel, batch, s)
+            measured.insert(0, (s, ratio))
+            if ratio > 1.0:
+                break
+        return crossing([s for s, _ in measured], [r for _, r in measured])
+
+
+def grid_weight(weight: torch.Tensor, sparsity: float) -> torch.Tensor:
+    """A weight of ``weight``'s shape, dtype and device with exactly ``floor(sparsity · n)`` zeros at
+    seeded random places (the layer's own zeros play no part: a kernel's time depends on the count)."""
+    generator = torch.Generator().manual_seed(0)
+    values = torch.randn(weight.shape, generator=generator)
+    keep = unstructured_mask(torch.rand(weight.shape, generator=generator), sparsity)
+    return (values * keep).to(weight.device, weight.dtype)
 
 
 def pays_off(at: float | None) -> str:

@@ -3,8 +3,9 @@
 import json
 
 import pytest
+import torch
 
-from pruneviz.workflows.hardware import TimingCache, crossing, input_shapes, measure_hardware
+from pruneviz.workflows.hardware import TimingCache, crossing, grid_weight, input_shapes, measure_hardware
 from pruneviz.workflows.session import LayerPlan
 
 
@@ -55,3 +56,11 @@ def test_break_even_is_where_the_kernel_stays_faster():
     assert crossing(grid, [0.9, 1.2, 0.8, 0.5]) == pytest.approx(0.5 + 0.4 * (0.2 / 0.4))  # one lucky point
     assert crossing(grid, [3.0, 2.0, 1.5, 1.1]) is None
     assert crossing(grid, [0.9, 0.8, 0.5, 0.2]) == 0.0
+
+
+def test_the_break_even_grid_times_exact_sparsities_whatever_the_layers_mask():
+    masked = torch.zeros(64, 128)
+    masked[:, :13] = 1.0  # a layer already 90% zeros: the grid's 0% point must still be dense
+    for s in (0.0, 0.5, 0.9, 0.99):
+        w = grid_weight(masked, s)
+        assert int((w == 0).sum()) == int(s * w.numel()) and w.shape == masked.shape
