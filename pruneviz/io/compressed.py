@@ -38,6 +38,7 @@ from pruneviz.core.errors import PrunevizError
 from pruneviz.core.quantize import as_float, dequantized, is_quantized
 from pruneviz.io.hf import Conv1DLinear, from_conv1d, is_hf_directory, load_hf, quiet, save_hf
 from pruneviz.io.models import LoadedModel, ModelOptions, clone_module
+from pruneviz.io.semistructured import is_two_four
 
 QUANT_METHOD = "compressed-tensors"
 BITMASK, TWO_FOUR, DENSE = "sparse-bitmask", "sparse-24-bitmask", "dense"
@@ -109,8 +110,7 @@ def _has_zeros(weight: torch.Tensor) -> bool:
 def _structure(weights: dict[str, torch.Tensor]) -> str:
     """TWO_FOUR when every layer with zeros keeps at most 2 of every 4 inputs, else BITMASK."""
     sparse = [w for w in weights.values() if _has_zeros(w)]
-    four = all(w.shape[1] % 4 == 0 and bool(((w != 0).reshape(-1, 4).sum(1) <= 2).all()) for w in sparse)
-    return TWO_FOUR if sparse and four else BITMASK
+    return TWO_FOUR if sparse and all(is_two_four(w) for w in sparse) else BITMASK
 
 
 def _compress(name: str, weight: torch.Tensor, layout: Layout) -> dict[str, torch.Tensor]:

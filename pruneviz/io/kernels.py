@@ -71,10 +71,6 @@ def _no_promise(layer: nn.Module, sparsity: float) -> tuple[float, float]:
     return 1.0, 1.0
 
 
-def _density(weight: torch.Tensor) -> float:
-    return int(torch.count_nonzero(weight)) / weight.numel()
-
-
 # --- torch.sparse: CSR and BSR ------------------------------------------------------------------------
 
 
