@@ -184,22 +184,23 @@ def two_four(weight: torch.Tensor) -> torch.Tensor:
     return (groups * keep).reshape(weight.shape)
 
 
-def _half_linear(layer: nn.Linear) -> nn.Linear:
-    half = nn.Linear(layer.in_features, layer.out_features, layer.bias is not None)
-    half = half.to(layer.weight.device, torch.float16)
-    half.load_state_dict(layer.state_dict())
-    return half
+def _linear_copy(layer: nn.Linear, dtype: torch.dtype) -> nn.Linear:
+    """A new Linear holding ``layer``'s weights in ``dtype``: a kernel changes the copy, never the layer."""
+    copy = nn.Linear(layer.in_features, layer.out_features, layer.bias is not None)
+    copy = copy.to(layer.weight.device, dtype)
+    copy.load_state_dict(layer.state_dict())
+    return copy
 
 
 def _half(layer: nn.Module, sparsity: float) -> Run:
-    half = _half_linear(layer)
+    half = _linear_copy(layer, torch.float16)
     return lambda x: half(x.half())
 
 
 def _semi(layer: nn.Module, sparsity: float) -> Run:
     from torch.sparse import to_sparse_semi_structured
 
-    half = _half_linear(layer)
+    half = _linear_copy(layer, torch.float16)
     half.weight = nn.Parameter(to_sparse_semi_structured(two_four(half.weight)), requires_grad=False)
     return lambda x: half(x.half())
 
@@ -255,11 +256,7 @@ def _int8_unavailable(layer: nn.Module, device: torch.device) -> str | None:
 
 
 def _int8(layer: nn.Module, sparsity: float) -> Run:
-    linear = nn.Linear(layer.in_features, layer.out_features, layer.bias is not None)
-    linear = linear.to(layer.weight.device, layer.weight.dtype)
-    linear.load_state_dict(layer.state_dict())
-    QUANTIZATIONS.get("int8").convert(linear)
-    return linear
+    return QUANTIZATIONS.get("int8").convert(_linear_copy(layer, layer.weight.dtype))
 
 
 def _int8_promise(layer: nn.Module, sparsity: float) -> tuple[float, float]:

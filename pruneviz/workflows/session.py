@@ -403,9 +403,9 @@ class PruneSession:
                 )
         if chosen == self.quantization:
             return
-        exact = {n: self._exact.get(n, m.weight.data) for n, m in self.modules.items()}
-        self.quantization = chosen
         touched = [n for n, m in self.modules.items() if quantizable(m)]
+        exact = {n: self._exact.get(n, self.modules[n].weight.data) for n in touched}
+        self.quantization = chosen
         with torch.no_grad():
             for name in touched:
                 self._show(name, exact[name])
