@@ -10,6 +10,8 @@ session's rules (:meth:`pruneviz.ui.serving.ServerPolicy.gate`) let it read its 
 
 from __future__ import annotations
 
+import atexit
+import functools
 import hashlib
 import os
 import re
@@ -24,6 +26,15 @@ from pruneviz.core.errors import PrunevizError
 
 _SUFFIX = re.compile(r"^\.[a-z0-9]{1,16}$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+@functools.cache
+def server_root() -> Path:
+    """This server's uploads root: a fresh folder made for it (``mkdtemp``: 0700, a name nobody could
+    have planted in a shared /tmp before the server started), removed when the server exits."""
+    root = Path(tempfile.mkdtemp(prefix=f"pruneviz-uploads-{os.getuid()}-")).resolve()
+    atexit.register(shutil.rmtree, root, True)
+    return root
 
 
 def private_root(root: Path) -> Path:
@@ -70,8 +81,8 @@ class Uploads:
         return path is not None and Path(path).expanduser().resolve().is_relative_to(self.folder)
 
     def expire(self, now: float | None = None) -> list[Path]:
-        """Delete the files of every session (this server's and earlier ones') unused for the
-        time-to-live; returns them. Folders go with their sessions."""
+        """Delete the files of every session of this root unused for the time-to-live; returns them.
+        Folders go with their sessions."""
         now = time.time() if now is None else now
         gone = []
         for file in self.folder.parent.glob("session-*/*"):

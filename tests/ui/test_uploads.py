@@ -1,11 +1,12 @@
 import gc
 import os
 import stat
+import tempfile
 
 import pytest
 
 from pruneviz.core.errors import PrunevizError
-from pruneviz.ui.uploads import Uploads, private_root
+from pruneviz.ui.uploads import Uploads, private_root, server_root
 
 
 def mode(path) -> int:
@@ -49,3 +50,21 @@ def test_an_upload_root_someone_else_could_have_planted_is_refused(tmp_path):
     os.chmod(tmp_path / "open", 0o777)
     with pytest.raises(PrunevizError, match="not a private folder"):
         private_root(tmp_path / "open")
+
+
+def test_a_folder_planted_where_uploads_used_to_live_does_not_stop_uploads(tmp_path, monkeypatch):
+    """Regression (issue 31): the root was the fixed /tmp/pruneviz-uploads-<uid>, so anyone who made that
+    folder first, open to all, stopped every upload on the server. The root is made fresh for the server."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    planted = tmp_path / f"pruneviz-uploads-{os.getuid()}"
+    planted.mkdir(mode=0o777)
+    os.chmod(planted, 0o777)
+    server_root.cache_clear()
+    try:
+        root = server_root()
+        uploads = Uploads(root, ttl_s=60)
+        path = uploads.save("model.pt", b"weights")
+        assert root != planted and root.parent == tmp_path and mode(root) == 0o700
+        assert path.read_bytes() == b"weights" and not any(planted.iterdir())
+    finally:
+        server_root.cache_clear()
