@@ -87,10 +87,15 @@ def test_moving_a_slider_updates_accuracy_and_parameters(server, page):
 
 def test_clicking_a_layer_bar_selects_it(server, page):
     open_page(page, server, "Importance", "Per-filter importance")
+    layer = page.locator('[data-testid="stSelectbox"]').filter(has_text="Layer").first
+    assert layer.inner_text().splitlines()[-1].strip() == "conv1"  # the first layer, before the click
+    assert page.get_by_text("fc1: weight magnitude").count() == 0
     chart = page.locator('[data-testid="stPlotlyChart"]').first
     box = chart.locator("g.trace.bars path").nth(2).bounding_box()  # the third layer: fc1
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)  # through plotly's drag layer
     page.get_by_text("fc1: weight magnitude").wait_for(timeout=30_000)
+    idle(page)
+    assert layer.inner_text().splitlines()[-1].strip() == "fc1"  # the selector follows the click
 
 
 def test_the_upload_limit_is_configured_and_stated_in_the_readme():
@@ -242,6 +247,11 @@ def test_the_export_pages_hardware_section_measures_this_machine(server, page):
     page.get_by_text("Break-even sparsity, measured").wait_for(timeout=120_000)
     idle(page)
     page.get_by_text("Measured vs promised speed-up per layer").first.wait_for(timeout=30_000)  # the chart
+    assert page.locator('[data-testid="stException"]').count() == 0
+    chart = page.locator('[data-testid="stPlotlyChart"]').filter(has_text="Measured vs promised").first
+    assert chart.locator("g.trace.bars path").count() >= 4  # a bar per prunable layer at least
+    totals = page.locator('[data-testid="stDataFrame"]').first
+    assert totals.bounding_box()["height"] > 60  # the totals table has rows, not just a header
     page.get_by_text("Hardware: what these choices buy on this device").scroll_into_view_if_needed()
     page.wait_for_timeout(1500)
     page.screenshot(path=str(ARTIFACTS / "Export_hardware.png"), full_page=True)

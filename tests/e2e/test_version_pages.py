@@ -21,10 +21,15 @@ def test_an_allocation_goes_with_the_sweep_it_came_from_and_sends_that_sweeps_cr
     assert ws.sensitivity.spec.granularity.name == "filter"
     assert ws.allocation is None and not any(b.key == "sens_auto_send" for b in at.button)
     at.button(key="sens_auto").click().run()
-    at.button(key="sens_auto_send").click().run()
-    request = ws.prune_request
-    assert request is None or (request.granularity.name, request.criterion) == ("filter", "l1")
-    assert at.session_state.get("prune_granularity") in (None, "filter")
+    sent = ws.allocation
+    at.button(key="sens_auto_send").click().run()  # opens the Prune page, which shows what was sent
+    assert not at.exception and ws.prune_request is None
+    assert (at.session_state["prune_granularity"], at.session_state["prune_criterion"]) == ("filter", "l1")
+    sliders = {n: at.slider(key=f"prune_layer_{n}").value for n in sent.sparsity}
+    assert (
+        sliders == {n: min(99, round(100 * f)) for n, f in sent.sparsity.items()} != dict.fromkeys(sliders, 0)
+    )
+    assert ws.session.plans[next(iter(sent.sparsity))].granularity.name == "filter"
 
 
 def test_a_recovery_replaces_only_the_model_it_started_from():
