@@ -7,7 +7,7 @@ import torchvision.models as tvm
 from pruneviz.core.humanize import count, percent, size
 from pruneviz.io.models import DEMO_MODELS
 from pruneviz.ui.keys import MODEL as K
-from pruneviz.ui.state import Choice, page_header, policy, replace_workspace, save_upload, workspace
+from pruneviz.ui.state import Choice, page_header, policy, replace_workspace, save_upload
 
 ws = page_header("Model & data", "Choose what to prune and what to measure it on.")
 rules = policy()
@@ -53,8 +53,14 @@ with st.form(K("form")):
             placeholder="models/my-llama",
             key=K("hf"),
             help="Loaded with transformers' AutoModelForCausalLM and AutoTokenizer, from this machine only",
-        )
+        ).strip()
+        name = name.removeprefix("hf:")  # the spec as the README and the CLI write it works here too
         spec = f"hf:{name}" if name else None
+        st.caption(
+            f"From this machine only (nothing is downloaded here), inside the folders this server shares: "
+            f"{', '.join(f'`{r}`' for r in rules.data_roots)}. Whoever starts the dashboard shares another "
+            "with `PRUNEVIZ_DATA_ROOT=DIR`. A model of a few hundred million parameters takes a minute."
+        )
     elif source == "Upload a file":
         upload = st.file_uploader(
             "pruneviz checkpoint or state_dict, safetensors, TorchScript, ONNX or .pt2 ExportedProgram",
@@ -85,8 +91,7 @@ with st.form(K("form")):
         help="digits, synthetic:3x64x64:256, folder:PATH, torchvision:CIFAR10:ROOT, python:module:fn; "
         "for language models text:pydoc or text:PATH (a UTF-8 file)",
     )
-    c1, c2, c3 = st.columns(3)
-    limit = c1.number_input(
+    limit = st.number_input(
         "Live subset size (0 = default)",
         key=K("limit"),
         min_value=0,
@@ -94,6 +99,8 @@ with st.form(K("form")):
         step=64,
         help="A fixed, seeded subset keeps live re-evaluation fast (default: every image; 64 text windows)",
     )
+    text = st.expander("Language models: windows", expanded=source == "Hugging Face")
+    c2, c3 = text.columns(2)
     context = c2.number_input(
         "Tokens per window (0 = default)",
         key=K("context"),
@@ -127,9 +134,13 @@ if submitted:
             arch=arch,
             trust_pickle=trust,
         )
-        if replace_workspace(choice):
-            st.success(f"Loaded {spec}")
-            ws = workspace()
+        with st.spinner(f"Loading {spec} and measuring its baseline…", show_time=True):
+            loaded = replace_workspace(choice)
+        if loaded:
+            st.session_state[K("loaded")] = spec
+            st.rerun()  # every part of the page, the sidebar too, shows the new model
+if K("loaded") in st.session_state:
+    st.success(f"Loaded {st.session_state.pop(K('loaded'))}")
 
 session, base, task = ws.session, ws.baseline, ws.session.task
 st.subheader(f"Baseline of `{session.model.spec}` on `{session.data.spec}`")

@@ -81,7 +81,7 @@ def load_hf(name: str, options: ModelOptions, spec: str | None = None) -> Loaded
         if not path.is_dir():
             raise PrunevizError(
                 f"hf model '{name}' is neither a directory nor in the local Hugging Face cache "
-                "(add --allow-download to fetch it from the hub)"
+                "(the command line's --allow-download fetches it from the hub; the dashboard never downloads)"
             ) from None
         raise PrunevizError(f"hf:{name}: transformers cannot read its config: {first_line(err)}") from None
     tokenizer = load_tokenizer(name, local, transformers)
