@@ -8,7 +8,7 @@ from pruneviz.core.granularity import GRANULARITIES, granularity
 from pruneviz.core.quantize import QUANTIZATIONS
 from pruneviz.ui.keys import PRUNE as K
 from pruneviz.ui.room import share_form
-from pruneviz.ui.state import SliderRequest, errors_shown, page_header, policy
+from pruneviz.ui.state import SliderRequest, errors_shown, held_caption, page_header, policy
 from pruneviz.ui.widgets import ensure_scores, metrics_row, require_prunable_layers, rerun_fragment
 from pruneviz.views import charts
 from pruneviz.workflows import allocate
@@ -25,7 +25,7 @@ from pruneviz.workflows.sequential import apply_plans, method_of, rewrites
 from pruneviz.workflows.session import LayerPlan
 
 ws = page_header(
-    "Prune", "Drag a slider: only that layer is re-masked and only what depends on it is re-run."
+    "Prune", "Drag a slider: only that layer is re-masked and only what depends on it is re-run.", held=False
 )
 session = ws.session
 require_prunable_layers(session)
@@ -230,6 +230,7 @@ def pruning_panel() -> None:
                 "The Structured page's preview was showing; these sliders' masks replace it "
                 "(the Structured page shows its preview again when you open it)."
             )
+            session.end_preview()  # the masks it set aside, exactly (a lottery ticket's too)
         session.apply_layer_plans(plans)
         weights = st.session_state[K("weights")]
         session.quantize(None if weights == FLOAT else weights)
@@ -239,6 +240,7 @@ def pruning_panel() -> None:
     if now.complete:
         current = ws.history.add(config, criterion, kind().name, now.score, now.params_nonzero, session.basis)
     with right:
+        held_caption(ws)
         metrics_row(now, ws.baseline, session.task)
         st.plotly_chart(
             charts.pareto_scatter(ws.history, now.params_total, session.task.metric, current, session.basis),

@@ -7,9 +7,11 @@ from pruneviz.ui.widgets import require_prunable_layers
 
 ws = page_header(
     "Structured",
-    "Remove whole filters (a transformer's attention heads, MLP channels and blocks). While this page "
-    "is open its preview is the session's model: it zeroes exactly what would go, in place of the Prune "
-    "page's masks (they come back on the Prune page). Then build the smaller model.",
+    "Remove whole filters (a transformer's attention heads, MLP channels and blocks). What you choose "
+    "is previewed as the session's model — every page shows it and Export writes it — in place of the "
+    "Prune page's masks, which are set aside until one button or a Prune slider brings them back. "
+    "Nothing chosen, nothing changes. Then build the smaller model.",
+    held=False,
 )
 require_prunable_layers(ws.session)
 with errors_shown():

@@ -5,7 +5,7 @@ import streamlit as st
 from pruneviz.core.jobs import Cancelled, Job
 from pruneviz.ui.keys import RECOVERY as K
 from pruneviz.ui.state import errors_shown, page_header
-from pruneviz.ui.widgets import Note, follow_job, task_metric
+from pruneviz.ui.widgets import Note, back_to_masks_button, follow_job, task_metric
 from pruneviz.views import charts
 from pruneviz.workflows.recovery import SCHEDULES, TrainConfig, finetune, train_split
 from pruneviz.workflows.session import LayerPlan
@@ -15,9 +15,12 @@ session = ws.session
 metric = session.task.metric
 if session.removal is not None:
     st.info(
-        "The Structured page's preview is showing: build the smaller model there and fine-tune it under "
-        "Recover on that page (this page fine-tunes masks, the Prune page's kind of pruning)."
+        "This page fine-tunes masks (the Prune page's kind of pruning) and the session holds the Structured "
+        "page's preview: fine-tune that one, once built, under Recover on the Structured page — or go back "
+        "to the masks to fine-tune them here."
     )
+    back_to_masks_button(ws, K("back_to_masks"))
+    st.page_link("pages/4_Structured.py", label="Recover the smaller model", icon=":material/view_column:")
     st.stop()
 plans = dict(session.plans) or {n: LayerPlan(s) for n, s in session.layer_sparsity().items() if s > 0}
 if all(p.dense for p in plans.values()):

@@ -7,24 +7,29 @@ from pathlib import Path
 
 import streamlit as st
 
-from pruneviz.core.humanize import size
+from pruneviz.core.humanize import count, size
 from pruneviz.io.formats import FORMATS, download, writable
 from pruneviz.ui.hardware import hardware_panel
 from pruneviz.ui.keys import EXPORT as K
 from pruneviz.ui.state import Exported, errors_shown, page_header
+from pruneviz.ui.widgets import back_to_masks_button
 from pruneviz.views.report import html_report
-from pruneviz.workflows.apply import as_applied, export_and_verify
+from pruneviz.workflows.apply import export_and_verify
 from pruneviz.workflows.llm_compressor import recipe_text
 from pruneviz.workflows.recipe import parse_recipe, resolve_for
 from pruneviz.workflows.snippet import torch_prune_snippet
 
-ws = page_header("Export", "Take the pruned model and the chosen thresholds out of the browser.")
+ws = page_header("Export", "Take the pruned model and the chosen thresholds out of the browser.", held=False)
 session = ws.session
 metric = session.task.metric
-now = session.report()
-structured = session.removal is not None and not session.removal.empty
-source = "the smaller model from the Structured page's preview" if structured else "the Prune page's masks"
-st.caption(f"Exports the session as it is now: {source}, {metric.label.lower()} {metric.format(now.score)}.")
+with errors_shown():
+    target = ws.export_target()  # the model every page shows now: what is written
+    st.caption(
+        f":material/memory: Writes `{session.model.spec}` as it is held now: {ws.holding()} — "
+        f"{metric.label.lower()} {metric.format(target.pruned.score)}, {count(target.params)} non-zero "
+        "parameters."
+    )
+back_to_masks_button(ws, K("back_to_masks"))
 
 formats = [f for f in session.task.export_formats if f in writable()]
 fmt = st.selectbox("Format", formats, key=K("format"), help="The formats this kind of model exports to")
@@ -35,7 +40,7 @@ if st.button("Export and verify", type="primary", key=K("run")):
         tempfile.TemporaryDirectory() as tmp,
     ):
         path = Path(tmp) / f"pruned{FORMATS.get(fmt).suffix}"
-        check = export_and_verify(session, as_applied(session, ws.baseline), path, fmt)
+        check = export_and_verify(session, ws.export_target(), path, fmt)
         ws.keep(exported=Exported(*download(path), check))
 if ws.exported is not None:
     name, check = ws.exported.name, ws.exported.check

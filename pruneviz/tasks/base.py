@@ -7,6 +7,7 @@ image classifier) is one new module here, not an ``if`` on every page.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -90,10 +91,16 @@ class Estimate:
     samples: int
     total: int
     unit: str = "samples"  # what a sample is, for people: "windows" for a language model
+    reference: float | None = None  # the baseline's metric on the very same samples, when known
 
     @property
     def complete(self) -> bool:
         return self.samples == self.total
+
+    @property
+    def bounded(self) -> bool:
+        """Whether the interval is finite (one window has no spread yet: its interval is unbounded)."""
+        return math.isfinite(self.low) and math.isfinite(self.high)
 
 
 Z95 = 1.959963984540054

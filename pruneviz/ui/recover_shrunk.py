@@ -9,7 +9,6 @@ it) and can be undone.
 from __future__ import annotations
 
 import copy
-from dataclasses import replace
 
 import streamlit as st
 
@@ -18,6 +17,7 @@ from pruneviz.ui.keys import STRUCTURED as K
 from pruneviz.ui.state import Workspace, errors_shown
 from pruneviz.ui.widgets import Note, follow_job, task_metric
 from pruneviz.views import charts
+from pruneviz.workflows.apply import retrained
 from pruneviz.workflows.recovery import TrainConfig, finetune_shrunk, train_split
 
 
@@ -54,14 +54,16 @@ def recovery_form(ws: Workspace) -> None:
 
             def work(progress):
                 finetune_shrunk(session, model, train, config, curve.append, progress)
-                return model
+                task, data = session.task, session.data
+                return model, task.figures(task.outputs(model, data.x), data.y)  # what exports verify
 
             # its result replaces the model it started from, never one built since
             ws.jobs["recover"] = Job("recover", work, curve, current=lambda: ws.shrunk is built)
 
     def adopt(job: Job) -> Note | None:
-        before = ws.shrunk
-        ws.keep(shrunk=replace(before, model=job.result))  # drops what was measured of the model before
+        before, (model, figures) = ws.shrunk, job.result
+        # drops what was measured of the model before
+        ws.keep(shrunk=retrained(before, model, figures, metric.key))
         ws.keep(shrunk_undo=before, shrunk_curve=list(job.partial))
         return None
 
@@ -78,7 +80,7 @@ def recovery_form(ws: Workspace) -> None:
     if ws.shrunk_curve and ws.shrunk_undo is not None:
         st.plotly_chart(charts.training_curve(ws.shrunk_curve, metric), key=K("recover_done"))
         before = ws.shrunk_undo.pruned.score
-        after = ws.shrunk_curve[-1].score
+        after = ws.shrunk.pruned.score  # measured on the fine-tuned model: what the Export page verifies
         cols = st.columns(3)
         task_metric(cols[0], metric, after, before, f"{metric.label} after fine-tuning")
         cols[1].metric("Before fine-tuning", metric.format(before))

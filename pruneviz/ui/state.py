@@ -9,12 +9,9 @@ models builds a fresh workspace, so nothing of the old model survives by constru
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import MISSING, dataclass, field, fields
-from pathlib import Path
 
 import streamlit as st
 from streamlit import config
@@ -23,6 +20,7 @@ from streamlit.errors import StreamlitPageNotFoundError
 from pruneviz.core.errors import PrunevizError
 from pruneviz.core.granularity import Granularity
 from pruneviz.core.history import History
+from pruneviz.core.humanize import percent
 from pruneviz.core.jobs import Job
 from pruneviz.io.data import DataOptions, DataSet
 from pruneviz.io.gate import Gate, spec_path
@@ -30,9 +28,9 @@ from pruneviz.io.models import LoadedModel, ModelOptions, UntrustedPickle
 from pruneviz.io.room import RoomStore
 from pruneviz.ui import keys
 from pruneviz.ui.serving import ServerPolicy
-from pruneviz.ui.uploads import Uploads
+from pruneviz.ui.uploads import Uploads, server_root
 from pruneviz.workflows.allocate import AutoResult
-from pruneviz.workflows.apply import Applied, LatencyComparison, Verification
+from pruneviz.workflows.apply import Applied, LatencyComparison, Verification, as_applied
 from pruneviz.workflows.generate import Continuations
 from pruneviz.workflows.hardware import HardwareReport
 from pruneviz.workflows.lottery import LotteryRun
@@ -45,8 +43,6 @@ from pruneviz.workflows.structured import Removal, StructuredPlan
 from pruneviz.workflows.transformer import SpeedUp, TransformerPlan, UnitScores
 
 DEFAULT_MODEL = "demo:cnn"
-# Every session's uploads live in a folder of their own under this one (private to the server's user).
-UPLOADS = Path(tempfile.gettempdir()) / f"pruneviz-uploads-{os.getuid()}"
 KEY = "pruneviz_workspace"
 # Sidebar navigation; page files keep numbers with gaps for pages still to come.
 NAVIGATION = [
@@ -221,6 +217,38 @@ class Workspace:
         """Take ``applied`` as the smaller model, forgetting what was measured or made of the last one."""
         self.keep(shrunk=applied)
 
+    def built_for_preview(self) -> Applied | None:
+        """The smaller model the Structured page built from the preview showing now (fine-tuned there,
+        if it was), else None."""
+        removal = self.session.removal
+        if self.shrunk is None or removal is None or self.shrunk.built_from is not removal:
+            return None
+        return self.shrunk
+
+    def holding(self) -> str:
+        """The model this session holds, named by the page that made it: what every page shows and what
+        the Export page writes (see the README's *Which page owns which model*)."""
+        session = self.session
+        if session.removal is not None and not session.removal.empty:
+            built = self.built_for_preview()
+            if built is None:
+                what = "the Structured page's preview (its smaller model is built on export)"
+            else:
+                tuned = ", fine-tuned under Recover" if self.shrunk_undo is not None else ""
+                what = f"the smaller model built on the Structured page{tuned}"
+        elif session.masks:
+            what = f"the Prune page's masks ({percent(session.prunable_sparsity())} of prunable weights zero)"
+        else:
+            what = "the dense model"
+        if session.origin is not None:
+            what += ", on trained weights (Recovery, Lottery ticket or a recipe's fine-tune)"
+        return what
+
+    def export_target(self) -> Applied:
+        """What the Export page writes: the smaller model built from the preview showing (with its
+        fine-tune), else the session's model as it stands (the preview built now, or the masks)."""
+        return self.built_for_preview() or as_applied(self.session, self.baseline)
+
     def recipe_document(self) -> dict:
         """The session as the recipe that rebuilds it (see :func:`session_document`)."""
         return session_document(self.session)
@@ -252,7 +280,7 @@ def open_workspace(choice: Choice, previous: Workspace | None = None) -> Workspa
     session's uploads and token tries, from ``previous`` when there is one)."""
     rules = policy()
     rules.check_trust(choice.trust_pickle)
-    own = previous.uploads if previous is not None else Uploads(UPLOADS, rules.upload_ttl_s)
+    own = previous.uploads if previous is not None else Uploads(server_root(), rules.upload_ttl_s)
     paths = [*(spec_path(s) for s in (choice.model, choice.data, choice.arch) if s), choice.weights]
     # The session's own upload folder is readable only to a choice that reads it: every other choice
     # is loaded under the same rules for everyone, so the server loads it once for all.
@@ -266,7 +294,7 @@ def open_workspace(choice: Choice, previous: Workspace | None = None) -> Workspa
     session = PruneSession(model, data, data.x.device, memory_budget=rules.session_memory_bytes)
     history = History(session.task.metric.higher_is_better)
     guard = previous.token_guard if previous is not None else TokenGuard()
-    return Workspace(choice, session, session.report(), history, own, guard)
+    return Workspace(choice, session, session.baseline(), history, own, guard)
 
 
 def room_choice() -> Choice:
@@ -322,8 +350,14 @@ def save_upload(uploaded) -> str:
     return str(workspace().uploads.save(uploaded.name, uploaded.getvalue()))
 
 
-def page_header(title: str, caption: str) -> Workspace:
-    """Common page start: config, title, and the current model in the sidebar."""
+def held_caption(ws: Workspace) -> None:
+    """Name the model the session holds (a page that changes it inside a fragment calls this there)."""
+    st.caption(f":material/memory: Holds `{ws.session.model.spec}`: {ws.holding()}.")
+
+
+def page_header(title: str, caption: str, held: bool = True) -> Workspace:
+    """Common page start: config, title, the current model in the sidebar and, with ``held``, which
+    model the session holds (pages that change it as you move their controls name it where they do)."""
     st.set_page_config(page_title=f"pruneviz · {title}", page_icon="✂️", layout="wide")
     st.title(title)
     st.caption(caption)
@@ -359,6 +393,8 @@ def page_header(title: str, caption: str) -> Workspace:
     dropped = ws.forget_stale()
     if dropped:
         st.info(f"Your model changed since these were computed, so they were dropped: {', '.join(dropped)}.")
+    if held:
+        held_caption(ws)
     return ws
 
 

@@ -11,8 +11,8 @@ from pruneviz.core.granularity import UNSTRUCTURED, Granularity
 from pruneviz.core.humanize import count, percent, size
 from pruneviz.core.jobs import Job
 from pruneviz.tasks import Metric, Task
-from pruneviz.ui.keys import PageKeys
-from pruneviz.ui.state import Workspace, errors_shown
+from pruneviz.ui.keys import STRUCTURED, PageKeys
+from pruneviz.ui.state import Workspace, errors_shown, held_caption
 from pruneviz.workflows.apply import as_applied
 from pruneviz.workflows.session import PruneSession, Report
 from pruneviz.workflows.structured import Removal
@@ -45,10 +45,20 @@ def info_metric(col, label: str, value: str, note: str) -> None:
     col.metric(label, value, note, delta_color="off", delta_arrow="off")
 
 
+def change_metric(col, label: str, value: str, change: str, higher_is_better: bool) -> None:
+    """A metric with its signed ``change``, coloured by which way is better; a change that shows as
+    zero (``+0.0 pt``, ``+0.000``) gets no arrow and no colour."""
+    if not any(c in "123456789" for c in change):
+        col.metric(label, value, change, delta_color="off", delta_arrow="off")
+    else:
+        col.metric(label, value, change, delta_color="normal" if higher_is_better else "inverse")
+
+
 def task_metric(col, metric: Metric, now: float, base: float, label: str | None = None) -> None:
     """The task's metric with its change from ``base``, coloured by which way is better."""
-    colour = "normal" if metric.higher_is_better else "inverse"
-    col.metric(label or metric.label, metric.format(now), metric.change(now, base), delta_color=colour)
+    change_metric(
+        col, label or metric.label, metric.format(now), metric.change(now, base), metric.higher_is_better
+    )
 
 
 REMOVALS_KEPT = 8  # recent plans kept per session: moving a slider back is instant, memory stays bounded
@@ -56,8 +66,9 @@ REMOVALS_KEPT = 8  # recent plans kept per session: moving a slider back is inst
 
 def preview_plan(ws: Workspace, plan: object, finding: str, find: Callable[[], Removal]) -> Removal | None:
     """Make ``plan``'s removal the session's structured preview: found by ``find`` (``finding`` on the
-    spinner) the first time, from the session's recent plans after. Returns it, or None when finding it
-    failed (the error is shown and the preview stays as it was)."""
+    spinner) the first time, from the session's recent plans after. A removal of nothing previews
+    nothing: the session keeps (or gets back) the masks a preview would set aside. Returns the removal,
+    or None when finding it failed (the error is shown and the session stays as it was)."""
     with errors_shown():
         removals, key = ws.cache("removals"), repr(plan)
         if key not in removals:
@@ -66,19 +77,61 @@ def preview_plan(ws: Workspace, plan: object, finding: str, find: Callable[[], R
             while len(removals) > REMOVALS_KEPT:  # each holds a mask per parameter
                 removals.pop(next(iter(removals)))
         removal = removals[key]
-        if ws.session.removal is not removal:  # the preview is what the page shows, from the first render
+        if removal.empty:
+            ws.session.end_preview()
+        elif ws.session.removal is not removal:  # the preview is what the page shows, from the first render
             ws.session.preview_removal(removal)
         return removal
     return None
 
 
+def end_structured_preview(ws: Workspace) -> None:
+    """Back from the Structured page's preview to the masks it set aside; the Structured page's controls
+    go back to removing nothing, so opening it again does not bring the preview back unasked."""
+    for key in [k for k in st.session_state if STRUCTURED.owns(k)]:
+        del st.session_state[key]
+    ws.dropped_heads = {}
+    ws.session.end_preview()
+
+
+def back_to_masks_button(ws: Workspace, key: str) -> None:
+    """While a structured preview is the session's model: say what it set aside, with the way back."""
+    aside = ws.session.set_aside
+    if ws.session.removal is None or aside is None:
+        return
+    what = "the dense model" if aside.dense else f"the Prune page's masks on {len(aside.masks)} layer(s)"
+    st.info(
+        f"The Structured page's preview is the session's model now: every page (Export included) shows "
+        f"and exports it. It set aside {what}, which come back with this button or when you move a slider "
+        "on the Prune page.",
+        icon=":material/info:",
+    )
+    st.button(
+        "Back to the Prune page's masks",
+        key=key,
+        on_click=end_structured_preview,
+        args=(ws,),
+        icon=":material/undo:",
+    )
+
+
 def removal_metrics(ws: Workspace) -> None:
     """The Structured preview's row: the task's metric now, and the parameters and MACs the smaller
-    model will have (predicted from the preview)."""
+    model will have (predicted from the preview). With nothing chosen to remove, the row is the
+    session's model as it stands (the Prune page's masks, or dense), so every figure describes one
+    model."""
     session = ws.session
-    params, macs = session.predicted_counts()
     metric = session.task.metric
+    held_caption(ws)
     cols = st.columns(3)
+    if session.removal is None:
+        now = session.report()
+        source = "Prune page's masks" if session.masks else "dense"
+        task_metric(cols[0], metric, now.score, ws.baseline.score, f"{metric.label} ({source})")
+        info_metric(cols[1], "Non-zero params", count(now.params_nonzero), "nothing removed here yet")
+        info_metric(cols[2], "Effective MACs", count(now.macs_effective), "nothing removed here yet")
+        return
+    params, macs = session.predicted_counts()
     task_metric(cols[0], metric, session.report().score, ws.baseline.score, f"{metric.label} (preview)")
     info_metric(
         cols[1],
@@ -89,6 +142,7 @@ def removal_metrics(ws: Workspace) -> None:
     info_metric(
         cols[2], "MACs after removal", count(macs), f"{percent(macs / ws.baseline.macs_dense)} of dense"
     )
+    back_to_masks_button(ws, STRUCTURED("back_to_masks"))
 
 
 def build_button(ws: Workspace, key: str, units: str) -> None:
@@ -112,14 +166,24 @@ def metrics_row(now: Report, base: Report, task: Task) -> None:
     figures side by side; an estimate says how many samples it rests on and its 95% interval."""
     metric = task.metric
     top, bottom = st.columns(3), st.columns(3)
-    task_metric(top[0], metric, now.score, base.score)
-    if not now.complete:
-        e = now.estimate
+    e = now.estimate
+    if now.complete:
+        task_metric(top[0], metric, now.score, base.score)
+    elif not e.bounded:  # one window has no spread yet: nothing worth a number
+        top[0].metric(metric.label, "measuring…")
+        top[0].caption(f"{e.samples} of {e.total} {e.unit} so far: the estimate needs a second.")
+    else:  # an estimate is compared with the dense model on the very same samples, never on all of them
+        task_metric(top[0], metric, now.score, base.score if e.reference is None else e.reference)
         top[0].caption(
-            f"Estimate from {e.samples} of {e.total} {e.unit}, 95% interval {metric.format(e.low)}–"
-            f"{metric.format(e.high)}: refining…"
+            f"Estimate from {e.samples} of {e.total} {e.unit} (change against the dense model on the same "
+            f"{e.unit}), 95% interval {metric.format(e.low)}–{metric.format(e.high)}: refining…"
         )
-    top[1].metric("Loss", f"{now.loss:.3f}", f"{now.loss - base.loss:+.3f}", delta_color="inverse")
+    if now.complete:
+        change_metric(
+            top[1], "Loss", f"{now.loss:.3f}", f"{now.loss - base.loss:+.3f}", higher_is_better=False
+        )
+    else:
+        info_metric(top[1], "Loss", f"{now.loss:.3f}", f"estimate from {e.samples} {e.unit}")
     info_metric(
         top[2], "Non-zero params", count(now.params_nonzero), _share(now.params_nonzero, now.params_total)
     )

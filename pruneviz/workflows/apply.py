@@ -24,6 +24,7 @@ from pruneviz.io.formats import FORMATS, ExportMeta, export_model, reload_for_ve
 from pruneviz.workflows.latency import compare_latency, unstructured_twin
 from pruneviz.workflows.recipe import Recipe, apply_recipe, removes_filters, structured_plan
 from pruneviz.workflows.session import PruneSession, Report
+from pruneviz.workflows.structured import Removal
 
 Shapes = dict[str, tuple[list[int], list[int]]]
 
@@ -33,7 +34,8 @@ class Applied:
     """A session's model made ready to export: the module, its kind (``dense``, ``masked`` or
     ``structured``), where it comes from (for exporters), reports before and after, parameters and MACs
     per sample (counted on the shrunk model, or non-zero / effective for masks) beside what the preview
-    predicted, the coupled groups kept intact, and the weight shapes that changed (before, after)."""
+    predicted, the coupled groups kept intact, the weight shapes that changed (before, after) and, for a
+    smaller model, the session's removal it was built from (which model a page built is this one)."""
 
     model: nn.Module
     meta: ExportMeta
@@ -46,6 +48,7 @@ class Applied:
     macs_predicted: int
     skipped: list[str] = field(default_factory=list)
     shapes: Shapes = field(default_factory=dict)
+    built_from: Removal | None = None
 
     @property
     def as_predicted(self) -> bool:
@@ -89,11 +92,19 @@ def as_applied(session: PruneSession, dense: Report) -> Applied:
         predicted = session.predicted_counts()
         shapes = shape_changes(session.calibration().model, model)
         skipped = list(session.removal.skipped)
-        return Applied(model, meta, "structured", dense, pruned, params, macs, *predicted, skipped, shapes)
+        counts = (params, macs, *predicted)
+        return Applied(model, meta, "structured", dense, pruned, *counts, skipped, shapes, session.removal)
     kind = "masked" if session.masks else "dense"
     params, macs = pruned.params_nonzero, pruned.macs_effective
     model = session.quantized_model() if session.quantization else session.working
     return Applied(model, meta, kind, dense, pruned, params, macs, params, macs)
+
+
+def retrained(applied: Applied, model: nn.Module, figures: dict[str, float | None], key: str) -> Applied:
+    """``applied`` after a fine-tune of its model: ``model`` in its place, measured by ``figures`` (the
+    task's figures on the session's data, ``key`` its headline metric's), built as before."""
+    pruned = replace(applied.pruned, figures=figures, score=figures[key])
+    return replace(applied, model=model, pruned=pruned)
 
 
 def shape_changes(before: nn.Module, after: nn.Module) -> Shapes:

@@ -91,6 +91,23 @@ class Opaque:
 
 
 @dataclass(frozen=True)
+class SetAside:
+    """The masks a structured preview replaced, kept to come back to (:meth:`PruneSession.end_preview`):
+    each masked layer's mask and masked weight (exact, before any quantisation), the plans and the way
+    input-reading methods solved them, and the weight format shown over them."""
+
+    masks: dict[str, torch.Tensor]
+    weights: dict[str, torch.Tensor]
+    plans: dict[str, LayerPlan]
+    solved: dict[str, str]
+    quantize: str | None
+
+    @property
+    def dense(self) -> bool:
+        return not self.masks
+
+
+@dataclass(frozen=True)
 class LayerPlan:
     """How to prune one layer: a sparsity fraction in [0, 1), a criterion name and a granularity.
     At sparsity 0 the layer stays dense; an N:M granularity fixes any other sparsity at 1 - N/M."""
@@ -211,9 +228,11 @@ class PruneSession:
         # The state the dense reference holds once trained weights were adopted (None: the baseline's).
         self._basis: dict[str, torch.Tensor] | None = None
         self.removal: Removal | None = None  # the structured removal being previewed, if any
+        self.set_aside: SetAside | None = None  # the masks that preview replaced (None: no preview)
         self._structural_backup: dict[str, torch.Tensor] = {}
         self.quantization: Quantization | None = None  # the weight format shown (None: float)
         self._exact: dict[str, torch.Tensor] = {}  # a quantised layer's masked weight before rounding
+        self._reference: torch.Tensor | None = None  # the baseline's per-sample outputs (see baseline())
 
     def writable(self) -> nn.Module:
         """The working copy with tensors of its own: what anything writing its weights in place takes
@@ -477,6 +496,7 @@ class PruneSession:
 
     def _rebase(self, basis: dict[str, torch.Tensor] | None) -> None:
         """The dense reference is now ``basis``: forget scores and caches computed on the old one."""
+        self.set_aside = None  # masks chosen on the old weights mean nothing on the new ones
         with self._lock:
             self._basis = basis
             self._calibration = None
@@ -565,6 +585,7 @@ class PruneSession:
             self._changed_model()
         self._structural_backup.clear()
         self.removal = None
+        self.set_aside = None
         for name in list(self.masks):
             self.set_mask(name, None)
         self.plans.clear()
@@ -580,8 +601,11 @@ class PruneSession:
 
     def preview_removal(self, removal: Removal) -> None:
         """Zero exactly what ``removal`` deletes (coupled BatchNorm and biases included) on the working
-        copy: the outputs equal the shrunk model's, live and undoable."""
+        copy: the outputs equal the shrunk model's, live and undoable. The masks it replaces are set
+        aside (:attr:`set_aside`) until :meth:`end_preview` brings them back."""
+        aside = self.set_aside if self.removal is not None else self._masks_now()
         self.reset()
+        self.set_aside = aside
         params = dict(self.writable().named_parameters())
         for name in removal.removed:
             self._structural_backup[name] = params[name].detach().clone()
@@ -593,6 +617,26 @@ class PruneSession:
         self.removal = removal
         self._changed_model()
         self.evaluator.invalidate()
+
+    def _masks_now(self) -> SetAside:
+        weights = {n: self._exact.get(n, self.modules[n].weight.data) for n in self.masks}
+        quantize = self.quantization.name if self.quantization else None
+        return SetAside(dict(self.masks), weights, dict(self.plans), dict(self.solved), quantize)
+
+    def end_preview(self) -> None:
+        """Leave the structured preview for the masks it replaced, exactly as they were (a lottery
+        ticket's or a reconstruction's weights included); nothing happens when no preview shows."""
+        if self.removal is None:
+            return
+        aside = self.set_aside
+        self.reset()
+        if aside is None:
+            return
+        for name, mask in aside.masks.items():
+            self.set_mask(name, mask, aside.weights[name])
+        self.plans.update(aside.plans)
+        self.solved.update(aside.solved)
+        self.quantize(aside.quantize)
 
     def shrunk(self) -> nn.Module:
         """The physically smaller model for the previewed removal (a new module each call)."""
@@ -639,15 +683,40 @@ class PruneSession:
         (None: every batch, the exact figure of :meth:`report`), with its interval: what a page shows of
         a large model while the rest is computed. Only what changed is recomputed, and what is
         computed here is not computed again."""
+        return self._estimated(batches)[0]
+
+    def _estimated(self, batches: int | None) -> tuple[Estimate, torch.Tensor, torch.Tensor]:
+        """:meth:`estimate`, with the outputs and targets it rests on."""
         changed, self._changed = self._changed, set()
         evaluator = self.evaluator
         evaluator.mark(changed)
         if batches is None or batches >= len(evaluator.batches):
-            return self.task.estimate(evaluator.outputs(), self.data.y, len(self.data))
-        chosen = evaluator.order[: max(1, batches)]
-        outputs = torch.cat([evaluator.batch(i) for i in chosen])
-        y = torch.cat([self.data.y[evaluator.rows[i]] for i in chosen])
-        return self.task.estimate(outputs, y, len(self.data))
+            outputs, y = evaluator.outputs(), self.data.y
+            return self.task.estimate(outputs, y, len(self.data)), outputs, y
+        outputs, y, reference = self._first_batches(batches)
+        return replace(self.task.estimate(outputs, y, len(self.data)), reference=reference), outputs, y
+
+    def _first_batches(self, batches: int) -> tuple[torch.Tensor, torch.Tensor, float | None]:
+        """The outputs and targets of the first ``batches`` batches of the shuffled order, and the
+        baseline's metric on those same samples (None before :meth:`baseline`)."""
+        chosen = self.evaluator.order[: max(1, batches)]
+        rows = [self.evaluator.rows[i] for i in chosen]
+        outputs = torch.cat([self.evaluator.batch(i) for i in chosen])
+        y = torch.cat([self.data.y[r] for r in rows])
+        reference = None
+        if self._reference is not None:
+            figures = self.task.figures(torch.cat([self._reference[r] for r in rows]), y)
+            reference = figures[self.task.metric.key]
+        return outputs, y, reference
+
+    def baseline(self) -> Report:
+        """The full report of the model as it stands (the loaded model, when a dashboard session opens):
+        what every change is measured against. Its per-sample outputs are kept, so an estimate from a few
+        batches is set beside this model on the very same samples (:attr:`Estimate.reference`), never
+        beside a figure from other samples."""
+        report = self.report()
+        self._reference = self.evaluator.outputs()
+        return report
 
     def report_within(self, seconds: float) -> Report:
         """A report as complete as about ``seconds`` allow: every sample when bringing them all up to
@@ -701,10 +770,7 @@ class PruneSession:
         (``batches``) on the first batches of the evaluator's shuffled order, an estimate with its
         interval that later calls refine (see :meth:`estimate`)."""
         if batches is not None and batches < len(self.evaluator.batches):
-            estimate = self.estimate(batches)
-            chosen = self.evaluator.order[: max(1, batches)]
-            outputs = torch.cat([self.evaluator.batch(i) for i in chosen])
-            y = torch.cat([self.data.y[self.evaluator.rows[i]] for i in chosen])
+            estimate, outputs, y = self._estimated(batches)
         else:
             estimate, outputs, y = None, self.outputs(), self.data.y
         figures = self.task.figures(outputs, y)

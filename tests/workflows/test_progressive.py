@@ -50,3 +50,25 @@ def test_a_classifier_estimates_accuracy_with_a_binomial_interval(cnn_session):
     assert not first.complete and first.estimate.samples == 256 and first.estimate.total == 360
     assert 0 <= first.estimate.low < first.score < first.estimate.high <= 1
     assert cnn_session.report().complete and cnn_session.report().estimate is None
+
+
+def test_an_estimate_carries_the_baselines_figure_on_the_same_windows():
+    """Regression (issue 31): a first estimate from 1 of 64 windows was set beside the full-set baseline,
+    so a 10 % prune read as a change of -10,166 perplexity; it is compared on the same windows now."""
+    session = open_session("demo:gpt", data_options=DataOptions(limit=12), device="cpu")
+    x, forward = session.data.x, session.task.forward
+    session.evaluator = BlockEvaluator(session.working, x, session.layer_names, forward, 1)
+    base = session.baseline()
+    dense = session.report(3).estimate
+    assert dense.reference == dense.score != base.score  # the dense model on those very windows
+    session.prune_layer(session.layer_names[-1], LayerPlan(0.1))
+    first, third = session.report(1).estimate, session.report(3).estimate
+    assert not first.bounded and third.bounded  # one window has no spread: no interval yet
+    assert third.reference == dense.score and abs(third.score - third.reference) < abs(
+        third.score - base.score
+    )
+    rows = torch.cat([torch.arange(12)[session.evaluator.rows[i]] for i in session.evaluator.order[:3]])
+    fresh = open_session("demo:gpt", data_options=DataOptions(limit=12), device="cpu")
+    with torch.no_grad():
+        outputs = fresh.task.outputs(fresh.working, x[rows])
+    assert math.isclose(fresh.task.figures(outputs, x[rows])["perplexity"], third.reference, rel_tol=1e-9)

@@ -201,3 +201,30 @@ def test_criteria_score_the_adopted_weights(cnn_session):
     assert not torch.equal(cnn_session.scores("magnitude")["fc1"], baseline_order)
     cnn_session.prune_layer("fc1", LayerPlan(0.5))
     assert (cnn_session.modules["fc1"].weight[0] == 0).all()  # the row training shrank to zero goes first
+
+
+def test_a_structured_preview_sets_the_masks_aside_and_ending_it_brings_them_back_exactly(cnn_session):
+    """Regression (issue 31): a structured preview replaced the Prune page's masks with no way back.
+    The masks it replaces (here a SparseGPT reconstruction, whose weights no plan re-derives cheaply,
+    beside a magnitude mask) come back bit for bit, with their plans."""
+    cnn_session.prune_layer("fc1", LayerPlan(0.9, "sparsegpt"))
+    cnn_session.prune_layer("conv2", LayerPlan(0.5))
+    masked = cnn_session.report()
+    weights = {n: m.weight.detach().clone() for n, m in cnn_session.modules.items()}
+    plans = dict(cnn_session.plans)
+    cnn_session.preview_removal(cnn_session.plan_removal(StructuredPlan(ratios={"conv1": 0.5})))
+    cnn_session.preview_removal(cnn_session.plan_removal(StructuredPlan(ratios={"conv2": 0.25})))
+    assert cnn_session.layer_sparsity()["fc1"] != 0.9 and cnn_session.set_aside.plans == plans
+    cnn_session.end_preview()
+    assert cnn_session.removal is None and cnn_session.set_aside is None
+    assert cnn_session.plans == plans and cnn_session.report().score == masked.score
+    assert all(torch.equal(m.weight, weights[n]) for n, m in cnn_session.modules.items())
+    cnn_session.end_preview()  # no preview showing: nothing changes
+    assert cnn_session.plans == plans
+
+
+def test_new_dense_weights_drop_the_masks_a_preview_set_aside(cnn_session):
+    cnn_session.prune_layer("fc1", LayerPlan(0.9))
+    cnn_session.preview_removal(cnn_session.plan_removal(StructuredPlan(ratios={"conv1": 0.5})))
+    cnn_session.adopt_weights(Opaque("a test"))  # masks chosen on other weights mean nothing now
+    assert cnn_session.set_aside is None
