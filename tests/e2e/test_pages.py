@@ -118,6 +118,28 @@ def test_model_page_loads_another_demo():
     assert "layer2.shortcut.0" in at.dataframe[0].value["layer"].tolist()
 
 
+def test_an_hf_directory_typed_as_the_readme_writes_it_loads_and_the_sidebar_follows(tiny_llama, monkeypatch):
+    """Regression (issue 31): ``hf:PATH`` became ``hf:hf:PATH`` and was refused with advice about a CLI
+    flag; right after Load the sidebar still named the old model; a folder outside the shared ones gave
+    no hint of how to share it."""
+    monkeypatch.setenv("PRUNEVIZ_DATA_ROOT", str(Path(tiny_llama).parent))
+    at = open_page("pages/1_Model_and_data.py")
+    at.radio(key="md_source").set_value("Hugging Face").run()
+    assert any("PRUNEVIZ_DATA_ROOT" in c.value for c in at.caption)
+    at.text_input(key="md_hf").input(ROOT.as_posix())  # a folder this server does not share
+    at.button(key="md_load").click().run()
+    assert any(
+        "outside the folders this server shares" in e.value and "PRUNEVIZ_DATA_ROOT" in e.value
+        for e in at.error
+    )
+    at.text_input(key="md_hf").input(f"hf:{tiny_llama}")
+    at.button(key="md_load").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.session_state[WORKSPACE].session.model.spec == f"hf:{tiny_llama}"
+    assert any(f"Loaded hf:{tiny_llama}" in s.value for s in at.success)
+    assert any(f"`hf:{tiny_llama}`" in m.value for m in at.sidebar.markdown)  # not the demo's any more
+
+
 def test_python_specs_are_refused_unless_the_server_allows_them(monkeypatch):
     monkeypatch.delenv("PRUNEVIZ_ALLOW_PYTHON", raising=False)
     at = open_page("pages/1_Model_and_data.py")
