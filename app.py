@@ -6,7 +6,7 @@ Pages live in ``pages/`` (Streamlit's multipage convention); the sidebar navigat
 
 import streamlit as st
 
-from pruneviz.ui.state import page_header, policy
+from pruneviz.ui.state import NAVIGATION, page_header, policy
 from pruneviz.ui.widgets import metrics_row
 
 ws = page_header("pruneviz", "See, choose and export how to prune a PyTorch model, layer by layer.")
@@ -14,20 +14,7 @@ session, base = ws.session, ws.baseline
 
 metrics_row(session.report(), base, session.task)
 
-st.markdown(
-    """
-1. **Model & data** — load a demo, torchvision or your own model and a validation set.
-2. **Importance** — heatmaps of weight and gradient importance, per-filter scores, weight histograms.
-3. **Prune** — per-layer sparsity sliders and presets; the metric, parameters, MACs and size update live.
-4. **Structured** — remove whole filters (a transformer's heads, MLP channels, blocks) for real, see what
-   shrinks with them, measure the speed-up, recover.
-5. **Sensitivity** — each layer pruned alone, level by level; automatic per-layer allocation from it.
-6. **Recovery** and **Lottery ticket** — fine-tune with masks held; find lottery tickets.
-7. **Learn** — the techniques in a few sentences each, with live examples and exercises.
-8. **Generate** — a language model's prompt continued by the dense and the pruned model side by side.
-9. **Room** — a workshop's shared configurations side by side, live; the instructor runs the room.
-"""
-)
+st.markdown("\n".join(f"{i}. **{p.label}** — {p.what}" for i, p in enumerate(NAVIGATION[1:], 1)))
 
 rules = policy()
 st.subheader("What browsers may do on this server")

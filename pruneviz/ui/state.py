@@ -44,21 +44,46 @@ from pruneviz.workflows.transformer import SpeedUp, TransformerPlan, UnitScores
 
 DEFAULT_MODEL = "demo:cnn"
 KEY = "pruneviz_workspace"
+
+
+@dataclass(frozen=True)
+class Page:
+    """One entry of the sidebar's navigation: its file, its label, its icon, and what it is for (the
+    Overview lists the pages in the sidebar's order with these lines)."""
+
+    path: str
+    label: str
+    icon: str
+    what: str
+
+
 # Sidebar navigation; page files keep numbers with gaps for pages still to come.
 NAVIGATION = [
-    ("app.py", "Overview", ":material/home:"),
-    ("pages/1_Model_and_data.py", "Model & data", ":material/inventory_2:"),
-    ("pages/2_Importance.py", "Importance", ":material/local_fire_department:"),
-    ("pages/3_Prune.py", "Prune", ":material/content_cut:"),
-    ("pages/10_Generate.py", "Generate", ":material/edit_note:"),
-    ("pages/4_Structured.py", "Structured", ":material/view_column:"),
-    ("pages/5_Sensitivity.py", "Sensitivity", ":material/show_chart:"),
-    ("pages/6_Recovery.py", "Recovery", ":material/healing:"),
-    ("pages/7_Lottery_ticket.py", "Lottery ticket", ":material/confirmation_number:"),
-    ("pages/8_Export.py", "Export", ":material/download:"),
-    ("pages/9_Learn.py", "Learn", ":material/school:"),
-    ("pages/11_Room.py", "Room", ":material/groups:"),
-]
+    Page("app.py", "Overview", ":material/home:", "this page: where you are, and what this server allows."),
+    Page("pages/1_Model_and_data.py", "Model & data", ":material/inventory_2:",
+         "load a demo, torchvision, Hugging Face or your own model and a validation set."),
+    Page("pages/2_Importance.py", "Importance", ":material/local_fire_department:",
+         "heatmaps of weight and gradient importance, per-filter scores, weight histograms."),
+    Page("pages/3_Prune.py", "Prune", ":material/content_cut:",
+         "per-layer sparsity sliders and presets; the metric, parameters, MACs and size update live."),
+    Page("pages/10_Generate.py", "Generate", ":material/edit_note:",
+         "a language model's prompt continued by the dense and the pruned model side by side."),
+    Page("pages/4_Structured.py", "Structured", ":material/view_column:",
+         "remove whole filters (a transformer's heads, MLP channels, blocks) for real, see what shrinks "
+         "with them, measure the speed-up, recover."),
+    Page("pages/5_Sensitivity.py", "Sensitivity", ":material/show_chart:",
+         "each layer pruned alone, level by level; automatic per-layer allocation from it."),
+    Page("pages/6_Recovery.py", "Recovery", ":material/healing:",
+         "fine-tune the Prune page's masks, held at zero, and watch the metric come back."),
+    Page("pages/7_Lottery_ticket.py", "Lottery ticket", ":material/confirmation_number:",
+         "prune, rewind, retrain: find a winning ticket."),
+    Page("pages/8_Export.py", "Export", ":material/download:",
+         "the model every page shows, written and verified, its hardware report, snippet and report."),
+    Page("pages/9_Learn.py", "Learn", ":material/school:",
+         "the techniques in a few sentences each, with live examples and exercises."),
+    Page("pages/11_Room.py", "Room", ":material/groups:",
+         "a workshop's shared configurations side by side, live; the instructor runs the room."),
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -363,8 +388,8 @@ def page_header(title: str, caption: str, held: bool = True) -> Workspace:
     st.caption(caption)
     with st.sidebar:
         try:
-            for path, label, icon in NAVIGATION:
-                st.page_link(path, label=label, icon=icon)
+            for page in NAVIGATION:
+                st.page_link(page.path, label=page.label, icon=page.icon)
         except StreamlitPageNotFoundError:
             pass  # a page run on its own (AppTest.from_file on the page) has no other pages to link
         st.divider()

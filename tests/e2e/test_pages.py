@@ -1,5 +1,6 @@
 """Every dashboard page through streamlit.testing.v1.AppTest, as a user would drive it."""
 
+import re
 import time
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from streamlit.testing.v1.util import patch_config_options
 from pruneviz.core.humanize import count, percent
 from pruneviz.io.checkpoint import save_checkpoint
 from pruneviz.io.demo import DemoCNN
+from pruneviz.ui.state import NAVIGATION
 from pruneviz.workflows.recipe import apply_recipe, parse_recipe_text
 from pruneviz.workflows.sensitivity import SweepSpec, sweep
 from pruneviz.workflows.session import open_session
@@ -570,3 +572,19 @@ def test_pickles_are_offered_to_one_user_and_refused_in_a_room(address, tmp_path
         assert offered
         assert any("contains pickled Python objects" in e and "'Trust' in the dashboard" in e for e in errors)
     assert at.session_state[WORKSPACE].session.model.spec == "demo:cnn"  # the session keeps its model
+
+
+def test_the_overview_lists_the_pages_in_the_sidebars_order_and_colours_no_zero_change():
+    """Regression (issue 31): at the baseline the Overview showed '+0.0 pt' as a green rise and
+    '+0.000' loss as a red one, and its numbered list missed Export and had another order."""
+    at = open_page("app.py")
+    colour = at.metric[0].proto.DESCRIPTOR.fields_by_name["color"].enum_type.values_by_name["GRAY"].number
+    for label in ("Accuracy", "Loss"):
+        shown = next(m for m in at.metric if m.label == label)
+        assert not any(c in "123456789" for c in shown.delta) and shown.proto.color == colour, label
+    listed = re.findall(r"^\d+\. \*\*(.+?)\*\*", at.markdown[0].value, flags=re.MULTILINE)
+    assert listed == [p.label for p in NAVIGATION[1:]] and "Export" in listed
+    at.switch_page("pages/3_Prune.py").run()
+    at.slider(key="prune_layer_conv2").set_value(95).run()
+    accuracy = next(m for m in at.metric if m.label == "Accuracy")
+    assert accuracy.delta.startswith("-") and accuracy.proto.color != colour  # a real change is coloured
