@@ -61,7 +61,7 @@ for i, exercise in enumerate(exercises):
         if st.button("Check", key=K(f"check_{i}"), type="primary"):
             with errors_shown(), st.spinner("Checking…"):
                 verdict = exercise.check(ws.session, ws.baseline, answer)
-                (st.success if verdict.passed else st.warning)(verdict.message)
+                (st.success if verdict.passed else st.warning)(str(verdict))
                 if verdict.passed:
                     ws.passed.setdefault(exercise.title, time.time())
 

@@ -18,8 +18,13 @@ from pruneviz.workflows.session import PruneSession, Report
 
 @dataclass(frozen=True)
 class Verdict:
+    """Whether the check passed, and what it measured (for people)."""
+
     passed: bool
     message: str
+
+    def __str__(self) -> str:
+        return f"{'Passed' if self.passed else 'Not yet'} — {self.message}"
 
 
 @dataclass(frozen=True)
@@ -109,13 +114,13 @@ EXERCISES = [
     Exercise(
         "Ready for sparse tensor cores",
         "Give every layer whose input dimension is a multiple of 4 a 2:4 pattern, losing at most 6 "
-        "accuracy points (no retraining yet). Which criterion loses least?",
+        "accuracy points (no retraining yet). Try more than one criterion: they lose different amounts.",
         _check_nm,
     ),
     Exercise(
         "Half the filters",
         "Zero at least half the filters of every convolution and keep accuracy at 90% or more. "
-        "Which filter criterion does best?",
+        "Try more than one filter criterion: they keep different filters.",
         _check_filters,
     ),
 ]

@@ -20,7 +20,7 @@ def test_eighty_percent(cnn_session):
     assert not EIGHTY.check(cnn_session, base, None).passed
     cnn_session.apply_global(GlobalPlan(0.8, lamp=True))
     verdict = EIGHTY.check(cnn_session, base, None)
-    assert verdict.passed, verdict.message
+    assert verdict.passed and str(verdict).startswith("Passed — "), verdict.message
     cnn_session.apply_layer_plans({n: LayerPlan(0.95) for n in cnn_session.layer_names})
     assert not EIGHTY.check(cnn_session, base, None).passed  # sparse enough, but accuracy collapsed
 
