@@ -118,8 +118,12 @@ def manage() -> None:
             st.success(f"Cleared {room.clear()} share(s).")
 
 
-if rules.instructor_token is None:
-    st.stop()  # no token set on the server: nobody runs the room from here
+if rules.instructor_token is None:  # nobody runs the room from here
+    st.caption(
+        "No instructor panel: this server was started without `PRUNEVIZ_INSTRUCTOR_TOKEN`. Whoever starts "
+        "it sets one to hide shares, pick the room's model and clear the room from this page."
+    )
+    st.stop()
 with st.expander("Instructor", expanded=ws.instructor):
     if not ws.instructor:
         with st.form(K("token_form"), border=False, clear_on_submit=True):  # the token is not kept

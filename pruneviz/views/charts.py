@@ -438,6 +438,8 @@ def room_scatter(shares: list, front: list[int], metric: Metric) -> go.Figure:
         hoverinfo="skip",
     )  # fmt: skip
     fig.update_layout(xaxis_title="non-zero parameters", yaxis_title=_axis(metric))
+    # parameters are whole, counted from none: one share must not get ticks at 9,303.5
+    fig.update_xaxes(tickformat=",d", rangemode="tozero")
     return fig
 
 

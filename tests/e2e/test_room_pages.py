@@ -121,3 +121,14 @@ def test_a_share_that_cannot_be_shown_is_refused_before_anything_changes(room):
     assert not bob.exception
     assert any("Could not load it" in i.value and "mixes criteria" in i.value for i in bob.info)
     assert session.masks == {} and session.layer_sparsity()["conv2"] == 0.0  # nothing was applied
+
+
+def test_one_share_gets_whole_parameter_ticks_and_no_token_is_explained(room):
+    """Regression (issue 31): with one share the x axis ticked at '9,303.5' parameters, and a server
+    without an instructor token showed no panel and no reason."""
+    at = attendee()
+    share_from_prune(at, "ada", 90)
+    at.switch_page("pages/11_Room.py").run()
+    xaxis = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["xaxis"]
+    assert xaxis["tickformat"] == ",d" and xaxis["rangemode"] == "tozero"
+    assert any("PRUNEVIZ_INSTRUCTOR_TOKEN" in c.value for c in at.caption)
