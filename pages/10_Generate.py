@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from pruneviz.core.humanize import count
 from pruneviz.ui.keys import GENERATE as K
 from pruneviz.ui.state import errors_shown, page_header
 from pruneviz.workflows.generate import side_by_side
@@ -17,11 +18,13 @@ if not session.task.generates:
 now, base, metric = session.report(), ws.baseline, session.task.metric
 st.caption(
     f"Pruned as the session is now: {metric.label.lower()} {metric.format(now.score)} "
-    f"({metric.change(now.score, base.score)} vs dense), {now.params_nonzero:,} non-zero parameters."
+    f"({metric.change(now.score, base.score)} vs dense), {count(now.params_nonzero)} non-zero parameters."
 )
 with st.form(K("form")):
     prompt = st.text_area("Prompt", "The for statement is used to", key=K("prompt"), height=90)
-    tokens = st.slider("New tokens", 10, 200, 120, step=10, key=K("tokens"))
+    # at most half the model's positions (the rest for the prompt), within the page's 10..200
+    most = max(10, min(200, (session.model.max_context or 400) // 20 * 10))
+    tokens = st.slider("New tokens", 10, most, min(120, most), step=10, key=K("tokens"))
     go = st.form_submit_button("Continue the prompt", type="primary", key=K("go"))
 if go:
     with errors_shown(), st.spinner("Generating with both models (greedy)…"):

@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from pruneviz.core.humanize import count
 from pruneviz.core.jobs import Cancelled, Job
 from pruneviz.ui.keys import RECOVERY as K
 from pruneviz.ui.state import errors_shown, page_header
@@ -108,7 +109,7 @@ if ws.curve:
     cols = st.columns(3)
     task_metric(cols[0], metric, after.score, now.score, f"{metric.label} after fine-tuning")
     cols[1].metric("vs dense", metric.change(after.score, ws.baseline.score))
-    cols[2].metric("Non-zero params", f"{after.params_nonzero:,}")
+    cols[2].metric("Non-zero params", count(after.params_nonzero))
 if ws.undo is not None and st.button("Undo the fine-tune", key=K("undo_button")):
     session.load_state(ws.undo)
     ws.drop("undo", "curve")

@@ -11,7 +11,7 @@ from pruneviz.core.humanize import count, size
 from pruneviz.io.formats import FORMATS, download, writable
 from pruneviz.ui.hardware import hardware_panel
 from pruneviz.ui.keys import EXPORT as K
-from pruneviz.ui.state import Exported, errors_shown, page_header
+from pruneviz.ui.state import Exported, errors_shown, held_caption, page_header
 from pruneviz.ui.widgets import back_to_masks_button
 from pruneviz.views.report import html_report
 from pruneviz.workflows.apply import export_and_verify
@@ -24,10 +24,10 @@ session = ws.session
 metric = session.task.metric
 with errors_shown():
     target = ws.export_target()  # the model every page shows now: what is written
-    st.caption(
-        f":material/memory: Writes `{session.model.spec}` as it is held now: {ws.holding()} — "
-        f"{metric.label.lower()} {metric.format(target.pruned.score)}, {count(target.params)} non-zero "
-        "parameters."
+    held_caption(
+        ws,
+        f" — what Export writes: {metric.label.lower()} {metric.format(target.pruned.score)}, "
+        f"{count(target.params)} non-zero parameters",
     )
 back_to_masks_button(ws, K("back_to_masks"))
 

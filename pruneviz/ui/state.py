@@ -166,6 +166,8 @@ class Workspace:
     uploads: Uploads
     token_guard: TokenGuard = field(default_factory=TokenGuard)
     jobs: dict[str, Job] = field(default_factory=dict)
+    # what a finished job's hand-over has to tell, by job name: said on the run after it (see follow_job)
+    job_notes: dict[str, tuple[str, str]] = field(default_factory=dict)
     prune_request: SliderRequest | None = None  # sliders for the Prune page to show on its next run
     # what the Structured page's widgets are to show on its next run (a loaded structure recipe)
     structure_request: StructuredPlan | TransformerPlan | None = None
@@ -375,9 +377,10 @@ def save_upload(uploaded) -> str:
     return str(workspace().uploads.save(uploaded.name, uploaded.getvalue()))
 
 
-def held_caption(ws: Workspace) -> None:
-    """Name the model the session holds (a page that changes it inside a fragment calls this there)."""
-    st.caption(f":material/memory: Holds `{ws.session.model.spec}`: {ws.holding()}.")
+def held_caption(ws: Workspace, more: str = "") -> None:
+    """Name the model the session holds, then ``more`` (a page that changes the model inside a fragment
+    calls this there)."""
+    st.caption(f":material/memory: Holds `{ws.session.model.spec}`: {ws.holding()}{more}.")
 
 
 def page_header(title: str, caption: str, held: bool = True) -> Workspace:

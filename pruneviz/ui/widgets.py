@@ -99,15 +99,19 @@ def back_to_masks_button(ws: Workspace, key: str) -> None:
     aside = ws.session.set_aside
     if ws.session.removal is None or aside is None:
         return
-    what = "the dense model" if aside.dense else f"the Prune page's masks on {len(aside.masks)} layer(s)"
+    if aside.dense:
+        what, back = "the dense model (nothing was masked)", "Back to the dense model"
+    else:
+        what = f"the Prune page's masks on {len(aside.masks)} layer(s)"
+        back = "Back to the Prune page's masks"
     st.info(
         f"The Structured page's preview is the session's model now: every page (Export included) shows "
-        f"and exports it. It set aside {what}, which come back with this button or when you move a slider "
-        "on the Prune page.",
+        f"and exports it. It set aside {what}: this button, or a slider moved on the Prune page, brings "
+        "that back.",
         icon=":material/info:",
     )
     st.button(
-        "Back to the Prune page's masks",
+        back,
         key=key,
         on_click=end_structured_preview,
         args=(ws,),
@@ -219,8 +223,14 @@ def follow_job(
     """Show background job ``name`` while it runs (progress, a stop button and ``draw(job)`` for partial
     results, refreshed twice a second). Once it has finished, hand it to ``adopt`` — if it succeeded (or
     was stopped and ``keep_stopped``) and its result still describes the session (``job.current()``) —
-    then forget the job, then say what happened. ``adopt`` takes the result over without drawing (a rerun
-    can interrupt drawing, never that) and returns what to tell the user, as (level, text), if anything."""
+    then forget the job and run the page again, so that every part of it (the caption naming the model
+    held, above all) shows what the job changed; that run says what happened. ``adopt`` takes the result
+    over without drawing (a rerun can interrupt drawing, never that) and returns what to tell the user,
+    as (level, text), if anything."""
+    said = ws.job_notes.pop(name, None)
+    if said is not None:
+        level, text = said
+        getattr(st, level)(text, icon="⚠️" if level == "error" else None)
     job = ws.jobs.get(name)
     if job is None:
         return
@@ -246,7 +256,7 @@ def follow_job(
                 "is not used (run it again on the model as it is now).")  # fmt: skip
     else:
         note = adopt(job)
-    del ws.jobs[name]  # only now: a rerun before this line finds the job again and adopts it then
     if note is not None:
-        level, text = note
-        getattr(st, level)(text, icon="⚠️" if level == "error" else None)
+        ws.job_notes[name] = note
+    del ws.jobs[name]  # only now: a rerun before this line finds the job again and adopts it then
+    st.rerun()

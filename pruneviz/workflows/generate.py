@@ -47,7 +47,8 @@ def side_by_side(session: PruneSession, prompt: str, tokens: int = 120) -> Conti
     limit = session.model.max_context
     if limit is not None and length + tokens > limit:
         raise PrunevizError(
-            f"a prompt of {length} tokens plus {tokens} new ones exceeds the model's {limit} positions"
+            f"a prompt of {length} tokens plus {tokens} new ones exceeds the model's {limit} positions: "
+            "shorten the prompt or ask for fewer tokens"
         )
     with session.calibration().exclusive() as dense_model:  # shared with the session's jobs
         dense = continue_text(dense_model, tokenizer, prompt, tokens)

@@ -41,8 +41,8 @@ def test_opening_the_structured_page_keeps_the_prune_pages_masks_and_export_writ
     at.switch_page("pages/4_Structured.py").run()  # every control at 0
     assert not at.exception
     at.switch_page("pages/8_Export.py").run()
-    caption = next(c.value for c in at.caption if "Writes `demo:cnn`" in c.value)
-    assert "the Prune page's masks" in caption and percent(pruned.score) in caption
+    caption = next(c.value for c in at.caption if "what Export writes" in c.value)
+    assert "Holds `demo:cnn`: the Prune page's masks" in caption and percent(pruned.score) in caption
     assert count(pruned.params_nonzero) in caption
     path, check = _export(at, tmp_path)
     assert check.ok and check.expected == pruned.score
@@ -86,7 +86,7 @@ def test_export_writes_the_smaller_model_the_structured_page_fine_tuned(tmp_path
     assert ws.shrunk_undo is not None and tuned != ws.shrunk_undo.pruned.score
     assert metric(at, "Accuracy after fine-tuning") == percent(tuned)
     at.switch_page("pages/8_Export.py").run()
-    caption = next(c.value for c in at.caption if "Writes `demo:cnn`" in c.value)
+    caption = next(c.value for c in at.caption if "what Export writes" in c.value)
     assert "fine-tuned under Recover" in caption and percent(tuned) in caption
     path, check = _export(at, tmp_path)
     assert check.ok and check.expected == tuned
