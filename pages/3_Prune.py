@@ -1,5 +1,7 @@
 """Per-layer sparsity sliders and presets; the task's metric, parameters, MACs and size re-evaluated live."""
 
+import time
+
 import streamlit as st
 
 from pruneviz.core.blockwise import block_of
@@ -161,7 +163,7 @@ def layer_sliders() -> None:
         for x in session.layers:
             layer_slider(x)
         return
-    types = sorted({x.name.rsplit(".", 1)[-1] for x in session.layers})
+    types = list(dict.fromkeys(x.name.rsplit(".", 1)[-1] for x in session.layers))  # in block order
     cols = st.columns(3)
     for i, layer_type in enumerate(types):
         st.session_state.setdefault(K(f"type_{layer_type}"), 0)
@@ -236,14 +238,15 @@ def pruning_panel() -> None:
         session.quantize(None if weights == FLOAT else weights)
     now = session.report_within(policy().live_s)  # a large model: an estimate first, refined below
     config = {n: p.sparsity for n, p in plans.items()}
-    current = None  # only complete evaluations are tried configurations
+    shown = None  # only complete evaluations are tried configurations, once the move settles
     if now.complete:
-        current = ws.history.add(config, criterion, kind().name, now.score, now.params_nonzero, session.basis)
+        figures = (now.score, now.params_nonzero, session.basis, time.monotonic())
+        shown = ws.history.show(config, criterion, kind().name, *figures)
     with right:
         held_caption(ws)
         metrics_row(now, ws.baseline, session.task)
         st.plotly_chart(
-            charts.pareto_scatter(ws.history, now.params_total, session.task.metric, current, session.basis),
+            charts.pareto_scatter(ws.history, now.params_total, session.task.metric, shown, session.basis),
             key=K("pareto"),
             on_select=restore_trial,
             selection_mode="points",

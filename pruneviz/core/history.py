@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 # Trials kept per session: enough for an afternoon of dragging, small enough that a workshop server's
 # memory and the per-rerun Pareto computation (quadratic in the count) stay bounded.
 MAX_TRIALS = 300
+# Seconds a configuration must stay on screen to count as tried: a slider moved with the keyboard shows
+# every step on the way, and only where the move settles is a point worth keeping.
+SETTLE_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,32 @@ class History:
     higher_is_better: bool = True  # the direction of the task's metric (accuracy up, perplexity down)
     trials: list[Trial] = field(default_factory=list)
     limit: int = MAX_TRIALS
+    settle_s: float = SETTLE_S
+    shown: tuple[Trial, float] | None = None  # the configuration on screen, and since when (seconds)
+
+    def show(
+        self,
+        config: dict[str, float],
+        criterion: str,
+        granularity: str,
+        score: float,
+        params: int,
+        basis: int = 0,
+        now: float = 0.0,
+    ) -> Trial:
+        """The configuration on screen at time ``now`` (seconds, any monotonic clock). It becomes a trial
+        once it has settled: when it has been shown for :attr:`settle_s` by the time the next one comes
+        (or it is shown again that long after). Returns it, for the chart to mark."""
+        trial = Trial(tuple(sorted(config.items())), criterion, granularity, score, params, basis)
+        if self.shown is not None and self.shown[0].key != trial.key:
+            if now - self.shown[1] >= self.settle_s:
+                self._record(self.shown[0])
+            self.shown = None
+        if self.shown is None:
+            self.shown = (trial, now)
+        if now - self.shown[1] >= self.settle_s:
+            self._record(self.shown[0])
+        return self.shown[0]
 
     def add(
         self,
@@ -60,7 +89,11 @@ class History:
     ) -> int:
         """Record a trial on the dense weights ``basis``; returns its index in :attr:`trials` (the earlier
         one if this configuration was already tried on these weights)."""
-        trial = Trial(tuple(sorted(config.items())), criterion, granularity, score, params, basis)
+        return self._record(
+            Trial(tuple(sorted(config.items())), criterion, granularity, score, params, basis)
+        )
+
+    def _record(self, trial: Trial) -> int:
         for i, t in enumerate(self.trials):
             if t.key == trial.key:
                 return i
@@ -70,6 +103,10 @@ class History:
             oldest = next((i for i in range(len(self.trials)) if i not in front), 0)
             del self.trials[oldest]
         return len(self.trials) - 1
+
+    def index(self, trial: Trial | None) -> int | None:
+        """Where ``trial``'s configuration stands in :attr:`trials` (None: not tried yet)."""
+        return next((i for i, t in enumerate(self.trials) if trial is not None and t.key == trial.key), None)
 
     def pareto(self, basis: int | None = None) -> list[int]:
         """Indices of trials that no other trial on the same weights (``basis``; None: any trial) beats

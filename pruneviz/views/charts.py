@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from pruneviz.core.history import History
+from pruneviz.core.history import History, Trial
 from pruneviz.core.humanize import count
 from pruneviz.core.layers import LayerInfo
 from pruneviz.tasks import Metric
@@ -118,11 +118,13 @@ def _axis(metric: Metric) -> str:
 
 
 def pareto_scatter(
-    history: History, params_total: int, metric: Metric, current: int | None = None, basis: int = 0
+    history: History, params_total: int, metric: Metric, shown: Trial | None = None, basis: int = 0
 ) -> go.Figure:
     """The metric vs remaining parameters for every configuration tried; the Pareto front of those tried
-    on the current weights (``basis``) is highlighted, those tried on earlier weights are faded."""
+    on the current weights (``basis``) is highlighted, those tried on earlier weights are faded, and the
+    configuration on screen (``shown``, tried or not yet settled) is ringed."""
     trials = history.trials
+    current = history.index(shown)
     front = set(history.pareto(basis))
     fig = _fig("Every configuration tried (click a point to restore it)", height=360)
     x = [100 * t.params_nonzero / params_total for t in trials]
@@ -156,6 +158,12 @@ def pareto_scatter(
         name="Pareto front",
         hoverinfo="skip",
     )
+    if shown is not None:  # after the tried points: a click on curve 0 still restores a trial
+        fig.add_scatter(
+            x=[100 * shown.params_nonzero / params_total], y=[_shown(metric, shown.score)], mode="markers",
+            marker={"size": 16, "color": "rgba(0,0,0,0)", "line": {"width": 2, "color": theme.PARETO}},
+            name="shown now", hoverinfo="skip",
+        )  # fmt: skip
     fig.update_layout(xaxis_title="parameters remaining (% of original)", yaxis_title=_axis(metric))
     return fig
 

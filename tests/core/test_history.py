@@ -39,3 +39,18 @@ def test_a_history_that_is_all_front_forgets_its_oldest_trial():
     for i in range(5):
         h.add({"a": i / 10}, "magnitude", "unstructured", 1 - i / 10, 100 - 10 * i)  # a clean trade-off
     assert [t.config["a"] for t in h.trials] == [0.2, 0.3, 0.4]
+
+
+def test_a_move_becomes_a_trial_only_where_it_settles():
+    """Regression (issue 31): every key press on a slider was a tried point (~140 dots after a few
+    moves). Steps 0.1 s apart pass through; a configuration shown for a second is kept."""
+    history = History(settle_s=1.0)
+    for step in range(10):  # ten key presses, 0.1 s apart
+        shown = history.show({"fc1": step / 10}, "magnitude", "unstructured", 0.9, 100 - step, now=step / 10)
+    assert history.trials == [] and shown.config == {"fc1": 0.9}
+    history.show({"fc1": 0.9}, "magnitude", "unstructured", 0.9, 91, now=2.0)  # a rerun a second later
+    assert [t.config for t in history.trials] == [{"fc1": 0.9}]
+    history.show({"fc1": 0.5}, "magnitude", "unstructured", 0.95, 50, now=2.1)
+    history.show({"fc1": 0.4}, "magnitude", "unstructured", 0.96, 40, now=3.5)  # 0.5 stood 1.4 s
+    assert [t.config for t in history.trials] == [{"fc1": 0.9}, {"fc1": 0.5}]
+    assert history.index(shown) == 0 and history.index(history.shown[0]) is None

@@ -34,6 +34,10 @@ def test_the_metric_row_shows_perplexity_lower_is_better(gpt):
     gpt.switch_page("pages/3_Prune.py").run()
     perplexity = float(metric(gpt, "Perplexity"))
     assert 3.0 < perplexity < 4.0 and metric(gpt, "Next-token accuracy").endswith("%")
+    # Regression (issue 31): alphabetical; now in block order, read row by row over three columns
+    every = [s.label.removeprefix("every ") for s in gpt.slider if s.label.startswith("every ")]
+    block_order = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    assert every == [t for column in range(3) for t in block_order[column::3]]
     gpt.slider(key="prune_type_up_proj").set_value(90).run()  # every block's up_proj
     session = gpt.session_state[WORKSPACE].session
     assert all(
