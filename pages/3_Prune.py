@@ -11,7 +11,13 @@ from pruneviz.core.quantize import QUANTIZATIONS
 from pruneviz.ui.keys import PRUNE as K
 from pruneviz.ui.room import share_form
 from pruneviz.ui.state import SliderRequest, errors_shown, held_caption, page_header, policy
-from pruneviz.ui.widgets import ensure_scores, metrics_row, require_prunable_layers, rerun_fragment
+from pruneviz.ui.widgets import (
+    ensure_scores,
+    metrics_row,
+    pinned_column,
+    require_prunable_layers,
+    rerun_fragment,
+)
 from pruneviz.views import charts
 from pruneviz.workflows import allocate
 from pruneviz.workflows.recipe import (
@@ -242,7 +248,7 @@ def pruning_panel() -> None:
     if now.complete:
         figures = (now.score, now.params_nonzero, session.basis, time.monotonic())
         shown = ws.history.show(config, criterion, kind().name, *figures)
-    with right:
+    with right, pinned_column(K("figures")):  # in view while a slider far down the page moves
         held_caption(ws)
         metrics_row(now, ws.baseline, session.task)
         st.plotly_chart(

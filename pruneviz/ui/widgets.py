@@ -201,6 +201,16 @@ def metrics_row(now: Report, base: Report, task: Task) -> None:
         col.metric(label, "–" if value is None else percent(value))
 
 
+def pinned_column(key: str):
+    """A container whose column stays in view while the page scrolls (the Prune page's figures beside a
+    long column of sliders): returns the container to draw into."""
+    st.html(
+        f"<style>[data-testid='stColumn']:has(.st-key-{key}) "
+        "{position: sticky; top: 3.75rem; align-self: flex-start; z-index: 2}</style>"
+    )
+    return st.container(key=key)
+
+
 def rerun_fragment() -> None:
     """Run the current fragment again (the whole page when it runs as part of one)."""
     try:

@@ -177,6 +177,7 @@ def test_the_prune_pages_recipe_download_with_two_four_applies(server, page):
 
 
 def test_a_language_models_slider_moves_its_perplexity(server, page):
+    page.set_viewport_size({"width": 1400, "height": 900})  # a laptop: block 3's sliders are below the fold
     open_page(page, server, "Model_and_data", "prunable layers")
     load_demo(page, "gpt")
     page.get_by_role("link", name="Prune").click()  # the same session: a typed URL would start a new one
@@ -187,6 +188,10 @@ def test_a_language_models_slider_moves_its_perplexity(server, page):
     page.keyboard.press("End")
     pruned = wait_until_changed(page, "Perplexity", dense)
     assert float(pruned) > float(dense)
+    idle(page)
+    # Regression (issue 31): the figures scrolled out of view while a slider far down the page moved
+    box = page.locator('[data-testid="stMetric"]').filter(has_text="Perplexity").first.bounding_box()
+    assert box["y"] >= 0 and box["y"] + box["height"] <= page.viewport_size["height"], box
     page.screenshot(path=str(ARTIFACTS / "Prune_gpt.png"), full_page=True)
 
 
