@@ -32,7 +32,10 @@ def layer_overview(
     """Kept vs pruned share of each layer's weights (stacked to 100%, so small layers stay clickable)."""
     labels = [f"{x.name}<br>{count(x.params)}" for x in layers]
     pruned = [100 * sparsity.get(x.name, 0.0) for x in layers]
-    fig = _fig("Layers: kept vs pruned weights (click a bar to inspect it)", height=300)
+    # Many layers' names stand rotated under the bars: the figure grows by their length, so the plot
+    # keeps its height (and room for its axis title) whatever the names.
+    longest = max((len(x.name) for x in layers), default=0) if len(layers) > 8 else 0
+    fig = _fig("Layers: kept vs pruned weights (click a bar to inspect it)", height=300 + 6 * longest)
     outline = [3 if x.name == selected else 0 for x in layers]
     common = {"x": labels, "customdata": [x.name for x in layers]}
     fig.add_bar(
@@ -42,7 +45,17 @@ def layer_overview(
         **common,
     )
     fig.add_bar(y=pruned, name="pruned", marker={"color": theme.PRUNED}, **common)
-    fig.update_layout(barmode="stack", yaxis={"title": "% of the layer's weights", "range": [0, 100]})
+    fig.update_layout(
+        barmode="stack",
+        yaxis={"title": "% of weights", "range": [0, 100]},
+        legend={
+            "orientation": "h",
+            "y": 1.0,
+            "yanchor": "bottom",
+            "x": 1.0,
+            "xanchor": "right",
+        },  # clear of names
+    )
     return fig
 
 
