@@ -1,4 +1,5 @@
-from pruneviz.core.layers import LayerInfo
+from dataclasses import replace
+
 from pruneviz.views.charts import layer_overview
 
 
@@ -7,7 +8,7 @@ def test_the_layer_overview_makes_room_for_long_names_and_keeps_its_legend_off_t
     the rotated layer names."""
     template = cnn_session.layers[0]
     names = [f"model.layers.{b}.self_attn.{p}_proj" for b in range(4) for p in "qkvo"]
-    layers = [LayerInfo(**{**template.__dict__, "name": n}) for n in names]
+    layers = [replace(template, name=n) for n in names]
     fig = layer_overview(layers, {})
     assert fig.layout.height >= 300 + 6 * max(map(len, names))
     assert fig.layout.legend.y >= 1 and fig.layout.legend.yanchor == "bottom"  # above the plot
