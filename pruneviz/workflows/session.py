@@ -443,10 +443,15 @@ class PruneSession:
 
     def apply_layer_plans(self, plans: dict[str, LayerPlan]) -> list[str]:
         """Set each named layer's mask from its plan, skipping layers already masked by that very plan
-        (so a slider move re-masks one layer, not all). Returns the layers that changed."""
+        and dense layers planned dense (so a slider move re-masks one layer, not all, and a page opened
+        on the dense model re-evaluates nothing). Returns the layers that changed."""
         if self.removal is not None:  # a structured preview is showing: plans start from dense
             self.reset()
-        changed = [name for name, plan in plans.items() if self.plans.get(name) != plan]
+        changed = [
+            name
+            for name, plan in plans.items()
+            if self.plans.get(name) != plan and not (plan.dense and name not in self.masks)
+        ]
         for name in changed:
             self.prune_layer(name, plans[name])
         return changed

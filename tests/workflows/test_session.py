@@ -228,3 +228,16 @@ def test_new_dense_weights_drop_the_masks_a_preview_set_aside(cnn_session):
     cnn_session.preview_removal(cnn_session.plan_removal(StructuredPlan(ratios={"conv1": 0.5})))
     cnn_session.adopt_weights(Opaque("a test"))  # masks chosen on other weights mean nothing now
     assert cnn_session.set_aside is None
+
+
+def test_dense_plans_on_a_dense_model_change_nothing(cnn_session):
+    """Regression (issue 31): opening the Prune page on a dense model gave every layer a plan of 0 as a
+    change, so a large model was re-evaluated from scratch and first shown as an estimate."""
+    cnn_session.report()
+    version = cnn_session.version
+    plans = {n: LayerPlan(0.0, "taylor") for n in cnn_session.layer_names}
+    assert cnn_session.apply_layer_plans(plans) == [] and cnn_session.version == version
+    assert cnn_session.evaluator.stale() == 0
+    cnn_session.prune_layer("fc1", LayerPlan(0.5))
+    assert cnn_session.apply_layer_plans(plans) == ["fc1"]  # a masked layer planned dense does change
+    assert cnn_session.masks == {}
