@@ -28,6 +28,7 @@ quantisation.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import asdict, dataclass, field, replace
 
 import torch
@@ -725,15 +726,25 @@ class PruneSession:
 
     def report_within(self, seconds: float) -> Report:
         """A report as complete as about ``seconds`` allow: every sample when bringing them all up to
-        date costs less than that (judged by the last batch's time), else one batch more of the shuffled
-        order than is already up to date — an estimate that the next call refines, batch by batch, until
-        it is the exact figure. A change in between starts the estimate again from the first batch."""
+        date costs less than that (judged by the last batch's time), else the batches of the shuffled
+        order brought up to date one after another for about ``seconds`` (one at least) — an estimate
+        that the next call refines the same way until it is the exact figure. (In the dashboard each call
+        is one page run: a batch a call made a refinement pay the page's drawing once per batch.) A change
+        in between starts the estimate again from the first batch."""
+        start = time.perf_counter()
         changed, self._changed = self._changed, set()
-        self.evaluator.mark(changed)
-        stale = self.evaluator.stale()
-        if stale <= 1 or stale * self.evaluator.last_batch_s <= seconds:
+        evaluator = self.evaluator
+        evaluator.mark(changed)
+        stale = evaluator.stale()
+        if stale <= 1 or stale * evaluator.last_batch_s <= seconds:
             return self.report()
-        return self.report(self.ready() + 1)
+        done = self.ready()
+        while done < len(evaluator.batches):
+            evaluator.batch(evaluator.order[done])
+            done += 1
+            if time.perf_counter() - start >= seconds:
+                break
+        return self.report(done)
 
     def ready(self) -> int:
         """How many batches of the evaluator's shuffled order are up to date, from the first on (what an

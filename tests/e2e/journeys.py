@@ -195,7 +195,7 @@ def prune_language_model(walk: Walk) -> None:
     idle(page)
     page.wait_for_function(  # the complete figure, not an estimate on the way
         "() => ![...document.querySelectorAll('[data-testid=stCaptionContainer]')]"
-        ".some(e => e.innerText.includes('refining'))",
+        ".some(e => e.innerText.includes('refining') || e.innerText.includes('so far'))",
         timeout=120_000,
     )
     remember(walk, "Perplexity")

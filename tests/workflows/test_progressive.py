@@ -72,3 +72,17 @@ def test_an_estimate_carries_the_baselines_figure_on_the_same_windows():
     with torch.no_grad():
         outputs = fresh.task.outputs(fresh.working, x[rows])
     assert math.isclose(fresh.task.figures(outputs, x[rows])["perplexity"], third.reference, rel_tol=1e-9)
+
+
+def test_one_call_refines_for_as_long_as_it_is_given_not_one_batch():
+    """Regression (issue 31): each call (one page run in the dashboard) added one batch, so a refinement
+    over 64 windows paid the page's drawing 64 times. A call now fills its time."""
+    session = open_session("demo:gpt", data_options=DataOptions(limit=96), device="cpu")
+    x, forward = session.data.x, session.task.forward
+    session.evaluator = BlockEvaluator(session.working, x, session.layer_names, forward, 16)
+    session.report()
+    session.prune_layer(session.layer_names[-1], LayerPlan(0.6))
+    session.evaluator.last_batch_s = 60.0  # as if the rest would take minutes: no shortcut to report()
+    assert session.report_within(0.0).estimate.samples == 16  # no time: one batch, as before
+    session.evaluator.last_batch_s = 60.0
+    assert session.report_within(30.0).complete  # the five batches left take far less than 30 s
