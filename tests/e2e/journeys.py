@@ -17,7 +17,7 @@ from pathlib import Path
 
 from pruneviz.core.humanize import count
 from pruneviz.io.room import RoomStore
-from tests.e2e.browser import ROOT, idle, metric_value, slider_thumb, wait_until_changed
+from tests.e2e.browser import ROOT, idle, metric_value, open_page, slider_thumb, wait_until_changed
 
 PRUNEVIZ = str(Path(ROOT) / ".venv" / "bin" / "pruneviz")
 HELD = "Holds "  # how every page's caption names the model the session holds: "Holds demo:cnn: …"
@@ -95,9 +95,7 @@ def remember(walk: Walk, metric: str, params: str = "Non-zero params") -> None:
 
 def prune_fc1_and_conv2(walk: Walk) -> None:
     page = walk.page
-    page.goto(f"{walk.url}/Prune")
-    page.get_by_text("Per-layer sparsity").first.wait_for(timeout=120_000)
-    idle(page)
+    open_page(page, walk.url, "Prune", "Per-layer sparsity")
     expect_held(page, "demo:cnn", "the dense model")
     move(page, "fc1", "End")  # 99 %
     move(page, "conv2", "PageUp")  # 10 %
@@ -113,9 +111,7 @@ def open_structured_and_choose_nothing(walk: Walk) -> None:
 
 def structured_build(walk: Walk) -> None:
     page = walk.page
-    page.goto(f"{walk.url}/Structured")
-    page.get_by_text("What shrinks together").first.wait_for(timeout=120_000)
-    idle(page)
+    open_page(page, walk.url, "Structured", "What shrinks together")
     slider_thumb(page, "conv2").focus()
     for _ in range(3):  # 27 % of conv2's filters
         page.keyboard.press("PageUp")
@@ -154,9 +150,7 @@ def recovery_finetune(walk: Walk) -> None:
 
 def sensitivity_send_to_prune(walk: Walk) -> None:
     page = walk.page
-    page.goto(f"{walk.url}/Sensitivity")
-    page.get_by_role("button", name="Run sweep").wait_for(timeout=120_000)
-    idle(page)
+    open_page(page, walk.url, "Sensitivity", "Run sweep")
     expect_held(page, "demo:cnn", "the dense model")
     page.get_by_role("button", name="Run sweep").click()
     send = page.get_by_role("button", name="Send these sparsities to the Prune page")
@@ -171,9 +165,7 @@ def sensitivity_send_to_prune(walk: Walk) -> None:
 
 def load_hf_directory(walk: Walk) -> None:
     page = walk.page
-    page.goto(f"{walk.url}/Model_and_data")
-    page.get_by_text("prunable layers").first.wait_for(timeout=120_000)
-    idle(page)
+    open_page(page, walk.url, "Model_and_data", "prunable layers")
     page.get_by_text("Hugging Face", exact=True).click()
     page.get_by_role("textbox", name="Causal language model").fill(f"hf:{walk.hf_dir}")
     page.get_by_role("button", name="Load", exact=True).click()
@@ -225,9 +217,7 @@ def share_with_the_room(walk: Walk) -> None:
 
 def another_session_loads_it_from_the_room(walk: Walk) -> None:
     other = walk.pages[1]
-    other.goto(f"{walk.url}/Room")
-    other.get_by_text("Or choose a share").wait_for(timeout=120_000)
-    idle(other)
+    open_page(other, walk.url, "Room", "Or choose a share")
     other.locator('[data-testid="stSelectbox"]').filter(has_text="Or choose a share").click()
     other.get_by_role("option").filter(has_text="ada").first.click()
     other.get_by_role("button", name="Load into my session").click()
@@ -258,9 +248,7 @@ def save_recipe_reload_and_load_it(walk: Walk) -> None:
 
 def pass_an_exercise_and_share(walk: Walk) -> None:
     page = walk.page
-    page.goto(f"{walk.url}/Learn")
-    page.get_by_text("Exercises").first.wait_for(timeout=120_000)
-    idle(page)
+    open_page(page, walk.url, "Learn", "Exercises")
     expect_held(page, "demo:cnn", "the dense model")
     page.get_by_role("combobox", name="Your answer").type(walk.saved["most sensitive"])  # as a keyboard user
     page.get_by_role("option", name=walk.saved["most sensitive"], exact=True).click()
