@@ -137,6 +137,23 @@ def idle(page) -> None:
     page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=120_000)
 
 
+def settled(page, *labels: str, quiet_s: float = 1.5, timeout_s: float = 120) -> tuple[str, ...]:
+    """Wait until metrics ``labels`` read the same for ``quiet_s`` with no script run in progress, and
+    return them. Keys pressed in a row can reach the server as two widget changes: the page is idle
+    for a moment between their runs, so one idle page is not yet the last value."""
+    deadline = time.monotonic() + timeout_s
+    idle(page)
+    last = tuple(metric_value(page, label) for label in labels)
+    while time.monotonic() < deadline:
+        page.wait_for_timeout(quiet_s * 1000)
+        idle(page)
+        now = tuple(metric_value(page, label) for label in labels)
+        if now == last:
+            return now
+        last = now
+    raise TimeoutError(f"{labels} kept changing for {timeout_s} s: last {last}")
+
+
 def open_page(page, url: str, path: str, ready_text: str) -> None:
     """Navigate and wait until the page's content (``ready_text``) is rendered and runs are idle."""
     page.goto(f"{url}/{path}")

@@ -17,7 +17,15 @@ from pathlib import Path
 
 from pruneviz.core.humanize import count
 from pruneviz.io.room import RoomStore
-from tests.e2e.browser import ROOT, idle, metric_value, open_page, slider_thumb, wait_until_changed
+from tests.e2e.browser import (
+    ROOT,
+    idle,
+    metric_value,
+    open_page,
+    settled,
+    slider_thumb,
+    wait_until_changed,
+)
 
 PRUNEVIZ = str(Path(ROOT) / ".venv" / "bin" / "pruneviz")
 HELD = "Holds "  # how every page's caption names the model the session holds: "Holds demo:cnn: …"
@@ -184,7 +192,7 @@ def prune_language_model(walk: Walk) -> None:
     for _ in range(5):
         page.keyboard.press("PageUp")
     wait_until_changed(page, "Perplexity", before)
-    idle(page)
+    settled(page, "Perplexity", "Non-zero params")  # all five presses, not the first
     page.wait_for_function(  # the complete figure, not an estimate on the way
         "() => ![...document.querySelectorAll('[data-testid=stCaptionContainer]')]"
         ".some(e => e.innerText.includes('refining') || e.innerText.includes('so far'))",
