@@ -15,7 +15,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "pruneviz"
 LAYERS = ["core", "io", "tasks", "workflows", "views", "front"]  # each may import only those before it
-FRONT_ENDS = {"cli", "commands", "ui", "__main__"}
+FRONT_ENDS = {"api", "cli", "commands", "ui", "__main__"}
 
 
 def _module_name(path: Path) -> str:
@@ -92,12 +92,14 @@ def test_no_pruneviz_import_hides_inside_a_function():
 
 
 def test_only_the_command_line_loads_pruneviz_modules_by_name():
-    """pruneviz/cli.py loads the command that runs by name (so ``--help`` imports no torch); anywhere
-    else a by-name import would be a hidden one (io/models.py loads the user's python: specs, never
-    pruneviz's own modules)."""
+    """pruneviz/cli.py loads the command that runs by name (so ``--help`` imports no torch), and the
+    package loads its API on first use (so ``import pruneviz`` imports no torch); anywhere else a by-name
+    import would be a hidden one (io/models.py loads the user's python: specs, never pruneviz's own
+    modules)."""
     by_name = {m for m, p in MODULES.items() if "import_module(" in p.read_text()}
-    assert by_name == {"pruneviz.cli", "pruneviz.io.models"}
+    assert by_name == {"pruneviz", "pruneviz.cli", "pruneviz.io.models"}
     assert 'import_module(f"{COMMANDS}.' in (PACKAGE / "cli.py").read_text()
+    assert 'import_module("pruneviz.api")' in (PACKAGE / "__init__.py").read_text()
 
 
 def test_only_the_ui_package_imports_streamlit():
