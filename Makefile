@@ -13,7 +13,7 @@ PORT   ?= 8501
 # dashboard then refuses pickles unless PRUNEVIZ_ALLOW_PICKLE=1 (see pruneviz/ui/serving.py).
 PRUNEVIZ_HOST ?= 127.0.0.1
 
-.PHONY: run serve test lint format audit bench chromium clean
+.PHONY: run serve test lint format audit bench docs chromium clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -49,8 +49,12 @@ test: $(STAMP) chromium lint
 audit: $(STAMP)
 	$(PY) .ci/audit.py
 
+# The documentation site (MkDocs Material), strict: a broken link or a missing reference fails it.
+docs: $(STAMP)
+	$(VENV)/bin/mkdocs build --strict
+
 bench: $(STAMP)
 	$(PY) benchmarks/incremental_eval.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache tests/artifacts
+	rm -rf $(VENV) .pytest_cache .ruff_cache tests/artifacts build/site

@@ -25,5 +25,5 @@ lines = [
 ]
 st.markdown(
     f"This server listens {where}. A browser here:\n" + "\n".join(lines) + "\n\nWhoever starts the server "
-    "changes these with the variables named (see the README's *Running it for a room*)."
+    "changes these with the variables named (see the docs' *Serving a room*: docs/serving.md)."
 )

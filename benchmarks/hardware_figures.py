@@ -1,4 +1,4 @@
-"""The README's hardware figures, measured on this machine in one run:
+"""The hardware figures in docs/hardware.md, measured on this machine in one run:
 
 1. dense vs CSR time per layer (``torch.sparse``, the hardware report's kernel) for demo:cnn and
    resnet18 (random weights, 3×224×224) with every layer at 50/80/90/95 % unstructured sparsity, at

@@ -254,7 +254,7 @@ class Workspace:
 
     def holding(self) -> str:
         """The model this session holds, named by the page that made it: what every page shows and what
-        the Export page writes (see the README's *Which page owns which model*)."""
+        the Export page writes (see docs/architecture.md, *Which page owns which model*)."""
         session = self.session
         if session.removal is not None and not session.removal.empty:
             built = self.built_for_preview()

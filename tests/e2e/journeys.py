@@ -213,6 +213,7 @@ def generate_side_by_side(walk: Walk) -> None:
     page.get_by_role("button", name="Continue the prompt").click()
     page.get_by_text("Pruned (this session)").wait_for(timeout=180_000)
     idle(page)
+    page.screenshot(path=str(ROOT / "tests" / "artifacts" / "Generate.png"), full_page=True)  # the docs' one
 
 
 def share_with_the_room(walk: Walk) -> None:

@@ -98,10 +98,10 @@ def test_clicking_a_layer_bar_selects_it(server, page):
     assert layer.locator("input").input_value() == "fc1"  # the selector follows the click
 
 
-def test_the_upload_limit_is_configured_and_stated_in_the_readme():
+def test_the_upload_limit_is_configured_and_stated_in_the_docs():
     config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
     limit = config["server"]["maxUploadSize"]
-    assert f"Uploads are limited to {limit} MB" in (ROOT / "README.md").read_text()
+    assert f"Uploads are limited to {limit} MB" in (ROOT / "docs" / "dashboard" / "index.md").read_text()
 
 
 def test_an_upload_over_the_limit_is_refused_and_the_session_keeps_its_model(page):

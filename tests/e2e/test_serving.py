@@ -1,7 +1,8 @@
 """Safe by default: `make run` serves only this machine; `make serve` serves a room, locked down.
 
-The servers are started with the README's own commands and reached through 127.0.0.1 only; what they
-listen on is read from the kernel's socket table (/proc/net/tcp), never by connecting elsewhere.
+The servers are started with the commands the README and docs give and reached through 127.0.0.1
+only; what they listen on is read from the kernel's socket table (/proc/net/tcp), never by connecting
+elsewhere.
 """
 
 import ipaddress
@@ -60,9 +61,9 @@ def test_make_serve_listens_for_a_room_and_says_what_browsers_may_not_do():
     assert "may not unpickle uploaded files" in text and "may not name python: model or data specs" in text
 
 
-def test_xsrf_protection_and_cors_stay_on_and_the_readme_says_so():
+def test_xsrf_protection_and_cors_stay_on_and_the_docs_say_so():
     server = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())["server"]
     assert server["address"] == "127.0.0.1"
     assert server.get("enableXsrfProtection", True) is True and server.get("enableCORS", True) is True
-    readme = (ROOT / "README.md").read_text()
-    assert "make serve" in readme and "XSRF protection" in readme and "CORS" in readme
+    serving = (ROOT / "docs" / "serving.md").read_text()
+    assert "make serve" in serving and "XSRF protection" in serving and "CORS" in serving

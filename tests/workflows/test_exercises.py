@@ -39,3 +39,17 @@ def test_half_the_filters(cnn_session, criterion, passes):
     assert not FILTERS.check(cnn_session, base, None).passed
     cnn_session.apply_layer_plans({n: LayerPlan(0.5, criterion, "filter") for n in ("conv1", "conv2")})
     assert FILTERS.check(cnn_session, base, None).passed is passes
+
+
+def test_the_answers_in_the_workshop_checklist_pass(cnn_session):
+    """docs/serving.md gives an instructor one passing answer per exercise: each must pass."""
+    base = cnn_session.report()
+    assert SENSITIVE.check(cnn_session, base, "conv1").passed
+    cnn_session.apply_layer_plans({"conv2": LayerPlan(0.6), "fc1": LayerPlan(0.85), "fc2": LayerPlan(0.3)})
+    assert EIGHTY.check(cnn_session, base, None).passed
+    cnn_session.reset()
+    cnn_session.apply_layer_plans({n: LayerPlan(0.5, "magnitude", "2:4") for n in ("conv2", "fc1", "fc2")})
+    assert NM.check(cnn_session, base, None).passed
+    cnn_session.reset()
+    cnn_session.apply_layer_plans({n: LayerPlan(0.5, "taylor", "filter") for n in ("conv1", "conv2")})
+    assert FILTERS.check(cnn_session, base, None).passed
