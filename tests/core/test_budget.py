@@ -1,0 +1,56 @@
+"""A job that grows past its memory budget stops with one readable line, and the process carries on."""
+
+import time
+
+import pytest
+
+from pruneviz.core.budget import ENV, check_estimate, job_budget_bytes, within_budget
+from pruneviz.core.errors import PrunevizError
+
+
+def grow(mib: int, held: list) -> list:
+    """Allocate ``mib`` MiB into ``held`` in small Python steps (as a graph being built does)."""
+    for _ in range(mib):
+        held.append(bytearray(2**20))
+        time.sleep(0.002)
+    return held
+
+
+STOPPED = r"planning filters stopped: it grew the process by .* MiB, past the job memory budget of 64 MiB"
+
+
+def test_a_job_growing_past_its_budget_is_stopped_and_named():
+    held: list = []
+    with (
+        pytest.raises(PrunevizError, match=rf"{STOPPED} \({ENV}\)"),
+        within_budget("planning filters", 64 * 2**20),
+    ):
+        grow(2000, held)  # 2 GB if nothing stopped it
+    assert 64 <= len(held) < 200  # stopped soon after 64 MiB
+    held.clear()
+    with within_budget("the next job", budget=64 * 2**20):  # the thread is clean: no exception pending
+        time.sleep(0.2)
+
+
+def test_a_job_within_its_budget_runs_to_the_end_and_keeps_its_result():
+    with within_budget("a small job", budget=512 * 2**20):
+        held = grow(32, [])
+    assert len(held) == 32
+
+
+def test_an_estimate_over_the_budget_is_refused_before_anything_is_built():
+    with pytest.raises(
+        PrunevizError, match="would need about 2,048 MiB, over the job memory budget of 1,024 MiB"
+    ):
+        check_estimate("planning resnet", 2 * 2**30, budget=2**30)
+    check_estimate("planning resnet", 2**20, budget=2**30)
+
+
+def test_the_budget_comes_from_the_environment(monkeypatch):
+    monkeypatch.setenv(ENV, "300")
+    assert job_budget_bytes() == 300 * 2**20
+    monkeypatch.setenv(ENV, "lots")
+    with pytest.raises(PrunevizError, match="must be a number of MiB"):
+        job_budget_bytes()
+    monkeypatch.delenv(ENV)
+    assert job_budget_bytes() > 2**30  # half of this machine
