@@ -38,10 +38,10 @@ ws = page_header(
 session = ws.session
 require_prunable_layers(session)
 names = session.layer_names
-PRESETS = ["uniform", "global threshold", "deeper layers more", "OWL (outlier-weighted)"]
 GROUP_ABOVE = 12  # layers; above this, sliders come per kind of layer and folded by block
-if ws.sensitivity is not None:  # after a sweep on the Sensitivity page
-    PRESETS.append("from sensitivity")
+BY_LABEL = {
+    allocate.ALLOCATIONS.get(n).label: allocate.ALLOCATIONS.get(n) for n in allocate.ALLOCATIONS.names()
+}
 
 
 def show(request: SliderRequest) -> None:
@@ -57,7 +57,7 @@ def show(request: SliderRequest) -> None:
 st.session_state.setdefault(K("criterion"), "magnitude")
 st.session_state.setdefault(K("granularity"), "unstructured")
 st.session_state.setdefault(K("global"), 0)
-st.session_state.setdefault(K("preset"), PRESETS[0])
+st.session_state.setdefault(K("preset"), allocate.ALLOCATIONS.get("uniform").label)
 st.session_state.setdefault(K("weights"), FLOAT)
 WEIGHTS = [
     FLOAT,
@@ -87,18 +87,8 @@ def on_granularity() -> None:
 def allocate_sliders() -> None:
     """Spread the global slider over the layers with the chosen preset."""
     target = st.session_state[K("global")] / 100
-    preset = st.session_state[K("preset")]
-    if preset == "uniform":
-        fractions = allocate.uniform(names, target)
-    elif preset == "deeper layers more":
-        fractions = allocate.ramp(names, target)
-    elif preset == "from sensitivity":
-        fractions = allocate.from_sensitivity(ws.sensitivity, session.layers, target)
-    elif preset.startswith("OWL"):
-        fractions = allocate.owl_sparsity(session, names, target)
-    else:
-        scores = session.scores(st.session_state[K("criterion")], kind())
-        fractions = allocate.global_threshold({n: scores[n] for n in names if n in scores}, target)
+    given = allocate.Spreading(session, names, st.session_state[K("criterion")], kind(), ws.sensitivity)
+    fractions = BY_LABEL[st.session_state[K("preset")]].spread(given, target)
     for n, f in fractions.items():
         st.session_state[K.layer(n)] = min(99, round(100 * f))
 
@@ -125,11 +115,8 @@ def slider_plans():
 
 
 def presets(ranks: bool) -> list[str]:
-    """The presets that make sense now: a fixed N:M sparsity has nothing to spread, and a method that
-    rewrites weights (``ranks`` False) has no ranking for a global threshold."""
-    if not kind().rankable:
-        return PRESETS[:1]
-    return [p for p in PRESETS if ranks or p != "global threshold"]
+    """The allocations that make sense now (``ranks`` False: the method rewrites weights), by label."""
+    return [a.label for a in allocate.allocations_for(kind(), ranks, ws.sensitivity is not None)]
 
 
 def sequential_note(criterion: str) -> None:
@@ -209,7 +196,7 @@ def pruning_panel() -> None:
         )
         plan = LayerPlan(0.5, criterion, kind())
         ranks = not rewrites(plan)
-        if ranks and (st.session_state[K("preset")] == "global threshold" or criterion != "magnitude"):
+        if ranks and (BY_LABEL[st.session_state[K("preset")]].ranks or criterion != "magnitude"):
             ensure_scores(session, criterion, kind())
         st.radio(
             "Preset",

@@ -33,6 +33,7 @@ from pruneviz.io.gate import Gate
 from pruneviz.io.models import ModelOptions
 from pruneviz.views import charts
 from pruneviz.views.heatmap import weight_grid
+from pruneviz.workflows.allocate import ALLOCATIONS, Spreading
 from pruneviz.workflows.apply import as_applied, export_and_verify
 from pruneviz.workflows.recipe import (
     VERSION,
@@ -41,8 +42,10 @@ from pruneviz.workflows.recipe import (
     check_model,
     load_recipe,
     parse_recipe,
+    recipe_document,
     save_recipe,
     session_document,
+    uniform_plans,
 )
 from pruneviz.workflows.sensitivity import DEFAULT_LEVELS, Sensitivity, SweepSpec, sweep
 from pruneviz.workflows.session import PruneSession, open_session, resolve_device
@@ -52,7 +55,6 @@ if TYPE_CHECKING:
     from plotly.graph_objects import Figure
 
 Progress = Callable[[float, str], None]
-ALLOCATIONS = ("uniform", "global", "owl")
 FIGURES = ("layers", "importance", "sensitivity", "pareto")
 
 
@@ -176,11 +178,12 @@ class Session:
         (``{"conv2": 0.3, "fc1": 0.9}``; other layers stay dense), a recipe (a path to a recipe file,
         or a recipe document as a mapping with ``pruneviz: 1`` at the top) or a parsed recipe.
         ``criterion`` (``magnitude``, ``gradient``, ``taylor``, ``wanda``, ``sparsegpt``, …) and
-        ``granularity`` (``unstructured``, ``filter``, ``2:4``, ``4:8``) apply to a sparsity; with
-        ``allocation`` ``global`` one ranking across all layers reaches the sparsity, with ``owl`` a
-        language model's blocks get more or less by their outlier ratios. Methods that read a layer's
-        inputs (wanda, sparsegpt) run block by block, as their papers do; ``progress(fraction,
-        message)`` hears about it.
+        ``granularity`` (``unstructured``, ``filter``, ``2:4``, ``4:8``) apply to a sparsity, which
+        ``allocation`` spreads over the layers as the Prune page's presets do: ``uniform``, ``global``
+        (one threshold across all layers), ``ramp`` (deeper layers more), ``owl`` (a language model's
+        blocks by their outlier ratios) or ``sensitivity`` (from the last :meth:`sensitivity` sweep).
+        Methods that read a layer's inputs (wanda, sparsegpt) run block by block, as their papers do;
+        ``progress(fraction, message)`` hears about it.
 
         >>> s.prune({"fc1": 0.9, "conv2": 0.3}).report()["params_nonzero"]
         26...
@@ -355,10 +358,7 @@ class Session:
             return how
         if isinstance(how, str | Path):
             return load_recipe(how)
-        if allocation not in ALLOCATIONS:
-            raise PrunevizError(
-                f"unknown allocation {allocation!r} (choose one of: {', '.join(ALLOCATIONS)})"
-            )
+        spreads = ALLOCATIONS.get(allocation)  # checked first: an unknown name is one readable line
         plan = {"criterion": criterion, "granularity": granularity}
         if isinstance(how, Mapping) and "pruneviz" in how:
             return parse_recipe(dict(how), "the recipe")
@@ -371,9 +371,13 @@ class Session:
             )
         if isinstance(how, bool) or not isinstance(how, Real):
             raise PrunevizError(f"prune() takes a sparsity, per-layer sparsities or a recipe, got {how!r}")
-        if allocation == "global":
-            return parse_recipe({"pruneviz": VERSION, "global": {"sparsity": float(how)} | plan}, "prune()")
-        doc = {"pruneviz": VERSION, "default": {"sparsity": float(how)} | plan}
-        if allocation == "owl":
-            doc["allocation"] = "owl"
-        return parse_recipe(doc, "prune()")
+        uniform = parse_recipe({"pruneviz": VERSION, "default": {"sparsity": float(how)} | plan}, "prune()")
+        if allocation == "uniform":
+            return uniform  # layers that cannot take the granularity stay dense
+        e, kind = self._engine, uniform.default.granularity
+        if not kind.rankable:
+            raise PrunevizError(f"{kind} fixes every layer's sparsity: there is nothing to allocate")
+        given = Spreading(e, e.layer_names, uniform.default.criterion, kind, self._sweep)
+        fractions = spreads.spread(given, float(how))
+        plans = uniform_plans(e.layers, fractions, uniform.default.criterion, kind)
+        return parse_recipe(recipe_document(None, None, plans), "prune()")

@@ -110,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("evaluate", parents=[common], help="accuracy, parameters, MACs and size")
     _model_args(ev, required=False)
-    ev.add_argument("--recipe", help="YAML/JSON recipe to apply before evaluating")
+    _recipe_arg(ev, "YAML/JSON recipe to apply before evaluating")
     ev.add_argument("--save", help="write the pruned model to this file (loads back as file:PATH)")
     ev.add_argument(
         "--progress",
@@ -121,10 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     ap = sub.add_parser("apply", parents=[common], help="prune (filters for real) and export, verified")
     _model_args(ap, required=False)
-    ap.add_argument(
-        "--recipe", required=True, help="recipe with granularity: filter layers (or a filter global)"
-    )
-    ap.add_argument("--out", required=True, help="file to write the shrunk model to")
+    _recipe_arg(ap, "recipe with granularity: filter layers (or a filter global)", required=True)
+    _out_arg(ap, "file to write the shrunk model to")
     ap.add_argument(
         "--format", default="state_dict", choices=Registered("formats"), metavar="FORMAT",
         help="%(choices)s (default %(default)s)",
@@ -133,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     la = sub.add_parser("latency", parents=[common], help="measured latency of the dense and pruned model")
     _model_args(la, required=False)
-    la.add_argument("--recipe", help="recipe to apply (filter layers are removed, others masked)")
+    _recipe_arg(la, "recipe to apply (filter layers are removed, others masked)")
     la.add_argument("--batch-sizes", default="1,64", help="comma-separated batch sizes (default 1,64)")
     la.add_argument("--repeats", type=int, default=10, help="timed runs per measurement (median)")
     la.add_argument("--windows", type=int, default=8, help="language models: windows prefilled at once")
@@ -146,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="each layer timed on this device's kernels (dense, CSR/BSR, 2:4, shrunk, int8), with break-even",
     )
     _model_args(hw, required=False)
-    hw.add_argument("--recipe", help="recipe whose masks are timed (default: the dense model)")
+    _recipe_arg(hw, "recipe whose masks are timed (default: the dense model)")
     hw.add_argument("--batch", type=int, default=16, help="the larger batch size timed beside 1 (default 16)")
     hw.add_argument("--kernels", help="comma-separated kernels to time (default: all the device offers)")
     hw.add_argument("--repeats", type=int, default=10, help="timed runs per measurement (median)")
@@ -159,11 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _model_args(se)
     _sweep_args(se)
-    se.add_argument(
-        "--out",
-        required=True,
-        help="results file: .csv (layer,sparsity,<metric>,loss,criterion,granularity) or .json",
-    )
+    _out_arg(se, "results file: .csv (layer,sparsity,<metric>,loss,criterion,granularity) or .json")
     se.add_argument("--naive", action="store_true", help="deep-copy + full pass per point (for comparison)")
     se.add_argument(
         "--resume", action="store_true", help="keep the points already in --out, measure the rest"
@@ -181,27 +175,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     au.add_argument(
         "--allocation",
-        choices=["sensitivity", "owl"],
+        choices=Registered("automatic allocations"),
         default="sensitivity",
-        help="sensitivity: greedy over measured curves; owl: outlier-weighted (language models, "
-        "--target-params, criterion wanda by default)",
+        metavar="ALLOCATION",
+        help="%(choices)s (default %(default)s): sensitivity is greedy over measured curves; owl is "
+        "outlier-weighted (language models, --target-params, criterion wanda by default)",
     )
-    au.add_argument("--out", required=True, help="recipe file to write (.yaml or .json)")
+    _out_arg(au, "recipe file to write (.yaml or .json)")
     au.set_defaults(run="sweeps:cmd_auto")
 
     ft = sub.add_parser(
         "finetune", parents=[common], help="prune on a schedule and fine-tune with masks held"
     )
     _model_args(ft, required=False)
-    ft.add_argument("--recipe", required=True, help="the target pruning (per-layer plans or global)")
+    _recipe_arg(ft, "the target pruning (per-layer plans or global)", required=True)
     ft.add_argument(
         "--schedule", default="oneshot", choices=Registered("schedules"), metavar="SCHEDULE",
         help="%(choices)s (default %(default)s)",
     )  # fmt: skip
     ft.add_argument("--rounds", type=int, default=3, help="pruning steps for iterative / gradual")
     _train_args(ft, steps=300)
-    ft.add_argument("--train-data", help="training split spec (default: the data's own training split)")
-    ft.add_argument("--out", required=True, help="file to write the fine-tuned model to")
+    _out_arg(ft, "file to write the fine-tuned model to")
     ft.set_defaults(run="training:cmd_finetune")
 
     lt = sub.add_parser("lottery", parents=[common], help="iterative magnitude pruning with rewinding")
@@ -210,46 +204,45 @@ def build_parser() -> argparse.ArgumentParser:
     lt.add_argument("--rate", type=float, default=0.2, help="fraction of remaining weights pruned per round")
     lt.add_argument("--rewind-iter", type=int, default=0, help="rewind to this training step (0 = init)")
     _train_args(lt, steps=400)
-    lt.add_argument("--train-data", help="training split spec (default: the data's own training split)")
-    lt.add_argument("--out", required=True, help="CSV of rounds")
+    _out_arg(lt, "CSV of rounds")
     lt.set_defaults(run="training:cmd_lottery")
 
     sn = sub.add_parser(
         "snippet", parents=[common], help="Python code applying a recipe with torch prune only"
     )
     _model_args(sn, required=False)
-    sn.add_argument("--recipe", required=True)
-    sn.add_argument("--out", help="file to write (default: stdout)")
+    _recipe_arg(sn, "the recipe to write as code", required=True)
+    _out_arg(sn, "file to write (default: stdout)", required=False)
     sn.set_defaults(run="export:cmd_snippet")
 
     rp = sub.add_parser("report", parents=[common], help="a self-contained HTML report of a recipe")
     _model_args(rp, required=False)
-    rp.add_argument("--recipe", required=True)
-    rp.add_argument("--out", required=True, help="report.html")
+    _recipe_arg(rp, "the recipe to report on", required=True)
+    _out_arg(rp, "report.html")
     rp.add_argument("--png", help="also write the main chart as PNG (needs kaleido)")
     rp.set_defaults(run="export:cmd_report")
 
     de = sub.add_parser("depth", parents=[common], help="blocks of a transformer to drop, by Block Influence")
     _model_args(de)
     de.add_argument("--drop", type=int, required=True, help="how many blocks to drop")
-    de.add_argument("--out", required=True, help="recipe file to write (drop_blocks: [...])")
+    _out_arg(de, "recipe file to write (drop_blocks: [...])")
     de.set_defaults(run="sweeps:cmd_depth")
 
     ro = sub.add_parser("room", parents=[common], help="the workshop room's store: export or clear it")
     room = ro.add_subparsers(dest="action", required=True, metavar="ACTION")
     rx = room.add_parser("export", parents=[common], help="every share (hidden ones marked) as CSV")
-    rx.add_argument("--db", required=True, help="the room's SQLite file (the server's PRUNEVIZ_ROOM_DB)")
-    rx.add_argument("--out", required=True, help="CSV file to write")
+    _room_db_arg(rx)
+    _out_arg(rx, "CSV file to write")
     rx.set_defaults(run="room:cmd_room_export")
     rc = room.add_parser("clear", parents=[common], help="delete every share (the room's model stays)")
-    rc.add_argument("--db", required=True, help="the room's SQLite file (the server's PRUNEVIZ_ROOM_DB)")
+    _room_db_arg(rc)
     rc.set_defaults(run="room:cmd_room_clear")
 
     ge = sub.add_parser(
         "generate", parents=[common], help="continue a prompt with the dense and the pruned language model"
     )
     _model_args(ge, required=False)
-    ge.add_argument("--recipe", help="recipe to prune with (default: the dense model twice)")
+    _recipe_arg(ge, "recipe to prune with (default: the dense model twice)")
     ge.add_argument("--prompt", required=True, help="text to continue")
     ge.add_argument("--tokens", type=int, default=120, help="new tokens (greedy decoding; default 120)")
     ge.set_defaults(run="inspect:cmd_generate")
@@ -267,6 +260,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _recipe_arg(p: argparse.ArgumentParser, help: str, required: bool = False) -> None:
+    p.add_argument("--recipe", required=required, help=help)
+
+
+def _out_arg(p: argparse.ArgumentParser, help: str, required: bool = True) -> None:
+    p.add_argument("--out", required=required, help=help)
+
+
+def _room_db_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", required=True, help="the room's SQLite file (the server's PRUNEVIZ_ROOM_DB)")
+
+
 def _train_args(p: argparse.ArgumentParser, steps: int) -> None:
     p.add_argument("--steps", type=int, default=steps, help=f"optimiser steps (default {steps})")
     p.add_argument("--lr", type=float, default=1e-3)
@@ -276,6 +281,7 @@ def _train_args(p: argparse.ArgumentParser, steps: int) -> None:
     p.add_argument("--distill", action="store_true", help="also learn from the dense model's outputs (KL)")
     p.add_argument("--temperature", type=float, default=2.0, help="distillation temperature (default 2)")
     p.add_argument("--alpha", type=float, default=0.5, help="distillation's share of the loss (default 0.5)")
+    p.add_argument("--train-data", help="training split spec (default: the data's own training split)")
 
 
 def _sweep_args(p: argparse.ArgumentParser) -> None:

@@ -55,6 +55,17 @@ def test_a_global_ranking_reaches_its_sparsity_with_layers_unequal(cnn):
     assert len({round(s, 2) for s in report["layers"].values()}) > 1
 
 
+def test_allocations_are_the_prune_pages_presets(cnn):
+    ramp = cnn.prune(0.5, allocation="ramp").report()["layers"]
+    assert ramp["conv1"] < ramp["fc2"]  # deeper layers more
+    with pytest.raises(pruneviz.PrunevizError, match="run one first"):
+        cnn.prune(0.5, allocation="sensitivity")
+    cnn.sensitivity((0.3, 0.6, 0.9))
+    assert cnn.prune(0.5, allocation="sensitivity").report()["sparsity"] > 0
+    with pytest.raises(pruneviz.PrunevizError, match="nothing to allocate"):
+        cnn.prune(0.5, granularity="2:4", allocation="ramp")
+
+
 def test_removed_filters_export_smaller_and_reload_with_the_sessions_figures(cnn, tmp_path):
     report = cnn.remove(0.3).report()
     assert report["params_nonzero"] < report["params_total"]

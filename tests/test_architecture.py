@@ -162,3 +162,50 @@ def test_no_page_or_command_asks_which_task_it_has(path):
 )
 def test_the_task_question_check_can_fail(source):
     assert task_questions(source)
+
+
+RECORDS = {"plans", "solved"}  # the session's record of how each mask was made
+
+
+def _writes_records(tree: ast.AST) -> list[int]:
+    """Lines that write a session's plans or solved record from outside it: ``x.plans[k] = …``,
+    ``x.plans = …`` or ``x.plans.update/pop/clear(…)`` on anything but ``self``."""
+
+    def record(node: ast.AST) -> bool:
+        return (
+            isinstance(node, ast.Attribute)
+            and node.attr in RECORDS
+            and not (isinstance(node.value, ast.Name) and node.value.id == "self")
+        )
+
+    lines = []
+    for node in ast.walk(tree):
+        targets = node.targets if isinstance(node, ast.Assign) else []
+        for target in targets:
+            if record(target) or (isinstance(target, ast.Subscript) and record(target.value)):
+                lines.append(node.lineno)
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in ("update", "pop", "clear", "setdefault")
+            and record(node.func.value)
+        ):
+            lines.append(node.lineno)
+    return lines
+
+
+def test_only_the_session_writes_how_its_masks_were_made():
+    """``PruneSession.set_mask(name, mask, weight, plan, solved_by)`` is the one writer of a session's
+    plans and solved record (workflows/sequential.py used to write them itself)."""
+    writers = {m: lines for m, p in MODULES.items() if (lines := _writes_records(ast.parse(p.read_text())))}
+    pages = {
+        p.name: lines
+        for p in (PACKAGE.parent / "pages").glob("*.py")
+        if (lines := _writes_records(ast.parse(p.read_text())))
+    }
+    assert writers == {} and pages == {}
+
+
+def test_the_records_check_can_fail():
+    assert _writes_records(ast.parse("session.plans[name] = plan\nsession.solved.update(x)")) == [1, 2]
+    assert _writes_records(ast.parse("self.plans[name] = plan")) == []

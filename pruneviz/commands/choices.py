@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pruneviz.core.granularity import rankable
 from pruneviz.io.formats import writable
+from pruneviz.workflows.allocate import ALLOCATIONS
 from pruneviz.workflows.llm_compressor import FORMAT as LLM_COMPRESSOR_RECIPE
 from pruneviz.workflows.recovery import SCHEDULES
 
@@ -14,4 +15,5 @@ CHOICES = {
     "formats": lambda: [*writable(), LLM_COMPRESSOR_RECIPE],
     "schedules": lambda: SCHEDULES,
     "granularities": lambda: [g.name for g in rankable()],
+    "automatic allocations": lambda: [n for n in ALLOCATIONS.registered() if ALLOCATIONS.get(n).automatic],
 }

@@ -121,33 +121,23 @@ class Exported:
     check: Verification
 
 
-# Workspace fields computed from the session's weights: whether the masks matter too (else the dense
-# weights alone), and what they are, for the note when they are dropped.
-DERIVED: dict[str, tuple[bool, str]] = {
-    "removals": (False, "structured plans"),
-    "unit_scores": (False, "head and channel scores"),
-    "influence": (False, "Block Influence"),
-    "shrunk": (False, "the smaller model built"),
-    "latency": (False, "its latency"),
-    "structured_files": (False, "its downloads"),
-    "token_speedups": (False, "its speed-ups"),
-    "shrunk_curve": (False, "its fine-tune"),
-    "shrunk_undo": (False, "its fine-tune's undo"),
-    "sensitivity": (False, "the sensitivity sweep"),
-    "estimate": (False, "the sweep's Taylor estimate"),
-    "allocation": (False, "the automatic allocation"),
-    "curve": (False, "the fine-tune's curve"),
-    "undo": (False, "the fine-tune's undo"),
-    "generated": (True, "the generated text"),
-    "exported": (True, "the exported file"),
-    "report_html": (True, "the HTML report"),
-    "hardware": (True, "the hardware report"),
-}
-# Keeping a new value of the key drops these, derived from the old one.
-FOLLOWERS = {
-    "sensitivity": ("estimate", "allocation"),
-    "shrunk": ("latency", "structured_files", "token_speedups", "shrunk_curve", "shrunk_undo"),
-}
+@dataclass(frozen=True)
+class Derived:
+    """What a Workspace field computed from the session's weights declares about itself: what it is
+    (named when it is dropped), whether the masks matter too (else the dense weights alone), and the
+    fields derived from it in turn, which go when it takes a new value."""
+
+    label: str
+    masks: bool = False
+    followers: tuple[str, ...] = ()
+
+
+def derived(label: str, masks: bool = False, followers: tuple[str, ...] = (), factory=None):
+    """A Workspace field holding a result derived from the session's weights (``factory``: its empty
+    value, else None). Declared here and only here, it is stamped by :meth:`Workspace.keep`, dropped by
+    :meth:`Workspace.forget_stale` once the session moves past it, and takes its followers with it."""
+    meta = {"derived": Derived(label, masks, followers)}
+    return field(default_factory=factory, metadata=meta) if factory else field(default=None, metadata=meta)
 
 
 @dataclass
@@ -155,9 +145,10 @@ class Workspace:
     """Everything one browser session owns, for one loaded model (``uploads`` and ``token_guard`` belong
     to the browser session and move on to the next model's workspace).
 
-    Results derived from the session's weights (:data:`DERIVED`) are kept with :meth:`keep` or
-    :meth:`cache`, which stamp them with the versions they come from; :meth:`forget_stale` (run at every
-    page start) drops those the session has moved past, and says which."""
+    Results derived from the session's weights (fields declared with :func:`derived`) are kept with
+    :meth:`keep` or :meth:`cache`, which stamp them with the versions they come from;
+    :meth:`forget_stale` (run at every page start) drops those the session has moved past, and says
+    which."""
 
     choice: Choice
     session: PruneSession
@@ -174,36 +165,40 @@ class Workspace:
     recipe_error: str | None = None  # why the last recipe uploaded on the Prune page was refused
     importance_layer: str | None = None  # the layer for the Importance page to show on its next run
     # Structured page
-    removals: dict[str, Removal] = field(default_factory=dict)  # plans already computed, most recent last
-    shrunk: Applied | None = None  # the last smaller model built, with what it measures
-    latency: LatencyComparison | None = None  # its latency against dense and unstructured
+    removals: dict[str, Removal] = derived("structured plans", factory=dict)  # computed, most recent last
+    shrunk: Applied | None = derived(  # the last smaller model built, with what it measures
+        "the smaller model built",
+        followers=("latency", "structured_files", "token_speedups", "shrunk_curve", "shrunk_undo"),
+    )
+    latency: LatencyComparison | None = derived("its latency")  # against dense and unstructured
     groups: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)  # coupled layers per layer
-    structured_files: dict[str, bytes] = field(default_factory=dict)  # exports of the shrunk model
+    structured_files: dict[str, bytes] = derived("its downloads", factory=dict)  # of the shrunk model
     dropped_heads: dict[int, tuple[int, ...]] = field(default_factory=dict)  # head groups clicked, per block
-    unit_scores: dict[str, UnitScores] = field(
-        default_factory=dict
-    )  # heads' and channels' scores per criterion
-    influence: list[float] | None = None  # Block Influence of every block
+    unit_scores: dict[str, UnitScores] = derived("head and channel scores", factory=dict)  # per criterion
+    influence: list[float] | None = derived("Block Influence")  # of every block
     structure: TransformerPlan | None = None  # the transformer plan previewed
-    token_speedups: dict[str, SpeedUp] | None = None  # its parts' prefill and decode speed-ups
-    shrunk_curve: list[Point] | None = None  # the smaller model's fine-tune
-    shrunk_undo: Applied | None = None  # the smaller model before that fine-tune
+    token_speedups: dict[str, SpeedUp] | None = derived("its speed-ups")  # its parts' prefill and decode
+    shrunk_curve: list[Point] | None = derived("its fine-tune")  # the smaller model's fine-tune
+    shrunk_undo: Applied | None = derived("its fine-tune's undo")  # the smaller model before that fine-tune
     # Sensitivity page
-    sensitivity: Sensitivity | None = None  # the latest finished sweep (feeds the Prune page preset)
-    estimate: dict | None = None  # its instant Taylor estimate
+    sensitivity: Sensitivity | None = derived(  # the latest finished sweep (feeds the Prune page preset)
+        "the sensitivity sweep", followers=("estimate", "allocation")
+    )
+    estimate: dict | None = derived("the sweep's Taylor estimate")  # its instant Taylor estimate
     live: LiveSweep | None = None  # the sweep running in the background, if any
-    allocation: AutoResult | None = None  # the latest automatic allocation
+    allocation: AutoResult | None = derived("the automatic allocation")  # the latest one
     # Recovery page
-    curve: list[Point] | None = None  # the latest fine-tune's training curve
-    undo: dict | None = None  # the session's state before that fine-tune
+    curve: list[Point] | None = derived("the fine-tune's curve")  # the latest fine-tune's training curve
+    undo: dict | None = derived("the fine-tune's undo")  # the session's state before that fine-tune
     # Lottery ticket page
     lottery: LotteryRun | None = None
     # Generate page
-    generated: Continuations | None = None
+    generated: Continuations | None = derived("the generated text", masks=True)
     # Export page
-    exported: Exported | None = None
-    report_html: str | None = None
-    hardware: HardwareReport | None = None  # the masks' layers timed on this device's kernels
+    exported: Exported | None = derived("the exported file", masks=True)
+    report_html: str | None = derived("the HTML report", masks=True)
+    # the masks' layers timed on this device's kernels
+    hardware: HardwareReport | None = derived("the hardware report", masks=True)
     # Learn page and the room
     passed: dict[str, float] = field(default_factory=dict)  # exercises passed: title -> when (unix time)
     instructor: bool = False  # this session entered the instructor token
@@ -211,12 +206,13 @@ class Workspace:
     stamps: dict[str, Stamp] = field(default_factory=dict)  # derived field -> the versions it comes from
 
     def keep(self, **values: object) -> None:
-        """Set derived fields (:data:`DERIVED`), stamped with the session's versions now; what was
-        derived from their old values (:data:`FOLLOWERS`) goes."""
+        """Set derived fields (:func:`derived`), stamped with the session's versions now; what was
+        derived from their old values (their followers) goes."""
         for name, value in values.items():
-            self.drop(*FOLLOWERS.get(name, ()))
+            declared = DERIVED[name]
+            self.drop(*declared.followers)
             setattr(self, name, value)
-            self.stamps[name] = self.session.stamp(masks=DERIVED[name][0])
+            self.stamps[name] = self.session.stamp(masks=declared.masks)
 
     def cache(self, name: str) -> dict:
         """A derived dict (``removals``, ``unit_scores``, ``structured_files``) to add entries to, stamped
@@ -230,7 +226,7 @@ class Workspace:
         for people."""
         stale = [name for name, stamp in self.stamps.items() if not self.session.holds(stamp)]
         self.drop(*stale)
-        return [DERIVED[name][1] for name in stale]
+        return [DERIVED[name].label for name in stale]
 
     def drop(self, *names: str) -> None:
         """Forget derived fields (back to their defaults)."""
@@ -283,6 +279,12 @@ class Workspace:
     def recipe(self) -> str:
         """:meth:`recipe_document` as YAML text (the sidebar's download)."""
         return recipe_text(self.recipe_document())
+
+
+# Every derived field of the Workspace, by name: read from the declarations, never listed twice.
+DERIVED: dict[str, Derived] = {
+    f.name: f.metadata["derived"] for f in fields(Workspace) if "derived" in f.metadata
+}
 
 
 @st.cache_resource(max_entries=16, show_spinner="Loading model and data…")

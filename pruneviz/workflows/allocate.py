@@ -7,6 +7,7 @@ re-masked by it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -16,6 +17,7 @@ from pruneviz.core.errors import PrunevizError
 from pruneviz.core.granularity import UNSTRUCTURED, Granularity
 from pruneviz.core.layers import LayerInfo
 from pruneviz.core.masks import global_masks, sparsity_of
+from pruneviz.core.registry import Registry
 from pruneviz.tasks import Metric
 from pruneviz.workflows.sensitivity import Sensitivity
 from pruneviz.workflows.sequential import apply_plans
@@ -274,3 +276,70 @@ def owl_allocate(
         rounds=1,
         baselines=_baselines_at(scratch, 1 - now.params_nonzero / now.params_total),
     )
+
+
+@dataclass(frozen=True)
+class Spreading:
+    """What an allocation may read to spread a target: the session (its layers, scores and calibration
+    data), the layers it spreads over, the criterion and granularity the plans will have, and the latest
+    finished sensitivity sweep (None: none yet)."""
+
+    session: PruneSession
+    names: list[str]
+    criterion: str = "magnitude"
+    kind: Granularity = UNSTRUCTURED
+    sweep: Sensitivity | None = None
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """One way to spread a target sparsity over layers: its name (what the API's ``allocation=`` and
+    ``pruneviz auto --allocation`` take), its label (the Prune page's preset), whether it ranks weights
+    across layers (a method that rewrites weights has no such ranking), whether it needs a finished
+    sweep, whether ``pruneviz auto`` can aim it at a target and verify it, and the rule itself."""
+
+    name: str
+    label: str
+    spread: Callable[[Spreading, float], dict[str, float]]
+    ranks: bool = False
+    needs_sweep: bool = False
+    automatic: bool = False
+
+
+ALLOCATIONS: Registry[Allocation] = Registry("allocation")
+
+
+def _global(given: Spreading, target: float) -> dict[str, float]:
+    scores = given.session.scores(given.criterion, given.kind)
+    return global_threshold({n: scores[n] for n in given.names if n in scores}, target)
+
+
+def _from_sweep(given: Spreading, target: float) -> dict[str, float]:
+    if given.sweep is None:
+        raise PrunevizError("allocation 'sensitivity' spreads from a sensitivity sweep: run one first")
+    return from_sensitivity(given.sweep, given.session.layers, target)
+
+
+for _allocation in (
+    Allocation("uniform", "uniform", lambda given, target: uniform(given.names, target)),
+    Allocation("global", "global threshold", _global, ranks=True),
+    Allocation("ramp", "deeper layers more", lambda given, target: ramp(given.names, target)),
+    Allocation(
+        "owl",
+        "OWL (outlier-weighted)",
+        lambda given, target: owl_sparsity(given.session, given.names, target),
+        automatic=True,
+    ),
+    Allocation("sensitivity", "from sensitivity", _from_sweep, needs_sweep=True, automatic=True),
+):
+    ALLOCATIONS.register(_allocation.name)(_allocation)
+
+
+def allocations_for(kind: Granularity, ranks: bool, swept: bool) -> list[Allocation]:
+    """The allocations that make sense now, in the registry's order: a fixed N:M sparsity has nothing to
+    spread, a method that rewrites weights (``ranks`` False) has no global ranking, and spreading from
+    a sweep needs one (``swept``)."""
+    found = [ALLOCATIONS.get(n) for n in ALLOCATIONS.registered()]
+    if not kind.rankable:
+        return found[:1]
+    return [a for a in found if (ranks or not a.ranks) and (swept or not a.needs_sweep)]

@@ -453,14 +453,9 @@ def resolve_for(session: PruneSession, recipe: Recipe) -> dict[str, LayerPlan] |
 def plan_structure(session: PruneSession, plan: StructuredPlan | TransformerPlan) -> Removal:
     """What ``plan`` removes from the session's dense model: filters chosen by Torch-Pruning, a vision
     transformer's MLP channels, or a language model's heads, MLP channels and blocks."""
-    blocks = vision_blocks(session.calibration().model)
     if isinstance(plan, StructuredPlan):
-        if blocks is not None and not plan.empty:
-            raise PrunevizError(
-                "a vision transformer loses MLP channels (structure: {channels: 0.3}), not filters: "
-                "filter groups would run through its residual stream and attention"
-            )
-        return session.plan_removal(plan)
+        return session.plan_removal(plan)  # refused there on a transformer-style model
+    blocks = vision_blocks(session.calibration().model)
     return plan_vision(session, plan, blocks) if blocks else plan_transformer(session, plan)
 
 

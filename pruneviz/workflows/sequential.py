@@ -84,9 +84,7 @@ def apply_plans(
             mask, weight = plan.granularity.solve(
                 method_of(plan), session.dense_weights[name], stats[name], plan.sparsity
             )
-            session.set_mask(name, mask, weight)
-            session.plans[name] = plan
-            session.solved[name] = SEQUENTIAL
+            session.set_mask(name, mask, weight, plan, SEQUENTIAL)
         done += 1
 
     if in_blocks:

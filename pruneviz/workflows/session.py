@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 from pruneviz.core import masks as M
+from pruneviz.core.budget import check_estimate, within_budget
 from pruneviz.core.errors import PrunevizError
 from pruneviz.core.evaluate import DEFAULT_BUDGET_BYTES
 from pruneviz.core.granularity import UNSTRUCTURED, Granularity, granularity
@@ -57,7 +58,12 @@ from pruneviz.io.models import (
     shared_view,
 )
 from pruneviz.tasks import Estimate, Task, task_of
-from pruneviz.workflows.structured import Removal, StructuredPlan, plan_removal
+from pruneviz.workflows.structured import (
+    Removal,
+    StructuredPlan,
+    plan_removal,
+    refuse_filters_through_attention,
+)
 
 CALIBRATION_SAMPLES = 256
 ONE_LAYER = "one layer, against the dense model's inputs"
@@ -379,14 +385,28 @@ class PruneSession:
             raise PrunevizError(f"criterion '{plan.criterion}' cannot score layer '{name}'")
         return kind.mask(scores, plan.sparsity, self.dense_weights[name].shape), None
 
-    def set_mask(self, name: str, mask: torch.Tensor | None, weight: torch.Tensor | None = None) -> None:
+    def set_mask(
+        self,
+        name: str,
+        mask: torch.Tensor | None,
+        weight: torch.Tensor | None = None,
+        plan: LayerPlan | None = None,
+        solved_by: str | None = None,
+    ) -> None:
         """Apply ``mask`` (True = keep) to layer ``name``'s working weight; None restores it dense.
         ``weight`` (zero where the mask is False) replaces the surviving weights too (a reconstruction);
-        the dense weights stay as they were, so undo and re-masking start from them."""
+        the dense weights stay as they were, so undo and re-masking start from them. ``plan`` is the
+        per-layer plan that gives this mask (what recipes and the sliders show; None: none does), and
+        ``solved_by`` how a method reading the layer's inputs solved it (one layer against the dense
+        inputs, or sequentially): the session's record of both is written here only."""
         self.check_layer(name)
         dense = self.dense_weights[name]
         self.plans.pop(name, None)
         self.solved.pop(name, None)
+        if plan is not None:
+            self.plans[name] = plan
+        if solved_by is not None:
+            self.solved[name] = solved_by
         self._changed_model()
         with torch.no_grad():
             # A new tensor, never an in-place write: the layer may share the dense weights' storage.
@@ -460,10 +480,8 @@ class PruneSession:
     def prune_layer(self, name: str, plan: LayerPlan) -> None:
         """Mask layer ``name`` as ``plan`` says (sparsity 0 restores it dense)."""
         mask, weight = (None, None) if plan.dense else self.weights_for(name, plan)
-        self.set_mask(name, mask, weight)
-        self.plans[name] = plan
-        if not plan.dense and isinstance(plan.granularity.criteria.get(plan.criterion), FromInputs):
-            self.solved[name] = ONE_LAYER
+        from_inputs = isinstance(plan.granularity.criteria.get(plan.criterion), FromInputs)
+        self.set_mask(name, mask, weight, plan, ONE_LAYER if from_inputs and not plan.dense else None)
 
     def apply_global(self, plan: GlobalPlan) -> None:
         """One ranking across all unpinned layers; pinned layers stay dense."""
@@ -478,13 +496,12 @@ class PruneSession:
             scores = {n: all_scores[n] for n in ranked if n in all_scores}
         for name, keep in M.global_masks(scores, plan.sparsity, lamp=plan.lamp).items():
             mask = kind.expand(keep, self.dense_weights[name].shape)
-            self.set_mask(name, mask)
             # what the ranking gave this layer, as a per-layer plan that gives the very same mask (the
             # same scores, the same count; LAMP ranks a layer's weights as magnitude does)
             units = kind.units(mask.shape)
             pruned = units - int(keep.sum())
             criterion = "magnitude" if plan.lamp else plan.criterion
-            self.plans[name] = LayerPlan(M.sparsity_for(pruned, units), criterion, kind)
+            self.set_mask(name, mask, plan=LayerPlan(M.sparsity_for(pruned, units), criterion, kind))
         for name in plan.pinned:
             self.set_mask(name, None)
 
@@ -599,10 +616,21 @@ class PruneSession:
 
     # --- structured removal -------------------------------------------------------------------------
 
-    def plan_removal(self, plan: StructuredPlan) -> Removal:
-        """Which filters Torch-Pruning would remove under ``plan`` (computed on a dense copy)."""
+    def plan_removal(self, plan: StructuredPlan, pinned_by_registry: bool = False) -> Removal:
+        """Which filters Torch-Pruning would remove under ``plan`` (computed on a dense copy), within
+        the job memory budget. A transformer-style model is refused before any graph is built, unless
+        the plan comes from its family's registry entry (``pinned_by_registry``: every layer but the
+        MLP's pinned, as a vision transformer's channel plan is)."""
         calib = self.calibration()
-        with calib.exclusive() as dense:  # planned on a private copy, taken between passes
+        if not plan.empty and not pinned_by_registry:
+            refuse_filters_through_attention(calib.model, self.model.spec)
+        what = f"planning {self.model.spec}'s filter removal ({_words(plan)})"
+        params, _ = param_counts(calib.model)
+        check_estimate(what, 3 * params * self.dtype.itemsize)  # the copy, and Torch-Pruning's working copies
+        with (
+            within_budget(what),
+            calib.exclusive() as dense,
+        ):  # planned on a private copy, taken between passes
             return plan_removal(dense, self.example, plan, calib)
 
     def preview_removal(self, removal: Removal) -> None:
@@ -648,7 +676,8 @@ class PruneSession:
         """The physically smaller model for the previewed removal (a new module each call)."""
         if self.removal is None:
             raise PrunevizError("nothing to remove: preview a structured plan first")
-        with self.calibration().exclusive() as dense:  # builds from a private copy
+        what = f"building {self.model.spec}'s smaller model"
+        with within_budget(what), self.calibration().exclusive() as dense:  # builds from a private copy
             return self.removal.build(dense, self.example)
 
     def export_meta(self) -> ExportMeta:
@@ -809,6 +838,15 @@ class PruneSession:
             estimate=estimate,
             quantize=self.quantization.name if self._exact else None,
         )
+
+
+def _words(plan: StructuredPlan) -> str:
+    """A filter plan for people: "30 % of every layer's filters, l1" or "conv2 50 %, l1"."""
+    if plan.global_ratio is not None:
+        what = f"{plan.global_ratio:.0%} of the filters, ranked across layers"
+    else:
+        what = ", ".join(f"{n} {r:.0%}" for n, r in plan.ratios.items()) or "nothing"
+    return f"{what}, {plan.criterion}"
 
 
 def resolve_device(requested: str | None) -> torch.device:

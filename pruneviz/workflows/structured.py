@@ -28,6 +28,7 @@ from pruneviz.core.layers import LayerInfo
 from pruneviz.core.masks import check_sparsity
 from pruneviz.core.registry import Registry
 from pruneviz.core.structure import History, classifier_name, quiet_torch_pruning, removed_entries, shrink
+from pruneviz.io.vision import vision_blocks
 
 STRUCTURED_CRITERIA: Registry[Callable[[], tp.importance.Importance]] = Registry("structured criterion")
 STRUCTURED_CRITERIA.register("l1")(lambda: tp.importance.GroupMagnitudeImportance(p=1))
@@ -211,6 +212,30 @@ def plan_removal(
         idxs = sorted(int(i) for i in tp._helpers.to_plain_idxs(group[0].idxs))
         history.append((root, True, idxs))
     return FilterRemoval(plan, history, removed_entries(pruner.DG, history), skipped)
+
+
+def refuse_filters_through_attention(model: nn.Module, spec: str) -> None:
+    """Refuse, in one line and before any graph is built, a filter plan on a transformer-style model:
+    its filter groups run through the residual stream and the attention, and Torch-Pruning's
+    dependency graph over them can grow without bound (Swin's window reshapes took a 24 GiB machine).
+    A vision transformer whose blocks pruneviz knows loses MLP channels instead (the registry pins the
+    rest); for any other model with attention, masks are the way."""
+    blocks = vision_blocks(model)
+    if blocks is not None:
+        raise PrunevizError(
+            f"{spec} is a vision transformer ({blocks.family.name}): it loses MLP channels "
+            "(structure: {channels: 0.3}), not filters: filter groups would run through its residual "
+            "stream and attention"
+        )
+    attention = next(
+        ((n, m) for n, m in model.named_modules() if type(m).__name__.lower().endswith("attention")), None
+    )
+    if attention is not None:
+        name, module = attention
+        raise PrunevizError(
+            f"{spec} has attention ({type(module).__name__} '{name}') in blocks pruneviz does not know: "
+            "filters are not removed through it; prune it with masks (granularity unstructured or N:M)"
+        )
 
 
 def check_plan(plan: StructuredPlan) -> None:

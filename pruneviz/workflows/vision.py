@@ -74,6 +74,7 @@ def plan_vision(session: PruneSession, plan: TransformerPlan, blocks: VisionBloc
         n for n, m in model.named_modules() if isinstance(m, nn.Linear | nn.Conv2d) and n not in ratios
     )
     chosen = session.plan_removal(
-        StructuredPlan(ratios, None, FILTER_CRITERION[plan.criterion], plan.round_to, others)
+        StructuredPlan(ratios, None, FILTER_CRITERION[plan.criterion], plan.round_to, others),
+        pinned_by_registry=True,
     )
     return VisionRemoval(chosen.plan, chosen.history, chosen.removed, chosen.skipped, plan)

@@ -95,3 +95,16 @@ def test_the_demo_vit_runs_sensitivity_allocation_fine_tune_and_lottery(tmp_path
     lottery = tmp_path / "lt.csv"
     run("lottery", "demo:vit", "--rounds", "1", "--steps", "30", "--out", str(lottery))
     assert len(lottery.read_text().splitlines()) == 3  # header, the dense round, one ticket
+
+
+@pytest.mark.parametrize(
+    ("model", "said"),
+    [("torchvision:swin_v2_t", "loses MLP channels"), ("torchvision:maxvit_t", "has attention")],
+)
+def test_a_filter_granularity_on_a_transformer_is_refused_before_any_graph_is_built(tmp_path, model, said):
+    """Regression (#34): `apply torchvision:swin_v2_t` with a filter default grew until the kernel
+    killed it after 251 s; every filter plan now goes through the one door that refuses it."""
+    body = "default: {sparsity: 0.3, criterion: l1, granularity: filter}\n"
+    out = str(tmp_path / "x.pt")
+    refused = run("apply", model, *DATA, "--recipe", recipe(tmp_path, body), "--out", out, ok=False)
+    assert refused.returncode == 2 and said in refused.stderr and len(refused.stderr.splitlines()) == 1

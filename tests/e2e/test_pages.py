@@ -592,3 +592,21 @@ def test_the_overview_lists_the_pages_in_the_sidebars_order_and_colours_no_zero_
     at.slider(key="prune_layer_conv2").set_value(95).run()
     accuracy = next(m for m in at.metric if m.label == "Accuracy")
     assert accuracy.delta.startswith("-") and accuracy.proto.color != colour  # a real change is coloured
+
+
+def test_a_plan_over_the_job_memory_budget_is_refused_and_the_session_keeps_its_masks(monkeypatch):
+    """Issue 34: structured planning runs in the server's process; past the budget it stops with one
+    line on the page, and the session keeps the Prune page's masks."""
+    at = open_page("app.py")
+    at.switch_page("pages/3_Prune.py").run()
+    at.slider(key="prune_layer_fc1").set_value(90).run()
+    monkeypatch.setenv("PRUNEVIZ_JOB_MEMORY_MB", "0.1")  # demo:cnn's copies alone need more
+    at.switch_page("pages/4_Structured.py").run()
+    at.slider(key="st_layer_conv2").set_value(50).run()
+    assert not at.exception
+    assert any("over the job memory budget of 0.1 MiB (PRUNEVIZ_JOB_MEMORY_MB)" in e.value for e in at.error)
+    session = at.session_state[WORKSPACE].session
+    assert session.removal is None and session.layer_sparsity()["fc1"] == pytest.approx(0.9, abs=1e-3)
+    monkeypatch.delenv("PRUNEVIZ_JOB_MEMORY_MB")
+    at.slider(key="st_layer_conv2").set_value(40).run()  # within the budget again: planned and previewed
+    assert not at.error and at.session_state[WORKSPACE].session.removal is not None

@@ -91,3 +91,31 @@ def test_owl_spreads_by_transformer_block(tiny_llama):
     assert len({s for n, s in alloc.items() if n.startswith("model.layers.0.")}) == 1  # one per block
     assert set(by_block) == {"0", "1", "lm_head"}
     assert sum(by_block.values()) / 3 == pytest.approx(0.6)
+
+
+def test_the_registry_offers_what_makes_sense_now():
+    from pruneviz.core.granularity import granularity
+
+    def names(kind, ranks, swept):
+        return [a.name for a in A.allocations_for(granularity(kind), ranks, swept)]
+
+    assert names("unstructured", True, False) == ["uniform", "global", "ramp", "owl"]
+    assert names("unstructured", False, True) == ["uniform", "ramp", "owl", "sensitivity"]
+    assert names("2:4", True, True) == ["uniform"]  # N:M fixes the sparsity: nothing to spread
+
+
+def test_every_allocation_spreads_its_target(cnn_session):
+    spec = SweepSpec((0.0, 0.5, 0.9), "magnitude", "unstructured")
+    given = A.Spreading(cnn_session, cnn_session.layer_names, sweep=sweep(cnn_session.fork(), spec))
+    sizes = {x.name: x.params for x in cnn_session.layers}
+    for name in A.ALLOCATIONS.registered():
+        fractions = A.ALLOCATIONS.get(name).spread(given, 0.5)
+        assert set(fractions) == set(sizes), name
+        removed = sum(fractions[n] * sizes[n] for n in sizes) / sum(sizes.values())
+        mean = sum(fractions.values()) / len(fractions)
+        if name == "sensitivity":  # whole steps between the swept levels: at least the target
+            assert removed >= 0.5, removed
+        else:  # a share of the weights (global), or of every layer on average
+            assert 0.45 <= removed <= 0.55 or abs(mean - 0.5) < 0.01, (name, removed, mean)
+    with pytest.raises(PrunevizError, match="run one first"):
+        A.ALLOCATIONS.get("sensitivity").spread(A.Spreading(cnn_session, cnn_session.layer_names), 0.5)

@@ -58,7 +58,7 @@ from pruneviz.workflows.transformer import TransformerPlan
 MODELS = {"demo:cnn": DataOptions(), "demo:gpt": DataOptions(limit=8, calibration=16)}
 FIVE_STEPS = {"demo:cnn": TrainConfig(steps=5, batch_size=32), "demo:gpt": TrainConfig(steps=5, batch_size=4)}
 EXAMPLES = int(os.environ.get("PRUNEVIZ_PROPERTY_EXAMPLES", "10"))
-PRESETS = ["uniform", "deeper layers more", "global threshold", "OWL (outlier-weighted)"]
+PRESETS = [n for n in allocate.ALLOCATIONS.registered() if not allocate.ALLOCATIONS.get(n).needs_sweep]
 
 
 def page(action):
@@ -150,20 +150,12 @@ class WhatYouSeeIsWhatYouExport(RuleBasedStateMachine):
     @page
     def preset(self, preset: str, percent: int) -> None:
         session, target = self.ws.session, percent / 100
-        if not self.kind.rankable or (
-            preset == "global threshold" and rewrites(LayerPlan(0.5, self.criterion, self.kind))
-        ):
+        ranks = not rewrites(LayerPlan(0.5, self.criterion, self.kind))
+        offered = allocate.allocations_for(self.kind, ranks, swept=False)
+        if preset not in [a.name for a in offered]:
             return  # the page does not offer it
-        names = session.layer_names
-        if preset == "uniform":
-            fractions = allocate.uniform(names, target)
-        elif preset == "deeper layers more":
-            fractions = allocate.ramp(names, target)
-        elif preset == "global threshold":
-            scores = session.scores(self.criterion, self.kind)
-            fractions = allocate.global_threshold({n: scores[n] for n in names if n in scores}, target)
-        else:
-            fractions = allocate.owl_sparsity(session, names, target)
+        given = allocate.Spreading(session, session.layer_names, self.criterion, self.kind)
+        fractions = allocate.ALLOCATIONS.get(preset).spread(given, target)
         self.sliders = {n: min(99, round(100 * f)) / 100 for n, f in fractions.items()}
         self.apply_sliders()
 
