@@ -9,8 +9,9 @@ in this process first), on synthetic images (64×64 where the model takes them, 
    model is written, reloaded and verified against the preview — or refused in one line (exit 2);
 
 each under the job memory budget (``PRUNEVIZ_JOB_MEMORY_MB``, default half the machine), with the
-step's wall time and the peak resident memory of its process (``ru_maxrss``). A step killed, or failing
-with more than one line, is a defect: the run says so and exits 1.
+step's wall time and the peak resident memory of its process (``ru_maxrss``). A step killed, failing
+with more than one line, or with an exception pruneviz did not expect (the CLI's "IndexError: …") is a
+defect: the run says so and exits 1.
 
     .venv/bin/python benchmarks/zoo.py [--models resnet18,swin_t]   # a Markdown table on stdout
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -31,6 +33,8 @@ PRUNEVIZ = str(ROOT / ".venv" / "bin" / "pruneviz")
 BUILD_LIMIT_S = 10.0
 UNSTRUCTURED = "pruneviz: 1\ndefault: {sparsity: 0.5, criterion: magnitude}\n"
 FILTERS = "pruneviz: 1\nstructure: {filters: 0.3, criterion: l1}\n"
+# How the CLI words an exception pruneviz did not expect ("IndexError: …"): a bug, not a refusal.
+UNEXPECTED = re.compile(r"^[A-Z]\w*(Error|Exception): ")
 
 
 @dataclass
@@ -83,8 +87,9 @@ def run(args: list[str], env: dict[str, str]) -> Step:
     lines = stderr.splitlines()
     if code == 0:
         return Step("ok", "", seconds, peak)
-    if code == 2 and len(lines) == 1 and lines[0].startswith("pruneviz: error: "):
-        return Step("refused", lines[0].removeprefix("pruneviz: error: "), seconds, peak)
+    said = lines[0].removeprefix("pruneviz: error: ") if len(lines) == 1 else ""
+    if code == 2 and said and not UNEXPECTED.match(said):  # one line of pruneviz's own: a refusal
+        return Step("refused", said, seconds, peak)
     return Step("failed", f"exit {code}: {lines[-1] if lines else ''}", seconds, peak)
 
 
@@ -110,24 +115,22 @@ def zoo_row(name: str, tmp: Path, env: dict[str, str] | None = None) -> Row:
     return row
 
 
-def markdown(rows: list[Row]) -> str:
-    out = [
-        "| model | input | 50 % unstructured | 30 % filters | seconds (each step) | peak MiB (each step) |",
-        "|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        if r.evaluate is None:
-            out.append(
-                f"| {r.model} | | not run: builds in {r.build_s:.0f} s (over {BUILD_LIMIT_S:.0f} s) | | | |"
-            )
-            continue
-        shrink = r.shrink or Step("not run", "", 0.0, 0.0)
-        said = shrink.said if len(shrink.said) <= 70 else shrink.said[:69] + "…"
-        outcome = f"{shrink.outcome}: {said}" if said else shrink.outcome
-        seconds = f"{r.evaluate.seconds:.1f} / {shrink.seconds:.1f}"
-        peak = f"{r.evaluate.peak_mib:,.0f} / {shrink.peak_mib:,.0f}"
-        out.append(f"| {r.model} | {r.size} | {r.evaluate.outcome} | {outcome} | {seconds} | {peak} |")
-    return "\n".join(out)
+HEADER = (
+    "| model | input | 50 % unstructured | 30 % filters | seconds (each step) | peak MiB (each step) |\n"
+    "|---|---|---|---|---|---|"
+)
+
+
+def markdown_row(r: Row) -> str:
+    """One model's row of the table."""
+    if r.evaluate is None:
+        return f"| {r.model} | | not run: builds in {r.build_s:.0f} s (over {BUILD_LIMIT_S:.0f} s) | | | |"
+    shrink = r.shrink or Step("not run", "", 0.0, 0.0)
+    said = shrink.said if len(shrink.said) <= 70 else shrink.said[:69] + "…"
+    outcome = f"{shrink.outcome}: {said}" if said else shrink.outcome
+    seconds = f"{r.evaluate.seconds:.1f} / {shrink.seconds:.1f}"
+    peak = f"{r.evaluate.peak_mib:,.0f} / {shrink.peak_mib:,.0f}"
+    return f"| {r.model} | {r.size} | {r.evaluate.outcome} | {outcome} | {seconds} | {peak} |"
 
 
 def main() -> int:
@@ -140,6 +143,7 @@ def main() -> int:
         args.models.split(",") if args.models else torchvision.models.list_models(module=torchvision.models)
     )
     rows = []
+    print(HEADER, flush=True)  # a row as each model is done: a run cut short keeps what it measured
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
             built = build_seconds(name)
@@ -148,13 +152,7 @@ def main() -> int:
             else:
                 rows.append(zoo_row(name, Path(tmp)))
                 (Path(tmp) / f"{name}.pt").unlink(missing_ok=True)
-            r = rows[-1]
-            print(
-                f"{name}: {r.evaluate and r.evaluate.outcome} / {r.shrink and r.shrink.outcome}",
-                file=sys.stderr,
-                flush=True,
-            )
-    print(markdown(rows))
+            print(markdown_row(rows[-1]), flush=True)
     defects = [r.model for r in rows if r.defect]
     if defects:
         print(f"defects: {', '.join(defects)}", file=sys.stderr)

@@ -105,7 +105,8 @@ def within_budget(what: str, budget: int | None = None) -> Iterator[None]:
             if seen:  # set but perhaps not delivered yet (the job ended first): take it back
                 ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(target), None)
     except _OverBudget:
-        pass
+        if not seen:  # an enclosing job's watch fired: that job stops, with its own message
+            raise
     if seen:
         gc.collect()  # what the stopped job built is garbage now
         raise PrunevizError(

@@ -86,6 +86,12 @@ def removed_entries(dg: tp.DependencyGraph, history: History) -> dict[str, torch
                     if isinstance(p, torch.Tensor) and p.dim() > dim:
                         mark(name, param, (slice(None),) * dim + (plain,))
             elif isinstance(target, nn.Conv2d | nn.Linear | nn.Conv1d):
+                groups = getattr(target, "groups", 1)
+                if groups > 1:  # a grouped conv keeps, in every group, the columns Torch-Pruning keeps:
+                    # the first 1/groups of the kept input channels (its pruning is the same in each group)
+                    keep = sorted(set(range(target.in_channels)) - set(plain))
+                    kept = set(keep[: len(keep) // groups])
+                    plain = [c for c in range(target.in_channels // groups) if c not in kept]
                 mark(name, "weight", (slice(None), plain))
     return removed
 

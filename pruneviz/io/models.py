@@ -20,6 +20,7 @@ import pickle
 import sys
 import warnings
 import zipfile
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -192,12 +193,24 @@ def load_state_dict(module: nn.Module, state: dict, what: str) -> None:
     ``torch.nn.utils.prune`` form (``weight_orig`` + ``weight_mask``) are folded into plain weights."""
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise PrunevizError(f"{what} is not a state_dict (a mapping of names to tensors)")
-    state = fold_torch_prune(state)
+    state = with_versions(fold_torch_prune(state), module)
     try:
         module.load_state_dict(state, strict=True)
     except RuntimeError as err:
         detail = " ".join(str(err).split())
         raise PrunevizError(f"{what} does not fit this architecture: {detail[:300]}") from None
+
+
+def with_versions(state: dict[str, torch.Tensor], module: nn.Module) -> dict[str, torch.Tensor]:
+    """``state`` with the module versions ``load_state_dict`` hands each module's loader: a state_dict
+    read back from a file (weights-only, safetensors, …) has lost them, and some modules refuse to load
+    without (torchvision's MNASNet: "version should be set to 1 or 2"). The architecture built to
+    receive the weights is the one they were saved from, so its own versions are theirs."""
+    if getattr(state, "_metadata", None) is not None:
+        return state
+    versioned = OrderedDict(state)
+    versioned._metadata = getattr(module.state_dict(), "_metadata", None)
+    return versioned
 
 
 def fold_torch_prune(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

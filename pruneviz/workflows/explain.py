@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from pruneviz.core.attribution import input_attribution
+from pruneviz.core.budget import within_budget
 from pruneviz.core.errors import PrunevizError
 from pruneviz.workflows.session import PruneSession
 
@@ -32,12 +33,13 @@ def explain_sample(session: PruneSession, index: int) -> Explanation:
     if index not in range(len(session.data)):
         raise PrunevizError(f"sample {index} does not exist (0..{len(session.data) - 1})")
     x, label = session.data.x[index], int(session.data.y[index])
-    with session.calibration().exclusive() as dense:
-        dense_map = input_attribution(dense, x, label)
-        dense_prediction = int(dense(x.unsqueeze(0)).argmax(1))
-    pruned_map = input_attribution(session.working, x, label)
-    with torch.no_grad():
-        pruned_prediction = int(session.working(x.unsqueeze(0)).argmax(1))
+    with within_budget(f"attributing sample {index} of {session.model.spec}"):
+        with session.calibration().exclusive() as dense:
+            dense_map = input_attribution(dense, x, label)
+            dense_prediction = int(dense(x.unsqueeze(0)).argmax(1))
+        pruned_map = input_attribution(session.working, x, label)
+        with torch.no_grad():
+            pruned_prediction = int(session.working(x.unsqueeze(0)).argmax(1))
     drawn = x.detach().mean(0) if x.dim() == 3 else x.detach()
     return Explanation(
         drawn.cpu(), label, dense_prediction, pruned_prediction, dense_map.cpu(), pruned_map.cpu()

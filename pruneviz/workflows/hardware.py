@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from pruneviz.core.budget import within_budget
 from pruneviz.core.masks import unstructured_mask
 from pruneviz.core.timing import median_ms
 from pruneviz.io.kernels import KERNELS, Kernel
@@ -206,29 +207,30 @@ def measure_hardware(
     plans, sparsity = session.current_plans(), session.layer_sparsity()
     macs = {x.name: x.macs for x in session.layers}
     label = device_label(device)
-    layers = []
-    names = list(session.modules)
-    for i, name in enumerate(names):
-        if progress:
-            progress(i / len(names), f"timing {name}")
-        layer = clone_module(session.modules[name], device).eval()
-        timer = _Timer(layer, inputs[name], device, label, cache, repeats)
-        rows = [_kernel_row(timer, k, sparsity[name], batches, break_even) for k in chosen]
-        layers.append(
-            LayerHardware(
-                name,
-                tuple(layer.weight.shape),
-                inputs[name],
-                sparsity[name],
-                plans[name].granularity.name,
-                macs.get(name, 0),
-                _with_references(rows),
+    with within_budget(f"timing the layers of {session.model.spec} on {label}"):
+        layers = []
+        names = list(session.modules)
+        for i, name in enumerate(names):
+            if progress:
+                progress(i / len(names), f"timing {name}")
+            layer = clone_module(session.modules[name], device).eval()
+            timer = _Timer(layer, inputs[name], device, label, cache, repeats)
+            rows = [_kernel_row(timer, k, sparsity[name], batches, break_even) for k in chosen]
+            layers.append(
+                LayerHardware(
+                    name,
+                    tuple(layer.weight.shape),
+                    inputs[name],
+                    sparsity[name],
+                    plans[name].granularity.name,
+                    macs.get(name, 0),
+                    _with_references(rows),
+                )
             )
-        )
-    cache.save()
-    if progress:
-        progress(1.0, "done")
-    return HardwareReport(label, tuple(batches), layers)
+        cache.save()
+        if progress:
+            progress(1.0, "done")
+        return HardwareReport(label, tuple(batches), layers)
 
 
 def input_shapes(session: PruneSession) -> dict[str, tuple[int, ...]]:

@@ -29,6 +29,7 @@ import torch
 
 from pruneviz.core import bracket as B
 from pruneviz.core import masks as M
+from pruneviz.core.budget import within_budget
 from pruneviz.core.errors import PrunevizError
 from pruneviz.core.granularity import UNSTRUCTURED, Granularity, granularity, rankable
 from pruneviz.io.models import clone_module
@@ -408,31 +409,32 @@ def sweep(
     measured fewer points on every model tried, so it is what the CLI and the page run).
     """
     require_layers(session)
-    base = _baseline(session)
-    result = into if into is not None else Sensitivity(spec, session.task.metric, *base)
-    result.baseline_score, result.baseline_loss = base
-    result.rows.extend(done or [])
-    names = session.layer_names
-    before, start = len(result.rows), time.perf_counter()
-    while True:
-        if spec.adaptive:
-            work = adaptive_work(result, names, estimate)
-        else:
-            work = remaining_work(session, spec, result.rows)
-        if not work:
-            break
-        rows = executor.rows(session, spec, work) if executor else iter_sweep(session, spec, work)
-        for row in rows:
-            result.rows.append(row)
-            if on_row:
-                on_row(row)
-            if progress:
-                progress(*_progress(result, names, row, start, before, executor))
-        if not spec.adaptive:
-            break
-    order = {name: i for i, name in enumerate(names)}
-    result.rows = sorted(result.rows, key=lambda r: (order[r.layer], spec.levels.index(r.sparsity)))
-    return result
+    with within_budget(f"the sensitivity sweep of {session.model.spec}"):
+        base = _baseline(session)
+        result = into if into is not None else Sensitivity(spec, session.task.metric, *base)
+        result.baseline_score, result.baseline_loss = base
+        result.rows.extend(done or [])
+        names = session.layer_names
+        before, start = len(result.rows), time.perf_counter()
+        while True:
+            if spec.adaptive:
+                work = adaptive_work(result, names, estimate)
+            else:
+                work = remaining_work(session, spec, result.rows)
+            if not work:
+                break
+            rows = executor.rows(session, spec, work) if executor else iter_sweep(session, spec, work)
+            for row in rows:
+                result.rows.append(row)
+                if on_row:
+                    on_row(row)
+                if progress:
+                    progress(*_progress(result, names, row, start, before, executor))
+            if not spec.adaptive:
+                break
+        order = {name: i for i, name in enumerate(names)}
+        result.rows = sorted(result.rows, key=lambda r: (order[r.layer], spec.levels.index(r.sparsity)))
+        return result
 
 
 def _progress(

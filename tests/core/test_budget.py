@@ -54,3 +54,11 @@ def test_the_budget_comes_from_the_environment(monkeypatch):
         job_budget_bytes()
     monkeypatch.delenv(ENV)
     assert job_budget_bytes() > 2**30  # half of this machine
+
+
+def test_an_enclosing_jobs_budget_stops_the_inner_job_with_the_enclosing_name():
+    held: list = []
+    sweep, layer = within_budget("the sweep", 64 * 2**20), within_budget("one layer", 4 * 2**30)
+    with pytest.raises(PrunevizError, match="the sweep stopped"), sweep, layer:  # the layer's is far away
+        grow(2000, held)
+    assert len(held) < 200
