@@ -61,15 +61,30 @@ class Row:
         return any(s is not None and s.outcome == "failed" for s in (self.evaluate, self.shrink))
 
 
-def build_seconds(name: str) -> float:
-    """Seconds to build ``name`` with random weights in this process (what ``torchvision:NAME`` does)."""
-    import torch
-    import torchvision
+PYTHON = str(ROOT / ".venv" / "bin" / "python")
 
-    torch.manual_seed(0)
-    start = time.perf_counter()
-    torchvision.models.get_model(name, weights=None)
-    return time.perf_counter() - start
+
+def in_child(code: str) -> str:
+    """Run ``code`` in a fresh Python and return what it prints. This process never imports torch:
+    a child's peak memory (``ru_maxrss``) counts from the fork, so a parent holding models would show
+    its own size as every child's peak."""
+    return subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def build_seconds(name: str) -> float:
+    """Seconds to build ``name`` with random weights (what ``torchvision:NAME`` does), in a child."""
+    return float(
+        in_child(
+            "import time, torch, torchvision; torch.manual_seed(0); t = time.perf_counter(); "
+            f"torchvision.models.get_model({name!r}, weights=None); print(time.perf_counter() - t)"
+        )
+    )
+
+
+def classifiers() -> list[str]:
+    return in_child(
+        "import torchvision; print(','.join(torchvision.models.list_models(module=torchvision.models)))"
+    ).split(",")
 
 
 def run(args: list[str], env: dict[str, str]) -> Step:
@@ -137,11 +152,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", help="comma-separated names (default: every classification model)")
     args = parser.parse_args()
-    import torchvision
-
-    names = (
-        args.models.split(",") if args.models else torchvision.models.list_models(module=torchvision.models)
-    )
+    names = args.models.split(",") if args.models else classifiers()
     rows = []
     print(HEADER, flush=True)  # a row as each model is done: a run cut short keeps what it measured
     with tempfile.TemporaryDirectory() as tmp:
