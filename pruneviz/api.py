@@ -34,7 +34,7 @@ from pruneviz.io.models import ModelOptions
 from pruneviz.views import charts
 from pruneviz.views.heatmap import weight_grid
 from pruneviz.workflows.allocate import ALLOCATIONS, Spreading
-from pruneviz.workflows.apply import as_applied, export_and_verify
+from pruneviz.workflows.apply import as_applied, export_faithfully
 from pruneviz.workflows.recipe import (
     VERSION,
     Recipe,
@@ -332,13 +332,7 @@ class Session:
         e = self._engine
         fmt = format or e.task.export_formats[0]
         applied = as_applied(e, self._dense)
-        check = export_and_verify(e, applied, path, fmt)
-        if not check.ok:
-            metric = e.task.metric
-            raise PrunevizError(
-                f"the exported file gives {metric.format(check.score)} {metric.key} but the session "
-                f"{metric.format(check.expected)}; {path} is not a faithful export"
-            )
+        export_faithfully(e, applied, path, fmt)
         return Path(path)
 
     def recipe(self, path: str | Path | None = None) -> dict[str, Any]:

@@ -7,10 +7,9 @@ import sys
 from pathlib import Path
 
 from pruneviz.commands.common import by_metric, print_table, printed_as_json, recipe_session, stderr_progress
-from pruneviz.core.errors import PrunevizError
 from pruneviz.core.humanize import size
 from pruneviz.views.report import html_report, write_png
-from pruneviz.workflows.apply import apply_and_measure, dense_export_bytes, disk_bytes, export_and_verify
+from pruneviz.workflows.apply import apply_and_measure, dense_export_bytes, disk_bytes, export_faithfully
 from pruneviz.workflows.llm_compressor import FORMAT as LLM_COMPRESSOR_RECIPE
 from pruneviz.workflows.llm_compressor import llm_compressor_recipe, write_llm_compressor_recipe
 from pruneviz.workflows.recipe import (
@@ -28,12 +27,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
         return _llm_compressor_recipe(args, session, recipe)
     applied = apply_and_measure(session, recipe)
     metric, dense, pruned = session.task.metric, applied.dense, applied.pruned
-    check = export_and_verify(session, applied, args.out, args.format)
-    if not check.ok:
-        raise PrunevizError(
-            f"the exported file gives {metric.format(check.score)} {metric.key} but the session "
-            f"{metric.format(check.expected)}; {args.out} is not a faithful export"
-        )
+    check = export_faithfully(session, applied, args.out, args.format)
     on_disk, dense_on_disk = disk_bytes(Path(args.out)), dense_export_bytes(session)
     summary = {
         "out": args.out,

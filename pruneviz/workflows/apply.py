@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from pruneviz.core.errors import PrunevizError
 from pruneviz.core.layers import module_macs, prunable_modules
 from pruneviz.core.metrics import param_counts
 from pruneviz.core.quantize import as_float
@@ -165,6 +166,19 @@ def export_and_verify(session: PruneSession, applied: Applied, path: str | Path,
     (and, for a lossless format, weight by weight)."""
     path = export_model(applied.model, path, fmt, applied.meta)
     return verify_export(session, path, fmt, applied.pruned.score, applied.model)
+
+
+def export_faithfully(session: PruneSession, applied: Applied, path: str | Path, fmt: str) -> Verification:
+    """:func:`export_and_verify`, refused in one line when the reloaded file does not give the
+    session's metric (what ``pruneviz apply`` and the API's ``export`` promise)."""
+    check = export_and_verify(session, applied, path, fmt)
+    if not check.ok:
+        metric = session.task.metric
+        raise PrunevizError(
+            f"the exported file gives {metric.format(check.score)} {metric.key} but the session "
+            f"{metric.format(check.expected)}; {path} is not a faithful export"
+        )
+    return check
 
 
 def disk_bytes(path: Path) -> int:
