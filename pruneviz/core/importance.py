@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 import torch
 from torch import nn
 
+from pruneviz.core import dsnot as D
 from pruneviz.core import masks as M
 from pruneviz.core.errors import PrunevizError
 from pruneviz.core.evaluate import symbolic_trace
@@ -44,12 +45,35 @@ FILTER_CRITERIA: Registry[Criterion] = Registry("filter criterion")
 @dataclass(frozen=True)
 class InputStatistics:
     """What one layer's inputs look like over calibration data: per input feature (a Linear's input, a
-    conv's input channel) the root mean square, Wanda's ‖X_j‖₂ up to a constant, and the mean |x|; and
-    for a Linear the Gram matrix XᵀX / rows (inputs × inputs), SparseGPT's Hessian up to a constant."""
+    conv's input channel) the root mean square, Wanda's ‖X_j‖₂ up to a constant, and the mean |x|; for
+    a Linear the Gram matrix XᵀX / rows (inputs × inputs), SparseGPT's Hessian up to a constant; and,
+    as DSnoT's reference measures them, a sequence's sum of each feature averaged over sequences and the
+    feature's variance within a sequence averaged over sequences (a 2-D input is one sequence of rows;
+    a conv's image one sequence of positions)."""
 
     rms: torch.Tensor
     gram: torch.Tensor | None
     mean_abs: torch.Tensor  # per input feature, mean |x|
+    sequence_sum: torch.Tensor
+    variance: torch.Tensor
+
+
+def _as_sequences(x: torch.Tensor, linear: bool) -> torch.Tensor:
+    """``x`` as (sequences, positions, features), the way DSnoT's reference sees a layer's input."""
+    if not linear:  # conv: an image is a sequence of positions, its channels the features
+        return x.flatten(2).transpose(1, 2)
+    return x.unsqueeze(0) if x.dim() == 2 else x.reshape(-1, *x.shape[-2:])
+
+
+@dataclass
+class _Sums:
+    squares: torch.Tensor | float = 0.0
+    gram: torch.Tensor | None = None
+    rows: int = 0
+    absolute: torch.Tensor | float = 0.0
+    sequence_sums: torch.Tensor | float = 0.0
+    variances: torch.Tensor | float = 0.0  # each sequence's variance times its positions
+    sequences: int = 0
 
 
 class InputCollector:
@@ -57,7 +81,7 @@ class InputCollector:
 
     def __init__(self, modules: dict[str, nn.Module], gram: bool) -> None:
         self.modules, self.gram = modules, gram
-        self.sums: dict[str, list] = {}
+        self.sums: dict[str, _Sums] = {}
         self.handles: list = []
 
     def hook(self, name: str):
@@ -66,25 +90,35 @@ class InputCollector:
             # in double so that many calls add up without drift. The Gram matrix (SparseGPT's Hessian,
             # whose inverse amplifies rounding) is summed in double throughout.
             x = args[0].detach().float()
-            if isinstance(mod, nn.Linear):
+            linear = isinstance(mod, nn.Linear)
+            if linear:
                 rows = x.reshape(-1, x.shape[-1])  # rows x features
                 gram = rows.double().T @ rows.double() if self.gram else None
             else:  # conv: channels along dim 1, everything else is a position
                 rows, gram = x.transpose(0, 1).reshape(x.shape[1], -1).T, None
-            total = self.sums.setdefault(name, [0.0, None, 0, 0.0])
-            total[0] = total[0] + (rows * rows).sum(0).double()
-            total[1] = gram if total[1] is None else (None if gram is None else total[1] + gram)
-            total[2] += rows.shape[0]
-            total[3] = total[3] + rows.abs().sum(0).double()
+            seqs = _as_sequences(x, linear)
+            total = self.sums.setdefault(name, _Sums())
+            total.squares = total.squares + (rows * rows).sum(0).double()
+            total.gram = gram if total.rows == 0 else (None if gram is None else total.gram + gram)
+            total.rows += rows.shape[0]
+            total.absolute = total.absolute + rows.abs().sum(0).double()
+            total.sequence_sums = total.sequence_sums + seqs.sum((0, 1)).double()
+            spread = seqs.var(1, unbiased=False) * seqs.shape[1]
+            total.variances = total.variances + spread.sum(0).double()
+            total.sequences += seqs.shape[0]
 
         return record
 
     def result(self) -> dict[str, InputStatistics]:
         return {
             n: InputStatistics(
-                (s / c).sqrt().float(), None if g is None else (g / c).float(), (a / c).float()
+                (s.squares / s.rows).sqrt().float(),
+                None if s.gram is None else (s.gram / s.rows).float(),
+                (s.absolute / s.rows).float(),
+                (s.sequence_sums / s.sequences).float(),
+                (s.variances / s.rows).float(),
             )
-            for n, (s, g, c, a) in self.sums.items()
+            for n, s in self.sums.items()
         }
 
 
@@ -326,6 +360,51 @@ def _wanda_solve(
 
 WANDA = FromInputs("wanda", "Wanda", gram=False, rewrites=False, solve=_wanda_solve, score=_wanda_scores)
 WEIGHT_CRITERIA.register("wanda")(WANDA)
+
+RIA_POWER = 0.5  # the exponent of the input norm (the reference's --a)
+
+
+def ria_metric(weight: torch.Tensor, stats: InputStatistics) -> torch.Tensor:
+    """RIA's relative importance and activations (Zhang et al., ICLR 2024): |W_ij| relative to its
+    input column's and its output row's total magnitude, summed, times ‖X_j‖₂^a. A weight counts by
+    how much of its neuron's connections it carries, on either side, so no row or column loses all of
+    its weights; a conv's kernel positions are columns of their own."""
+    magnitude = weight.detach().abs()
+    tiny = torch.finfo(magnitude.dtype).tiny  # an all-zero column or row: its weights score 0
+    column = magnitude.sum(0, keepdim=True).clamp_min(tiny)
+    row = magnitude.flatten(1).sum(1).clamp_min(tiny).reshape(-1, *([1] * (weight.dim() - 1)))
+    return (magnitude / column + magnitude / row) * _along_inputs(stats.rms, weight).pow(RIA_POWER)
+
+
+def _ria_scores(modules: dict[str, nn.Module], calib: Calibration) -> Scores:
+    stats = calib.inputs(modules, gram=False)
+    return {n: ria_metric(m.weight, stats[n]) for n, m in modules.items()}
+
+
+def _ria_solve(
+    weight: torch.Tensor, stats: InputStatistics, sparsity: float, n_m: tuple[int, int] | None
+) -> tuple[torch.Tensor, None]:
+    """RIA's mask as its reference compares (per layer, not per row): the lowest floor(s · n) of the
+    layer, or N of every M inputs."""
+    metric = ria_metric(weight, stats)
+    return (M.nm_mask(metric, *n_m) if n_m else M.unstructured_mask(metric, sparsity)), None
+
+
+RIA = FromInputs("ria", "RIA", gram=False, rewrites=False, solve=_ria_solve, score=_ria_scores)
+WEIGHT_CRITERIA.register("ria")(RIA)
+
+
+def _dsnot_solve(
+    weight: torch.Tensor, stats: InputStatistics, sparsity: float, n_m: tuple[int, int] | None
+) -> tuple[torch.Tensor, None]:
+    """Wanda's mask refined by DSnoT (:mod:`pruneviz.core.dsnot`), as the reference's
+    ``--initial_method wanda`` does."""
+    initial = weight.detach().abs() * _along_inputs(stats.rms, weight)
+    return D.dsnot(weight, initial, stats.sequence_sum, stats.variance, sparsity, n_m, cycles=D.CYCLES), None
+
+
+DSNOT = FromInputs("dsnot", "DSnoT", gram=False, rewrites=False, solve=_dsnot_solve, linear_only=True)
+WEIGHT_CRITERIA.register("dsnot")(DSNOT)
 
 
 def _filter_reduce(fn: Callable[[torch.Tensor], torch.Tensor]) -> Criterion:

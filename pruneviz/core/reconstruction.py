@@ -87,8 +87,9 @@ class FromInputs:
     the criteria by name. It runs one layer at a time against the dense model's inputs (one-shot, what a
     slider does) or sequentially, block by block, each on the inputs the already-pruned blocks give (what
     the reference implementations, ``evaluate`` and ``apply`` do). ``solve(weight, statistics, sparsity,
-    n_m)`` returns (keep-mask, new weight or None); ``score`` ranks weights where the method can (Wanda),
-    for sweeps, global rankings and importance views."""
+    n_m)`` returns (keep-mask, new weight or None); ``score`` ranks weights where the method can (Wanda,
+    RIA), for sweeps, global rankings and importance views; a method that rewrites weights or refines a
+    mask row by row (SparseGPT, DSnoT) has none. ``linear_only``: the method reads Linear layers only."""
 
     name: str
     label: str  # for people: "SparseGPT", "Wanda"
@@ -98,17 +99,18 @@ class FromInputs:
         [torch.Tensor, object, float, tuple[int, int] | None], tuple[torch.Tensor, torch.Tensor | None]
     ]
     score: Callable[[dict[str, nn.Module], object], dict[str, torch.Tensor]] | None = None
+    linear_only: bool = False
 
     def __call__(self, modules: dict[str, nn.Module], calibration: object) -> dict[str, torch.Tensor]:
         if self.score is None:
             raise PrunevizError(
-                f"{self.name} rewrites weights instead of ranking them; sweeps, global rankings and "
-                "importance views need a scoring criterion (magnitude, wanda, …)"
+                f"{self.name} decides each layer's mask instead of ranking weights; sweeps, global "
+                "rankings and importance views need a scoring criterion (magnitude, wanda, ria, …)"
             )
         return self.score(modules, calibration)
 
     def supports(self, module: nn.Module) -> bool:
-        return isinstance(module, nn.Linear) or not self.rewrites
+        return isinstance(module, nn.Linear) or not (self.rewrites or self.linear_only)
 
 
 SPARSEGPT = FromInputs(
@@ -117,4 +119,5 @@ SPARSEGPT = FromInputs(
     gram=True,
     rewrites=True,
     solve=lambda w, stats, s, nm: sparsegpt(w, stats.gram, s, nm),
+    linear_only=True,
 )

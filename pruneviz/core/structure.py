@@ -137,7 +137,20 @@ def _replay(model: nn.Module, example: torch.Tensor, history: History) -> nn.Mod
             raise PrunevizError(
                 f"Torch-Pruning cannot remove channels of '{root}': {first_line(err)}"
             ) from None
+    _fit_head_counts(work)
     return work
+
+
+def _fit_head_counts(model: nn.Module) -> None:
+    """Attention that reads its head count from attributes (timm's: a fused ``qkv`` Linear,
+    ``num_heads``, ``head_dim``, ``attn_dim``) follows its weights once heads' rows are gone: the head
+    size stays, the count is what the rows hold."""
+    for module in model.modules():
+        qkv, heads, size = (getattr(module, a, None) for a in ("qkv", "num_heads", "head_dim"))
+        if isinstance(qkv, nn.Linear) and isinstance(heads, int) and isinstance(size, int) and size:
+            module.num_heads = qkv.out_features // (3 * size)
+            if isinstance(getattr(module, "attn_dim", None), int):
+                module.attn_dim = module.num_heads * size
 
 
 def _first_breaking(model: nn.Module, example: torch.Tensor, history: History) -> str:

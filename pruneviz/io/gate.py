@@ -10,7 +10,8 @@ anything, so a new file format cannot forget the rules:
   line; a dashboard server started with ``PRUNEVIZ_ALLOW_PYTHON=1``). A spec *named inside a file* runs
   code only where that file may: never on a locked-down server, and on the command line only for a file
   the user trusts (``--trust-pickle``), exactly as for a pickle;
-* paths (``file:``, ``folder:``, ``hf:``, ``text:``, ``torchvision:NAME:ROOT``) must lie under the
+* paths (``file:``, ``folder:``, ``hf:``, ``text:``, ``torchvision:NAME:ROOT``, ``timm:NAME:FILE``)
+  must lie under the
   gate's roots when it has any, after ``..`` and symlinks are resolved;
 * sizes are bounded: one sample's shape (dimensions and elements), a synthetic data set, and the number
   and size of the tensors in a file (:meth:`Gate.check_archive`, :meth:`Gate.check_tensor_count`), so
@@ -27,7 +28,7 @@ from pathlib import Path
 from pruneviz.core.errors import PrunevizError
 
 # Schemes whose spec names a file or directory after the scheme (and, for torchvision data, a name).
-_PATH_AFTER = {"file": 0, "folder": 0, "torchvision": 1, "hf": 0, "text": 0}
+_PATH_AFTER = {"file": 0, "folder": 0, "torchvision": 1, "timm": 1, "hf": 0, "text": 0}
 
 MAX_SAMPLE_DIMS = 5  # C x D x H x W for video, one more to spare
 MAX_SAMPLE_ELEMENTS = 2**24  # 16.8 M values per sample: 3 x 2048 x 2048 fits
@@ -39,7 +40,8 @@ MAX_INFLATION = 16  # uncompressed / compressed bytes of a zip-based file (weigh
 
 def spec_path(spec: str) -> str | None:
     """The server path a model or data spec reads, if any: ``folder:PATH``, ``file:PATH``, ``hf:PATH``,
-    ``text:PATH``, ``torchvision:NAME:ROOT[:download]`` (a bare ``torchvision:resnet18`` and the
+    ``text:PATH``, ``torchvision:NAME:ROOT[:download]``, ``timm:NAME:FILE`` (a bare ``torchvision:resnet18``
+    or ``timm:convnext_tiny`` and the
     standard library's ``text:pydoc`` name no path)."""
     scheme, _, rest = spec.partition(":")
     if scheme not in _PATH_AFTER or not rest or spec == "text:pydoc":

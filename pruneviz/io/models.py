@@ -5,6 +5,9 @@
 * ``demo:cnn|mlp|resnet|vit`` — the shipped digits classifiers (weights under ``assets/``);
 * ``torchvision:NAME`` — any ``torchvision.models`` classifier, weights from ``--weights``
   (a state_dict path, ``DEFAULT`` for torchvision's download, or ``none`` for random init);
+* ``timm:NAME[:FILE]`` — any ``timm`` classifier, random weights (seeded) or the state_dict in FILE
+  (safetensors or a torch file); ``--weights DEFAULT`` downloads timm's own only with
+  ``--allow-download``;
 * ``file:PATH`` — any file format pruneviz reads (registered by :mod:`pruneviz.io.formats`);
 * ``python:module.sub:factory`` — the user's own function returning an ``nn.Module`` or a
   ``(module, dataset)`` pair.
@@ -351,6 +354,69 @@ def _torchvision(name: str, options: ModelOptions) -> LoadedModel:
         default_data=f"synthetic:3x{size}x{size}:64",
         arch_spec=f"torchvision:{name}",
     )
+
+
+@MODEL_SCHEMES.register("timm")
+def _timm(rest: str, options: ModelOptions) -> LoadedModel:
+    import timm
+
+    name, _, file = rest.partition(":")
+    if name not in timm.list_models():
+        raise PrunevizError(f"'{name}' is not a timm model (see timm.list_models())")
+    weights = file or options.weights or "none"
+    pretrained = weights == "DEFAULT"
+    if pretrained and not options.allow_download:
+        raise PrunevizError(
+            f"timm:{name} with --weights DEFAULT downloads timm's weights from the hub: pass "
+            "--allow-download, or name a local file (timm:NAME:FILE)"
+        )
+    with torch.random.fork_rng():  # the same random init every time, without touching global RNG
+        torch.manual_seed(0)
+        try:
+            module = timm.create_model(name, pretrained=pretrained)
+        except Exception as err:  # noqa: BLE001 - a download or a model timm cannot build
+            raise PrunevizError(f"timm cannot build '{name}': {first_line(err)}") from None
+    if not getattr(module, "num_classes", 0):
+        raise PrunevizError(
+            f"timm:{name} has no classifier head (a pre-training checkpoint): pick a fine-tuned variant"
+        )
+    if not pretrained and weights.lower() != "none":
+        path = Path(weights)  # the gate checked it with the spec
+        load_state_dict(module, _timm_state(path, options), f"weights {path}")
+    config = module.pretrained_cfg
+    shape = tuple(config.get("input_size", (3, 224, 224)))
+    return LoadedModel(
+        module,
+        f"timm:{rest}",
+        input_shape=shape,
+        num_classes=module.num_classes,
+        mean=tuple(config.get("mean", IMAGENET_MEAN)),
+        std=tuple(config.get("std", IMAGENET_STD)),
+        default_data=f"synthetic:{'x'.join(map(str, shape))}:64",
+        arch_spec=f"timm:{name}",
+    )
+
+
+def _timm_state(path: Path, options: ModelOptions) -> dict:
+    """A timm checkpoint's weights: a safetensors file, a state_dict, or a training checkpoint holding
+    one under ``state_dict`` or ``model`` (as timm's own ``load_checkpoint`` reads them)."""
+    if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        if not path.is_file():
+            raise PrunevizError(f"model file not found: {path}")
+        try:
+            return load_file(path)
+        except (SafetensorError, OSError) as err:
+            raise PrunevizError(f"cannot read {path}: {first_line(err)}") from None
+    payload = read_torch_file(path, options.trust_pickle, options.gate)
+    if is_checkpoint(payload):
+        return from_payload(payload, str(path)).state_dict
+    for key in ("state_dict", "model"):
+        if isinstance(payload, dict) and isinstance(payload.get(key), dict):
+            return payload[key]
+    return payload
 
 
 @MODEL_SCHEMES.register("python")

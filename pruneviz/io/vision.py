@@ -1,6 +1,12 @@
 """Where a vision transformer keeps its blocks, attention and MLP: a registry of family descriptions
 (:data:`VISION_FAMILIES`), found by the type of the model's blocks.
 
+timm's ViT ``Block`` (ViT, DeiT and the other ``VisionTransformer`` models) keeps its head size as an
+attribute (``Attention.head_dim``) and reads the head count from ``num_heads``, so its heads can go for
+real: the dropped heads' rows of the fused ``qkv`` Linear (in its query, key and value thirds) and the
+matching columns of ``proj``, with ``num_heads`` following the weights
+(:func:`pruneviz.core.structure.shrink`).
+
 torchvision's ViT (``EncoderBlock``: ``nn.MultiheadAttention`` and an MLP) and Swin (v1 and v2
 ``SwinTransformerBlock``: shifted-window attention and an MLP) are described. Both MLPs are
 ``Linear(width, hidden) → GELU → Dropout → Linear(hidden, width)``, so an MLP channel is a row of the
@@ -26,8 +32,9 @@ class VisionFamily:
     """How one family of vision transformers lays out a block: the block's types (qualified class
     names, matched along a module's class hierarchy, so finding blocks never imports torchvision), the
     attribute holding its attention, the MLP's first and second Linear (relative to the block), how to
-    read the head count and the per-head slices of the attention output projection's inputs, and why
-    heads cannot be removed (None: they can)."""
+    read the head count and the per-head slices of the attention output projection's inputs, why
+    heads cannot be removed (None: they can), and the fused query/key/value Linear whose rows a removed
+    head takes along."""
 
     name: str
     block_types: tuple[str, ...]
@@ -36,6 +43,7 @@ class VisionFamily:
     mlp_out: str
     output_projection: str  # the Linear reading the heads' concatenated outputs, relative to the block
     head_removal: str | None
+    qkv: str | None = None
 
 
 _TIED = (
@@ -72,6 +80,19 @@ VISION_FAMILIES.register("swin")(
     )
 )
 
+VISION_FAMILIES.register("timm-vit")(
+    VisionFamily(
+        "timm ViT",
+        ("timm.models.vision_transformer.Block",),
+        "attn",
+        "mlp.fc1",
+        "mlp.fc2",
+        "attn.proj",
+        None,
+        qkv="attn.qkv",
+    )
+)
+
 
 @dataclass(frozen=True)
 class VisionBlocks:
@@ -93,6 +114,19 @@ class VisionBlocks:
 
     def output_projection(self, block: int) -> str:
         return f"{self.blocks[block]}.{self.family.output_projection}"
+
+    def qkv(self, block: int) -> str:
+        return f"{self.blocks[block]}.{self.family.qkv}"
+
+    def head_entries(self, modules: dict[str, nn.Module], block: int, heads: list[int]) -> dict[str, tuple]:
+        """What ``heads`` of ``block`` take along: {layer: (rows or columns, indices)} — their rows of
+        the fused qkv Linear in each of its three thirds, their columns of the output projection."""
+        qkv = modules[self.qkv(block)]
+        width = qkv.out_features // 3
+        size = width // self.heads[block]
+        own = [h * size + j for h in sorted(heads) for j in range(size)]
+        rows = [third * width + k for third in range(3) for k in own]
+        return {self.qkv(block): ("rows", rows), self.output_projection(block): ("columns", own)}
 
 
 def vision_blocks(model: nn.Module) -> VisionBlocks | None:

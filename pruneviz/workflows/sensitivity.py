@@ -59,8 +59,8 @@ class SweepSpec:
         object.__setattr__(self, "criterion", g.check_criterion(self.criterion or g.default_criterion))
         if self.criterion not in g.ranking_criteria():
             raise PrunevizError(
-                f"{self.criterion} rewrites weights instead of ranking them; sweep a criterion that ranks "
-                f"({', '.join(g.ranking_criteria())})"
+                f"{self.criterion} decides each layer's mask instead of ranking weights; sweep a "
+                f"criterion that ranks ({', '.join(g.ranking_criteria())})"
             )
         if not self.levels:
             raise PrunevizError("give at least one sparsity level")

@@ -376,7 +376,7 @@ class PruneSession:
             module = prunable_modules(calib.model, tuple(self.modules))[name]
             if not method.supports(module):
                 raise PrunevizError(
-                    f"{method.name} rewrites Linear layers; '{name}' is {type(module).__name__}"
+                    f"{method.label} prunes Linear layers only; '{name}' is {type(module).__name__}"
                 )
             stats = calib.inputs({name: module}, gram=method.gram)[name]
             return kind.solve(method, self.dense_weights[name], stats, plan.sparsity)

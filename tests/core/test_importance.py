@@ -143,7 +143,7 @@ def test_sparsegpt_rewrites_weights_and_refuses_to_rank_them(setup):
     assert (
         isinstance(WEIGHT_CRITERIA.get("sparsegpt"), FromInputs) and WEIGHT_CRITERIA.get("sparsegpt").rewrites
     )
-    with pytest.raises(PrunevizError, match="rewrites weights instead of ranking them"):
+    with pytest.raises(PrunevizError, match="decides each layer's mask instead of ranking weights"):
         WEIGHT_CRITERIA.get("sparsegpt")(modules, calib)
 
 

@@ -1,7 +1,12 @@
-"""The Wanda and SparseGPT reference algorithms, transcribed from locuslab/wanda (MIT License,
-Copyright (c) 2023 CMU Locus Lab): ``lib/prune.py`` ``prune_wanda`` and ``prune_sparsegpt``,
-``lib/layerwrapper.py`` ``WrappedGPT``, ``lib/sparsegpt.py`` ``SparseGPT`` (the SparseGPT authors'
-code), so that the suite checks pruneviz against them without a download. Kept as the reference writes
+"""The Wanda, SparseGPT, RIA and DSnoT reference algorithms, transcribed so that the suite checks
+pruneviz against them without a download: from locuslab/wanda (MIT License, Copyright (c) 2023 CMU
+Locus Lab) ``lib/prune.py`` ``prune_wanda`` and ``prune_sparsegpt``, ``lib/layerwrapper.py``
+``WrappedGPT``, ``lib/sparsegpt.py`` ``SparseGPT`` (the SparseGPT authors' code); from
+biomedical-cybernetics/Relative-importance-and-activation-pruning ``lib/prune.py`` ``prune_ria`` (its
+README's command: unstructured compared per layer, ``--a 0.5``, no reallocation); from zyxxmu/DSnoT
+``lib/prune.py`` ``prune_DSnoT`` and ``lib/layerwrapper.py`` (its README's command: ``--initial_method
+wanda --max_cycle_time 50 --update_threshold 0.1 --pow_of_var_regrowing 1``, ``--without_same_sign``
+at its default True, ``--skip_layer no_skip`` so that every layer is refined). Kept as the reference writes
 them (float32 statistics, the running-mean updates, per-row sorting, SparseGPT's blocked solve); the
 only change is how a block is called: transformers 5 hands each block its position embeddings, so the
 keyword arguments the model gives the first block are captured and reused, where the reference
@@ -65,6 +70,123 @@ class _WrappedGPT:
         self.scaler_row += torch.norm(inp, p=2, dim=1) ** 2 / self.nsamples
 
 
+class _DSnoTWrapped:
+    """DSnoT's ``WrappedGPT``: Wanda's squared norms plus the inputs' per-sequence sums and variances."""
+
+    def __init__(self, layer):
+        self.layer, self.nsamples, self.ntokens = layer, 0, 0
+        columns = layer.weight.shape[1]
+        self.scaler_row = torch.zeros(columns)
+        self.sum_metric_row = torch.zeros(columns)
+        self.mean = torch.zeros(columns)
+        self.var = torch.zeros(columns)
+
+    def add_batch(self, inp):
+        if len(inp.shape) == 2:
+            inp = inp.unsqueeze(0)
+        tmp = inp.shape[0]
+        inp = inp.reshape((-1, inp.shape[-1])).t().type(torch.float32)
+        mean_inp = torch.mean(inp, dim=1, keepdim=True)
+        var_inp = torch.var(inp, dim=1, unbiased=False, keepdim=True)
+        num_inp = inp.shape[1]
+        self.var = (
+            var_inp
+            if self.ntokens == 0
+            else (self.var * self.ntokens + var_inp * num_inp) / (self.ntokens + num_inp)
+        )
+        self.mean = (
+            mean_inp
+            if self.ntokens == 0
+            else (self.mean * self.ntokens + mean_inp * num_inp) / (self.ntokens + num_inp)
+        )
+        self.ntokens += num_inp
+        self.scaler_row *= self.nsamples / (self.nsamples + tmp)
+        self.sum_metric_row *= self.nsamples / (self.nsamples + tmp)
+        self.nsamples += tmp
+        self.scaler_row += torch.norm(inp, p=2, dim=1) ** 2 / self.nsamples
+        self.sum_metric_row += torch.sum(inp, dim=1) / self.nsamples
+
+
+def _return_reorder_indice(input_tensor):
+    positive_mask, negative_mask = input_tensor > 0, input_tensor < 0
+    arange = torch.arange(0, input_tensor.shape[1]).to(torch.float64).repeat(input_tensor.shape[0], 1)
+    positive_indices, negative_indices = arange.clone(), arange.clone()
+    positive_indices[~positive_mask] = float("inf")
+    negative_indices[~negative_mask] = float("inf")
+    positive_value, _ = torch.sort(positive_indices, dim=1)
+    negative_value, _ = torch.sort(negative_indices, dim=1)
+    positive_value = torch.flip(positive_value, dims=[1])
+    negative_value[negative_value == float("inf")] = 0
+    positive_value[positive_value == float("inf")] = 0
+    return (positive_value + negative_value).to(torch.int64)
+
+
+def _ria_prune(layer, wrapped, sparsity, a=0.5):
+    W = layer.weight.data.clone()
+    W_metric = (
+        torch.abs(W) / torch.sum(torch.abs(W), dim=0)
+        + torch.abs(W) / torch.sum(torch.abs(W), dim=1).reshape(-1, 1)
+    ) * (torch.sqrt(wrapped.scaler_row.reshape((1, -1)))) ** a
+    thresh = torch.sort(W_metric.flatten())[0][int(W.shape[0] * W.shape[1] * sparsity)]
+    W_mask = W_metric <= thresh
+    layer.weight.data[W_mask] = 0
+
+
+def _dsnot_prune(layer, wrapped, sparsity, max_cycle_time=50, update_threshold=0.1, pow_of_var_regrowing=1):
+    DSnoT_metric = layer.weight.data * wrapped.sum_metric_row.reshape((1, -1))
+    initial_metric = torch.abs(layer.weight.data) * torch.sqrt(wrapped.scaler_row.reshape((1, -1)))
+    weight_mask = torch.zeros_like(initial_metric) == 1
+    _, sorted_initial_indice = torch.sort(initial_metric, dim=-1, stable=True)
+    sparsity_num = int(initial_metric.shape[1] * sparsity)
+    res_sparsity_num = sorted_initial_indice.shape[1] - sparsity_num
+    initial_prune_indices, initial_res_indices = torch.split(
+        sorted_initial_indice, split_size_or_sections=[sparsity_num, res_sparsity_num], dim=1
+    )
+    weight_mask.scatter_(1, initial_prune_indices, True)
+    metric_for_regrowing = DSnoT_metric.clone()
+    wanda_metric = torch.abs(layer.weight.data) * torch.sqrt(wrapped.scaler_row.reshape((1, -1)))
+    metric_for_regrowing.scatter_(1, initial_res_indices, 0)
+    reconstruction_error = torch.sum(metric_for_regrowing, dim=1, keepdim=True)
+    if pow_of_var_regrowing:
+        metric_for_regrowing /= torch.pow(wrapped.var.reshape((1, -1)), pow_of_var_regrowing)
+    _, regrowing_indices_block = torch.sort(metric_for_regrowing, dim=1, stable=True)
+    wanda_metric.scatter_(1, initial_prune_indices, float("inf"))
+    wanda_res_indices, _ = torch.split(
+        torch.sort(wanda_metric, dim=1, stable=True)[1],
+        split_size_or_sections=[res_sparsity_num, sparsity_num],
+        dim=1,
+    )
+    reorder = _return_reorder_indice(torch.gather(DSnoT_metric, 1, wanda_res_indices))
+    pruning_indices_block = torch.gather(wanda_res_indices, 1, reorder)
+    rows = reconstruction_error.shape[0]
+    regrow_ends = torch.zeros((rows, 2), dtype=torch.long)
+    regrow_ends[:, 1] = regrowing_indices_block.shape[-1] - 1
+    prune_ends = torch.zeros((rows, 2), dtype=torch.long)
+    prune_ends[:, 1] = pruning_indices_block.shape[-1] - 1
+    steps = torch.ones((rows, 2), dtype=torch.long)
+    steps[:, 1] = -1
+    update_mask = torch.ones_like(reconstruction_error, dtype=torch.bool)
+    cycle_time = 0
+    while not (torch.all(update_mask == False) or cycle_time >= max_cycle_time):  # noqa: E712 - as written
+        cycle_time += 1
+        side = (reconstruction_error > 0).int().to(torch.int64)
+        at = torch.gather(regrow_ends, 1, side)
+        regrowing_indice = torch.gather(regrowing_indices_block, 1, at.to(torch.int64))
+        regrowing_metric = DSnoT_metric.gather(1, regrowing_indice.to(torch.int64))
+        regrow_ends.scatter_(1, side, at + steps.gather(1, side))
+        side = (reconstruction_error < 0).int().to(torch.int64)
+        at = torch.gather(prune_ends, 1, side)
+        pruning_indice = torch.gather(pruning_indices_block, 1, at.to(torch.int64))
+        pruning_metric = DSnoT_metric.gather(1, pruning_indice.to(torch.int64))
+        prune_ends.scatter_(1, side, at + steps.gather(1, side))
+        update_mask = update_mask & (abs(reconstruction_error) > update_threshold)  # without_same_sign
+        weight_mask.scatter_(1, pruning_indice, update_mask)
+        weight_mask.scatter_(1, regrowing_indice, ~update_mask)
+        reconstruction_error += torch.where(update_mask, pruning_metric, torch.zeros_like(pruning_metric))
+        reconstruction_error -= torch.where(update_mask, regrowing_metric, torch.zeros_like(regrowing_metric))
+    layer.weight.data[weight_mask] = 0
+
+
 class _SparseGPT:
     def __init__(self, layer):
         self.layer = layer
@@ -122,7 +244,8 @@ def reference_prune(model, windows: torch.Tensor, sparsity: float, method: str, 
     inps, kwargs = _first_block_inputs(model, windows)
     for layer in model.model.layers[:blocks]:
         subset = _linears(layer)
-        wrapped = {n: (_WrappedGPT if method == "wanda" else _SparseGPT)(m) for n, m in subset.items()}
+        wrapper = {"sparsegpt": _SparseGPT, "dsnot": _DSnoTWrapped}.get(method, _WrappedGPT)
+        wrapped = {n: wrapper(m) for n, m in subset.items()}
         handles = [
             subset[n].register_forward_hook(lambda _, inp, out, w=w: w.add_batch(inp[0].data))
             for n, w in wrapped.items()
@@ -139,6 +262,10 @@ def reference_prune(model, windows: torch.Tensor, sparsity: float, method: str, 
                 indices = sort_res[1][:, : int(W_metric.shape[1] * sparsity)]
                 W_mask.scatter_(1, indices, True)
                 subset[name].weight.data[W_mask] = 0
+            elif method == "ria":
+                _ria_prune(subset[name], w, sparsity)
+            elif method == "dsnot":
+                _dsnot_prune(subset[name], w, sparsity)
             else:
                 w.fasterprune(sparsity)
         inps = [_hidden(layer(x, **kwargs)) for x in inps]

@@ -1,9 +1,14 @@
-"""Sequential Wanda and SparseGPT against the reference algorithms (tests/workflows/reference_pruning.py,
-transcribed from locuslab/wanda) on demo:gpt, same calibration windows, same evaluation."""
+"""Sequential Wanda, SparseGPT, RIA and DSnoT against the reference algorithms
+(tests/workflows/reference_pruning.py, transcribed from the authors' code) on demo:gpt, same calibration
+windows, same evaluation."""
+
+import functools
 
 import pytest
 import torch
 
+import tests.workflows.reference_pruning as reference
+from pruneviz.core import dsnot
 from pruneviz.io.data import DataOptions
 from pruneviz.workflows.sequential import apply_plans
 from pruneviz.workflows.session import LayerPlan, Opaque, open_session
@@ -23,17 +28,18 @@ def pruned(gpt):
     """method -> (pruneviz's session, the reference's session), each pruned to SPARSITY on every layer
     of the first BLOCKS blocks."""
 
-    def both(method):
-        ours = gpt.fork(keep_weights=False)
-        layers = [n for n in ours.layer_names if int(n.split(".")[2]) < BLOCKS]
-        apply_plans(ours, {n: LayerPlan(SPARSITY, method) for n in layers})
-        model = gpt.calibration().copy()
-        reference_prune(model, gpt.data.calibration[0], SPARSITY, method, BLOCKS)
-        theirs = gpt.fork(keep_weights=False)
-        theirs.take_weights(model.state_dict(), Opaque(f"the reference's {method}"))
-        return ours, theirs
+    return {method: _both(gpt, method) for method in ("wanda", "sparsegpt", "ria")}
 
-    return {method: both(method) for method in ("wanda", "sparsegpt")}
+
+def _both(gpt, method, sparsity=SPARSITY):
+    ours = gpt.fork(keep_weights=False)
+    layers = [n for n in ours.layer_names if int(n.split(".")[2]) < BLOCKS]
+    apply_plans(ours, {n: LayerPlan(sparsity, method) for n in layers})
+    model = gpt.calibration().copy()
+    reference_prune(model, gpt.data.calibration[0], sparsity, method, BLOCKS)
+    theirs = gpt.fork(keep_weights=False)
+    theirs.take_weights(model.state_dict(), Opaque(f"the reference's {method}"))
+    return ours, theirs
 
 
 def test_sequential_wanda_prunes_exactly_the_weights_the_reference_prunes(pruned):
@@ -53,3 +59,35 @@ def test_sequential_sparsegpt_is_within_one_percent_of_the_reference(pruned, gpt
         assert int((ours.modules[name].weight == 0).sum()) == pytest.approx(
             int((theirs.modules[name].weight == 0).sum()), rel=0.01
         )
+
+
+def test_ria_prunes_the_references_weights_but_the_one_its_threshold_adds(pruned, gpt):
+    """The reference prunes every score ≤ the (s·n)-th lowest: one weight more than floor(s·n) per
+    layer. Block 0 sees the same inputs, so there the masks differ by exactly that weight."""
+    ours, theirs = pruned["ria"]
+    for name in [n for n in ours.layer_names if n.startswith("model.layers.0.")]:
+        mine, its = ours.modules[name].weight == 0, theirs.modules[name].weight == 0
+        assert int(its.sum()) - int(mine.sum()) == 1 and bool((its | ~mine).all()), name
+    dense = gpt.report().score
+    assert theirs.report().score > dense * 1.01
+    assert ours.report().score == pytest.approx(theirs.report().score, rel=0.01)
+
+
+@pytest.mark.parametrize("sparsity", [0.5, 0.7])
+def test_sequential_dsnot_prunes_exactly_the_weights_the_reference_prunes(gpt, monkeypatch, sparsity):
+    """On demo:gpt's 128-wide rows the reference's 50 default cycles run its candidate lists out (it
+    then prunes kept weights twice over, or indexes past the list at 70 %): with 10 cycles, where both
+    stay within them, the masks are the same weight for weight."""
+    monkeypatch.setattr(dsnot, "CYCLES", 10)
+    monkeypatch.setattr(
+        reference, "_dsnot_prune", functools.partial(reference._dsnot_prune, max_cycle_time=10)
+    )
+    ours, theirs = _both(gpt, "dsnot", sparsity)
+    wanda = _both(gpt, "wanda", sparsity)[0]
+    changed = 0
+    for name in ours.layer_names:
+        mine = ours.modules[name].weight == 0
+        assert torch.equal(mine, theirs.modules[name].weight == 0), name
+        assert int(mine.sum()) == int((wanda.modules[name].weight == 0).sum()), name
+        changed += int((mine != (wanda.modules[name].weight == 0)).sum())
+    assert changed > 0  # DSnoT moved weights: the comparison is not Wanda against Wanda
