@@ -7,10 +7,11 @@ from pruneviz.core.granularity import FILTER, UNSTRUCTURED
 from pruneviz.core.jobs import Job
 from pruneviz.ui.keys import IMPORTANCE as K
 from pruneviz.ui.state import page_header
-from pruneviz.ui.widgets import require_prunable_layers
+from pruneviz.ui.widgets import follow_job, require_prunable_layers
 from pruneviz.views import charts
 from pruneviz.views.heatmap import weight_grid
 from pruneviz.workflows.allocate import OWL_M, outlier_ratio
+from pruneviz.workflows.compare import compare_criteria
 from pruneviz.workflows.explain import explain_sample
 
 ws = page_header("Importance", "Bright cells matter more. Click a bar to inspect a layer.")
@@ -109,6 +110,47 @@ with left:
 with right:
     st.plotly_chart(charts.weight_histogram(session.dense_weights[layer], session.masks.get(layer)))
     st.caption("Weights the current mask prunes are coral; the dashed lines mark the largest pruned |w|.")
+
+st.subheader("Criteria compared")
+st.caption(
+    "Each layer pruned alone by each criterion: how many of the pruned weights two criteria share "
+    "(Jaccard: 1 = the same weights; two random masks at 50% share about a third), and what each choice "
+    "costs. Where criteria part ways, the right-hand map says which was right."
+)
+available = session.task.criteria(UNSTRUCTURED)
+with st.form(K("compare_form")):
+    c1, c2 = st.columns([3, 1])
+    chosen = c1.multiselect(
+        "Criteria",
+        available,
+        default=[c for c in ("magnitude", "wanda", "ria") if c in available],
+        key=K("compare_criteria"),
+    )
+    level = c2.slider("Sparsity (%)", 5, 95, 50, 5, key=K("compare_sparsity"))
+    asked = st.form_submit_button("Compare", key=K("compare_run"))
+COMPARE = "compare"
+running = ws.jobs.get(COMPARE)
+if asked and (running is None or running.done):
+    if len(chosen) < 2:
+        st.warning("Choose at least two criteria to compare.")
+    else:
+        scratch, stamp = session.fork(), session.stamp()  # the dense weights on their own copy
+        ws.jobs[COMPARE] = Job(
+            COMPARE,
+            lambda progress: compare_criteria(scratch, tuple(chosen), level / 100, UNSTRUCTURED, progress),
+            current=lambda: session.holds(stamp),
+        )
+
+
+def adopt_comparison(job):
+    ws.keep(comparison=job.result)
+
+
+follow_job(ws, COMPARE, "The comparison", K, adopt_comparison)
+if ws.comparison is not None:
+    st.plotly_chart(charts.criteria_overlap(ws.comparison), key=K("compare_chart"))
+    with st.expander("The table"):
+        st.dataframe(ws.comparison.rows(), hide_index=True, width="stretch")
 
 if session.task.explains_inputs:
     st.subheader("What the model looks at")

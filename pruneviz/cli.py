@@ -164,6 +164,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     se.set_defaults(run="sweeps:cmd_sensitivity")
 
+    cc = sub.add_parser(
+        "compare-criteria",
+        parents=[common],
+        help="per layer, how far criteria prune the same weights (Jaccard) and what each costs alone",
+    )
+    _model_args(cc)
+    cc.add_argument(
+        "--criteria", default="magnitude,wanda,ria,sparsegpt",
+        help="comma-separated criteria, two or more (default %(default)s)",
+    )  # fmt: skip
+    cc.add_argument("--sparsity", type=float, default=0.5, help="every layer's sparsity (default 0.5)")
+    cc.add_argument(
+        "--granularity", default="unstructured", choices=Registered("granularities"), metavar="KIND",
+        help="%(choices)s (default %(default)s)",
+    )  # fmt: skip
+    _out_arg(cc, "also write the table (.csv or .json) or the heatmap (.html)", required=False)
+    cc.set_defaults(run="sweeps:cmd_compare_criteria")
+
     au = sub.add_parser("auto", parents=[common], help="per-layer sparsities from sensitivity, verified")
     _model_args(au)
     _sweep_args(au)

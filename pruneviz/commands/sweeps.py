@@ -1,8 +1,10 @@
-"""``sensitivity``, ``auto`` and ``depth``: per-layer sweeps, allocations from them, and blocks to drop."""
+"""``sensitivity``, ``compare-criteria``, ``auto`` and ``depth``: per-layer sweeps, criteria compared
+layer by layer, allocations from sweeps, and blocks to drop."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -19,7 +21,9 @@ from pruneviz.commands.common import (
     tolerated_drop,
 )
 from pruneviz.core.errors import PrunevizError
+from pruneviz.core.granularity import granularity
 from pruneviz.workflows.allocate import Target, auto_allocate, owl_allocate
+from pruneviz.workflows.compare import compare_criteria
 from pruneviz.workflows.distributed import RayExecutor
 from pruneviz.workflows.recipe import (
     recipe_document,
@@ -67,6 +71,42 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     )
     rows = [(n, f"{100 * s:.0f}%", f"{points[n]} of {every}") for n, s in within.items()]
     print_table(("layer", header, "points measured"), rows)
+    return 0
+
+
+def cmd_compare_criteria(args: argparse.Namespace) -> int:
+    criteria = tuple(c.strip() for c in args.criteria.split(",") if c.strip())
+    out = Path(args.out) if args.out else None
+    if out is not None and out.suffix not in (".csv", ".json", ".html"):
+        raise PrunevizError(f"--out must end in .csv, .json or .html, got '{out.name}'")
+    session = session_of(args)
+    result = compare_criteria(
+        session, criteria, args.sparsity, granularity(args.granularity), stderr_progress
+    )
+    print(file=sys.stderr)
+    if out is not None:
+        if out.suffix == ".html":
+            from pruneviz.views.charts import criteria_overlap
+
+            criteria_overlap(result).write_html(out, include_plotlyjs=True)
+        else:
+            out.write_text(result.to_csv() if out.suffix == ".csv" else result.to_json())
+    if printed_as_json(args, json.loads(result.to_json())):
+        return 0
+    metric = result.metric
+    print(f"{metric.label} dense {metric.format(result.baseline)}; each layer alone at {args.sparsity:.0%}")
+    pairs = [f"{a}~{b}" for a, b in result.pairs]
+    header = ("layer", *pairs, *(f"{c} {metric.label.lower()}" for c in result.criteria))
+    rows = []
+    for layer in result.layers:
+        overlaps = [result.overlap[pair].get(layer) for pair in result.pairs]
+        scores = [result.score[c].get(layer) for c in result.criteria]
+        rows.append(
+            [layer]
+            + ["-" if v is None else f"{v:.2f}" for v in overlaps]
+            + ["-" if v is None else metric.change(v, result.baseline) for v in scores]
+        )
+    print_table(header, rows)
     return 0
 
 

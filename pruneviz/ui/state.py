@@ -31,6 +31,7 @@ from pruneviz.ui.serving import ServerPolicy
 from pruneviz.ui.uploads import Uploads, server_root
 from pruneviz.workflows.allocate import AutoResult
 from pruneviz.workflows.apply import Applied, LatencyComparison, Verification, as_applied
+from pruneviz.workflows.compare import CriteriaComparison
 from pruneviz.workflows.generate import Continuations
 from pruneviz.workflows.hardware import HardwareReport
 from pruneviz.workflows.lottery import LotteryRun
@@ -180,6 +181,8 @@ class Workspace:
     token_speedups: dict[str, SpeedUp] | None = derived("its speed-ups")  # its parts' prefill and decode
     shrunk_curve: list[Point] | None = derived("its fine-tune")  # the smaller model's fine-tune
     shrunk_undo: Applied | None = derived("its fine-tune's undo")  # the smaller model before that fine-tune
+    # Importance page
+    comparison: CriteriaComparison | None = derived("the criteria comparison")  # the latest one
     # Sensitivity page
     sensitivity: Sensitivity | None = derived(  # the latest finished sweep (feeds the Prune page preset)
         "the sensitivity sweep", followers=("estimate", "allocation")

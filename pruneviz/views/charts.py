@@ -14,6 +14,7 @@ from pruneviz.core.layers import LayerInfo
 from pruneviz.tasks import Metric
 from pruneviz.views import theme
 from pruneviz.views.heatmap import Grid
+from pruneviz.workflows.compare import CriteriaComparison
 from pruneviz.workflows.explain import Explanation
 from pruneviz.workflows.hardware import HardwareReport
 
@@ -324,6 +325,59 @@ def sensitivity_heatmap(measured: dict[str, dict[float, float]], metric: Metric)
     # categories: an adaptive sweep's levels are uneven, and "50%" must not be read as a number
     fig.update_layout(yaxis_autorange="reversed", xaxis_title="sparsity", xaxis_type="category")
     return fig
+
+
+def criteria_overlap(result: CriteriaComparison) -> go.Figure:
+    """Layers × criterion pairs coloured by the overlap (Jaccard) of the weights they prune, beside
+    layers × criteria coloured by how much worse the metric gets with that layer alone pruned."""
+    layers, pairs, metric = result.layers, result.pairs, result.metric
+    nan = float("nan")
+    overlap = [[_or_nan(result.overlap[p].get(layer)) for p in pairs] for layer in layers]
+    worse = [[_or_nan(result.change(c, layer)) for c in result.criteria] for layer in layers]
+    unit = "points" if metric.is_fraction else metric.label.lower()
+    scale = 100 if metric.is_fraction else 1
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        shared_yaxes=True,
+        column_widths=[0.6, 0.4],
+        horizontal_spacing=0.03,
+        subplot_titles=("pruned weights shared (Jaccard)", f"{metric.label} worse by ({unit})"),
+    )
+    fig.add_heatmap(
+        z=overlap,
+        x=[f"{a} ~ {b}" for a, b in pairs],
+        y=layers,
+        zmin=0,
+        zmax=1,
+        colorscale=theme.IMPORTANCE_SCALE,
+        colorbar={"thickness": 12, "x": 0.57},
+        hovertemplate="%{y}<br>%{x}: %{z:.2f}<extra></extra>",
+        row=1,
+        col=1,
+    )
+    fig.add_heatmap(
+        z=[[v * scale if v == v else nan for v in row] for row in worse],
+        x=list(result.criteria),
+        y=layers,
+        colorscale="RdBu_r",  # red: worse than dense, blue: better, white: no change
+        zmid=0,
+        colorbar={"thickness": 12},
+        hovertemplate="%{y}<br>%{x}: %{z:.3f}<extra></extra>",
+        row=1,
+        col=2,
+    )
+    fig.update_layout(
+        title=f"Criteria at {result.sparsity:.0%} {result.granularity}, each layer pruned alone",
+        height=max(300, 22 * len(layers) + 160),
+        **(_LAYOUT | {"margin": {"l": 10, "r": 10, "t": 80, "b": 10}}),
+    )
+    fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def _or_nan(value: float | None) -> float:
+    return float("nan") if value is None else value
 
 
 def training_curve(points: list, metric: Metric) -> go.Figure:

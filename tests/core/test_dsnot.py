@@ -1,5 +1,5 @@
-"""DSnoT's refinement (pruneviz.core.dsnot) on layers wide enough that the reference's candidate lists
-last its 50 cycles: the same masks as the authors' code, transcribed in tests/workflows/reference_pruning.py."""
+"""DSnoT's refinement (pruneviz.core.dsnot) on layers wide enough that the reference's candidate
+lists last its 50 cycles: the same masks as the authors' code (tests/workflows/reference_pruning.py)."""
 
 import pytest
 import torch

@@ -235,6 +235,19 @@ def test_a_vision_transformers_structured_page_removes_mlp_channels(server, page
     page.screenshot(path=str(ARTIFACTS / "Structured_vit.png"), full_page=True)
 
 
+def test_the_importance_page_compares_criteria_and_draws_both_maps(server, page):
+    open_page(page, server, "Importance", "Criteria compared")
+    page.get_by_role("button", name="Compare").click()
+    page.get_by_text("Criteria at 50% unstructured, each layer pruned alone").wait_for(timeout=120_000)
+    idle(page)
+    assert page.get_by_text("pruned weights shared (Jaccard)").count() >= 1
+    assert page.get_by_text("Accuracy worse by (points)").count() >= 1
+    chart = page.locator('[data-testid="stPlotlyChart"]').filter(has_text="pruned weights shared").first
+    chart.scroll_into_view_if_needed()
+    page.wait_for_timeout(1500)
+    chart.screenshot(path=str(ARTIFACTS / "Importance_compare.png"))
+
+
 def test_an_adaptive_sweep_draws_its_measured_points_and_says_how_many(server, page):
     open_page(page, server, "Sensitivity", "Run sweep")
     page.get_by_role("button", name="Run sweep").click()

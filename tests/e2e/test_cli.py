@@ -442,3 +442,33 @@ def test_room_export_and_clear(tmp_path):
     missing = run("room", "clear", "--db", str(tmp_path / "typo.sqlite"), ok=False)
     assert missing.returncode == 2 and "there is no room store at" in missing.stderr
     assert not (tmp_path / "typo.sqlite").exists()
+
+
+def test_compare_criteria_prints_the_overlaps_and_writes_the_table_and_the_heatmap(tmp_path):
+    shown = run(
+        "compare-criteria", "demo:cnn", "--criteria", "magnitude,l2,random", "--out", str(tmp_path / "c.csv")
+    )
+    lines = shown.stdout.splitlines()
+    assert lines[0] == "Accuracy dense 98.3%; each layer alone at 50%"
+    assert lines[1].split() == [
+        "layer", "magnitude~l2", "magnitude~random", "l2~random",
+        "magnitude", "accuracy", "l2", "accuracy", "random", "accuracy",
+    ]  # fmt: skip
+    fc1 = next(line.split() for line in lines if line.startswith("fc1"))
+    assert fc1[1] == "1.00" and 0.3 < float(fc1[2]) < 0.37  # magnitude and l2 agree; random: about 1/3
+    rows = (tmp_path / "c.csv").read_text().splitlines()
+    pairs = "magnitude ~ l2,magnitude ~ random,l2 ~ random"
+    assert rows[0] == f"layer,{pairs},accuracy magnitude,accuracy l2,accuracy random"
+    assert len(rows) == 1 + 4
+    run("compare-criteria", "demo:cnn", "--criteria", "magnitude,random", "--out", str(tmp_path / "c.html"))
+    assert "criteria at 50% unstructured" in (tmp_path / "c.html").read_text().lower()
+    data = json.loads(run("compare-criteria", "demo:cnn", "--criteria", "magnitude,random", "--json").stdout)
+    assert data["metric"] == "accuracy" and [r["layer"] for r in data["layers"]] == [
+        "conv1",
+        "conv2",
+        "fc1",
+        "fc2",
+    ]
+    for args, said in ((("--criteria", "magnitude"), "at least two"), (("--sparsity", "1.5"), "sparsity")):
+        refused = run("compare-criteria", "demo:cnn", *args, ok=False)
+        assert refused.returncode == 2 and said in refused.stderr and len(refused.stderr.splitlines()) == 1

@@ -202,6 +202,25 @@ def test_importance_page_computes_gradients_in_the_background():
     )
 
 
+def test_importance_page_compares_criteria_in_the_background_and_keeps_the_masks():
+    at = open_page("app.py")
+    at.switch_page("pages/3_Prune.py").run()
+    at.slider(key="prune_layer_fc1").set_value(60).run()
+    at.switch_page("pages/2_Importance.py").run()
+    ws = at.session_state[WORKSPACE]
+    masks = {n: m.clone() for n, m in ws.session.masks.items()}
+    at.multiselect(key="imp_compare_criteria").set_value(["magnitude", "random"])
+    at.slider(key="imp_compare_sparsity").set_value(30)
+    at.button(key="imp_compare_run").click().run()
+    assert ws.jobs["compare"].wait(120) and ws.jobs["compare"].error is None
+    at.run()
+    assert not at.exception
+    assert ws.comparison.criteria == ("magnitude", "random") and ws.comparison.sparsity == 0.3
+    assert any("Criteria at 30% unstructured" in c.proto.spec for c in at.get("plotly_chart"))
+    assert ws.session.masks.keys() == masks.keys()  # compared on a copy: the user's masks stay
+    assert all(torch.equal(ws.session.masks[n], m) for n, m in masks.items())
+
+
 def test_learn_page_runs_an_example_and_checks_an_exercise():
     at = open_page("pages/9_Learn.py")
     at.button(key="learn_run_Techniques_0").click().run()
