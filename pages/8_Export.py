@@ -19,6 +19,14 @@ from pruneviz.workflows.llm_compressor import recipe_text
 from pruneviz.workflows.recipe import parse_recipe, resolve_for
 from pruneviz.workflows.snippet import torch_prune_snippet
 
+
+def format_label(name: str) -> str:
+    """A format as the list shows it: the serving default and the ones no serving stack reads say so."""
+    if name == session.task.serving_format:
+        return f"{name} (serving)"
+    return f"{name} (pruneviz only)" if FORMATS.get(name).readers.startswith("pruneviz only") else name
+
+
 ws = page_header("Export", "Take the pruned model and the chosen thresholds out of the browser.", held=False)
 session = ws.session
 metric = session.task.metric
@@ -32,7 +40,16 @@ with errors_shown():
 back_to_masks_button(ws, K("back_to_masks"))
 
 formats = [f for f in session.task.export_formats if f in writable()]
-fmt = st.selectbox("Format", formats, key=K("format"), help="The formats this kind of model exports to")
+serving = session.task.serving_format
+fmt = st.selectbox(
+    "Format",
+    formats,
+    index=formats.index(serving) if serving in formats else 0,
+    key=K("format"),
+    format_func=format_label,
+    help="The formats this kind of model exports to (the default is the one serving stacks load)",
+)
+st.caption(f"Read by {FORMATS.get(fmt).readers}.")
 if st.button("Export and verify", type="primary", key=K("run")):
     with (
         errors_shown(),

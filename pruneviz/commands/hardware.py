@@ -70,3 +70,6 @@ def print_report(report: HardwareReport, model: str) -> None:
     for (label, reason), layers in missing.items():
         where = "any layer" if len(layers) == len(report.layers) else ", ".join(layers)
         print(f"no {label} kernel for {where} on this device: {reason}")
+    print("\nwhere each choice pays:")
+    for choice, where in report.where_it_pays():
+        print(f"  {choice}: {where}")

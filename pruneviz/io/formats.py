@@ -102,8 +102,9 @@ Reader = Callable[[Path, ModelOptions], LoadedModel]
 @dataclass(frozen=True)
 class Format:
     """One file format: its usual suffix, how to write a model (None: read only), how to tell a file is
-    in it and read it, whether reading it back needs pickle trust, and how a reloaded model is run to
-    verify it (default: as loaded, on the CPU in fp32)."""
+    in it and read it, whether reading it back needs pickle trust, how a reloaded model is run to
+    verify it (default: as loaded, on the CPU in fp32), and who reads it (``readers``: an honest label,
+    since a format some tool stopped reading is worth no more than the reader left)."""
 
     name: str
     suffix: str
@@ -114,6 +115,7 @@ class Format:
     prepare: Callable[[LoadedModel], tuple[nn.Module, torch.device, torch.dtype]] | None = None
     keeps_quantized: bool = False  # writes quantised weights as such (others refuse them)
     lossless: bool = False  # reloads to exactly the weights written (verification compares each layer)
+    readers: str = ""  # who reads the file and what its pruning buys there, for people choosing
 
 
 FORMATS: Registry[Format] = Registry("file format")
@@ -498,6 +500,35 @@ def _prepare_with_transformers(loaded: LoadedModel) -> tuple[nn.Module, torch.de
     return load_with_transformers(Path(loaded.spec.removeprefix("file:"))), torch.device("cpu"), torch.float32
 
 
+# Who reads each written format, and what pruning buys there (shown where a format is chosen).
+READERS = {
+    "compressed-tensors": (
+        "pruneviz only: vLLM removed its sparse kernels and compressed-tensors its sparse-bitmask "
+        "compressors in 2026, so nothing else decompresses the bitmask; smaller on disk, no faster"
+    ),
+    "compressed-tensors-dense": (
+        "transformers and vLLM load it as it is (int8 weights where quantised: a quarter of the bytes, "
+        "int8 matmuls); the sparsity is described in its config, not exploited"
+    ),
+    "hf": (
+        "plain transformers (AutoModelForCausalLM.from_pretrained) and every stack built on it; masked "
+        "weights are stored dense, so masks save nothing there — removed heads, channels and blocks do"
+    ),
+    "state_dict": (
+        "pruneviz (file:PATH) and PyTorch; a shrunk model carries the Torch-Pruning history that rebuilds "
+        "its smaller shapes, which run faster everywhere"
+    ),
+    "safetensors": "any safetensors reader; masked weights stored dense (they compress, they run no faster)",
+    "torch-prune": "PyTorch code that keeps training with torch.nn.utils.prune's masks (weight_orig + mask)",
+    "full": "torch.load with pickle trust: the whole module, for PyTorch users who trust the file",
+    "torchscript": "TorchScript / LibTorch (C++, no Python); dense kernels: only removed structure is faster",
+    "onnx": "ONNX Runtime and every ONNX toolchain; dense kernels: only removed structure is faster",
+    SEMI_STRUCTURED: (
+        "PyTorch on an NVIDIA GPU with sparse tensor cores (Ampere or later), its 2:4 layers converted "
+        "with to_sparse_semi_structured on load; nowhere else"
+    ),
+}
+
 # Recognition order matters: formats told apart by suffix or content first, the torch-file catch-all last.
 for _name, _sparse, _prepare in (
     ("compressed-tensors", True, None),
@@ -513,19 +544,50 @@ for _name, _sparse, _prepare in (
             prepare=_prepare,
             keeps_quantized=True,
             lossless=True,
+            readers=READERS[_name],
         )
     )
-_register(Format("hf", "", _write_hf, _read_hf, is_hf_directory))
+_register(Format("hf", "", _write_hf, _read_hf, is_hf_directory, readers=READERS["hf"]))
 _register(Format("exported-program", ".pt2", None, _read_exported_program, _suffix(".pt2")))
 _register(
-    Format("safetensors", ".safetensors", _write_safetensors, _read_safetensors, _suffix(".safetensors"))
+    Format(
+        "safetensors",
+        ".safetensors",
+        _write_safetensors,
+        _read_safetensors,
+        _suffix(".safetensors"),
+        readers=READERS["safetensors"],
+    )
 )
-_register(Format("onnx", ".onnx", _write_onnx, _read_onnx, _suffix(".onnx")))
-_register(Format("torchscript", ".ts", _write_torchscript, _read_torchscript, _is_torchscript))
+_register(Format("onnx", ".onnx", _write_onnx, _read_onnx, _suffix(".onnx"), readers=READERS["onnx"]))
+_register(
+    Format(
+        "torchscript",
+        ".ts",
+        _write_torchscript,
+        _read_torchscript,
+        _is_torchscript,
+        readers=READERS["torchscript"],
+    )
+)
 # The torch-file formats below are read by one reader; the first to recognise a file reads it.
-_register(Format("state_dict", ".pt", _write_state_dict, _read_torch, _any_file, keeps_quantized=True))
-_register(Format("torch-prune", ".pt", _write_torch_prune, _read_torch, _any_file))
-_register(Format("full", ".pt", _write_full, _read_torch, _any_file, needs_trust=True))
+_register(
+    Format(
+        "state_dict",
+        ".pt",
+        _write_state_dict,
+        _read_torch,
+        _any_file,
+        keeps_quantized=True,
+        readers=READERS["state_dict"],
+    )
+)
+_register(
+    Format("torch-prune", ".pt", _write_torch_prune, _read_torch, _any_file, readers=READERS["torch-prune"])
+)
+_register(
+    Format("full", ".pt", _write_full, _read_torch, _any_file, needs_trust=True, readers=READERS["full"])
+)
 _register(
     Format(
         SEMI_STRUCTURED,
@@ -534,5 +596,6 @@ _register(
         _read_torch,
         _any_file,
         prepare=_prepare_semi_structured,
+        readers=READERS[SEMI_STRUCTURED],
     )
 )

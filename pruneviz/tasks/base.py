@@ -123,6 +123,8 @@ class Task(ABC):
     lottery_note: ClassVar[str | None] = None
     # The formats an export of this task's models may take, the usual one first.
     export_formats: ClassVar[tuple[str, ...]] = ()
+    # the format to serve this kind of model with (the Export page's default; None: the first above)
+    serving_format: ClassVar[str | None] = None
     # The figures a report has besides the metric and the loss, all fractions: key -> label.
     extra_figures: ClassVar[dict[str, str]] = {}
     # Criteria that do not apply to this task's outputs (Captum's per-class attribution to a LM).

@@ -98,6 +98,7 @@ class LanguageModelling(Task):
         "compressed-tensors-dense",
         "semi-structured",
     )
+    serving_format: ClassVar[str | None] = "compressed-tensors-dense"  # transformers and vLLM load it
 
     load_data = staticmethod(load_text)
 

@@ -92,6 +92,12 @@ def show_report(report: HardwareReport) -> None:
             f"{report.kind} (random masks from 0 to 99%, interpolated between grid points)"
         )
         st.dataframe(pd.DataFrame(found).fillna("no kernel"), hide_index=True, width="stretch")
+    st.markdown("**Where each choice pays**")
+    st.dataframe(
+        pd.DataFrame(report.where_it_pays(), columns=["choice", "where it pays"]),
+        hide_index=True,
+        width="stretch",
+    )
     with st.expander("Every layer on every kernel"):
         st.dataframe(_layer_rows(report, big), hide_index=True, width="stretch")
 

@@ -177,6 +177,49 @@ class HardwareReport:
     def kind(self) -> str:
         return "GPU" if self.device.endswith("(CUDA)") else "CPU"
 
+    def where_it_pays(self) -> list[tuple[str, str]]:
+        """(choice, where it pays) for each way of pruning, in words, from this report's measurements:
+        what a person deciding how to prune and how to ship needs, beside the serving stacks' facts."""
+        totals, big = self.totals(), self.batches[-1]
+
+        def here(kernel: str) -> str:
+            found = totals.get(kernel)
+            if found is None:
+                reasons = {r.unavailable for layer in self.layers for r in layer.rows if r.kernel == kernel}
+                why = next(iter(sorted(r for r in reasons if r)), "not timed")
+                return f"not timed here: {why}"
+            return f"×{found['speedup'][big]:.2f} here at batch {big} ({found['layers']} layers)"
+
+        evens = [at for layer in self.layers for r in layer.rows if r.kernel == "csr"
+                 for b, at in r.break_even.items() if b == big]  # fmt: skip
+        measured = sorted(at for at in evens if at is not None)
+        if measured:
+            csr = (
+                f"only above the break-even measured here ({measured[0]:.0%}–{measured[-1]:.0%} at batch "
+                f"{big}; {len(evens) - len(measured)} layers never); below it masks save nothing at run time"
+            )
+        elif evens:
+            csr = f"nowhere measured here (no layer's CSR beat dense below {BREAK_EVEN_GRID[-1]:.0%})"
+        else:
+            csr = f"{here('csr')}; run the break-even search to see from which sparsity it would"
+        return [
+            (
+                "structured (filters, heads, channels, blocks removed)",
+                f"everywhere, in every format: smaller dense layers; {here('shrunk')}",
+            ),
+            (
+                "2:4 semi-structured",
+                "NVIDIA GPUs with sparse tensor cores (Ampere or later) through torch/torchao's "
+                f"semi-structured kernels; vLLM no longer ships 2:4 kernels; {here('2:4')}",
+            ),
+            ("unstructured (CSR)", csr),
+            (
+                "int8 weights (torchao)",
+                "a quarter of the weight bytes wherever int8 kernels run (transformers, vLLM); "
+                + here("int8"),
+            ),
+        ]
+
     def as_dict(self) -> dict:
         return {
             "device": self.device,

@@ -121,7 +121,13 @@ def test_export_writes_compressed_tensors_and_offers_the_llm_compressor_recipe()
     at.selectbox(key="prune_weights").set_value("int8").run()
     at.switch_page("pages/8_Export.py").run()
     assert any("SparseGPTModifier" in c.value and "mask_structure: 0:0" in c.value for c in at.code)
-    at.selectbox(key="ex_format").set_value("compressed-tensors")
+    chosen = at.selectbox(key="ex_format")
+    assert chosen.value == "compressed-tensors-dense"  # the serving export is the default
+    assert "compressed-tensors (pruneviz only)" in chosen.options
+    assert "compressed-tensors-dense (serving)" in chosen.options
+    assert any(c.value.startswith("Read by transformers and vLLM") for c in at.caption)
+    chosen.set_value("compressed-tensors").run()
+    assert any("pruneviz only: vLLM removed its sparse kernels" in c.value for c in at.caption)
     at.button(key="ex_run").click().run()
     assert not at.exception and "verified" in at.success[0].value, [e.value for e in at.error]
     assert at.session_state[WORKSPACE].exported.name == "pruned.zip"  # the directory, zipped

@@ -38,6 +38,25 @@ def test_every_layer_has_every_kernel_timed_or_a_reason(sparse_cnn, tmp_path):
     assert totals["int8"]["layers"] == 2  # fc1, fc2; the convolutions stay dense in its total
     assert len(report.break_even_lines()) == 4 * 2 + 2 * 2  # CSR everywhere, BSR on conv2 and fc1
     json.dumps(report.as_dict())
+    pays = dict(report.where_it_pays())
+    assert list(pays) == [
+        "structured (filters, heads, channels, blocks removed)",
+        "2:4 semi-structured",
+        "unstructured (CSR)",
+        "int8 weights (torchao)",
+    ]
+    assert "not timed here: device cpu is not a CUDA GPU" in pays["2:4 semi-structured"]
+    assert f"×{totals['int8']['speedup'][4]:.2f} here at batch 4 (2 layers)" in pays["int8 weights (torchao)"]
+    assert (
+        f"×{totals['shrunk']['speedup'][4]:.2f} here"
+        in pays["structured (filters, heads, channels, blocks removed)"]
+    )
+    evens = [layer.row("csr").break_even[4] for layer in report.layers]
+    if any(at is not None for at in evens):  # the measured range, or the sentence saying there is none
+        low = min(at for at in evens if at is not None)
+        assert f"({low:.0%}–" in pays["unstructured (CSR)"]
+    else:
+        assert pays["unstructured (CSR)"].startswith("nowhere measured here")
 
 
 def test_a_second_report_on_this_device_reads_the_cache(sparse_cnn, tmp_path):
