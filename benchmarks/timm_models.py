@@ -23,7 +23,8 @@ from pruneviz.core.humanize import count
 from pruneviz.core.layers import module_macs
 from pruneviz.core.metrics import param_counts
 from pruneviz.core.timing import measure_latency
-from pruneviz.workflows.recipe import apply_recipe, parse_recipe_text
+from pruneviz.workflows.apply import apply_and_measure
+from pruneviz.workflows.recipe import parse_recipe_text
 from pruneviz.workflows.session import open_session
 
 PLANS = {
@@ -46,8 +47,7 @@ def main() -> None:
         shape, example = session.data.sample_shape, session.data.x[:1]
         dense = session.calibration().model
         start = time.perf_counter()
-        apply_recipe(session, parse_recipe_text(f"pruneviz: 1\n{PLANS[name]}\n"))
-        small = session.shrunk()
+        small = apply_and_measure(session, parse_recipe_text(f"pruneviz: 1\n{PLANS[name]}\n")).model
         planned = time.perf_counter() - start
 
         for label, model in (("dense", dense), (PLANS[name].split(": ", 1)[1], small)):

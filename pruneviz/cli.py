@@ -59,7 +59,7 @@ def _model_args(p: argparse.ArgumentParser, required: bool = True) -> None:
     p.add_argument(
         "model",
         nargs=None if required else "?",
-        help="model spec: demo:cnn|mlp|resnet|vit|gpt, torchvision:NAME, hf:PATH, file:PATH, "
+        help="model spec: demo:cnn|mlp|resnet|vit|gpt, torchvision:NAME, timm:NAME[:FILE], hf:PATH, file:PATH, "
         "python:MODULE:FUNCTION",
     )
     p.add_argument(

@@ -226,7 +226,12 @@ def anatomy_of(model: nn.Module) -> Anatomy:
     """The layout of a Hugging Face causal LM of a known family, or a readable refusal."""
     config = getattr(model, "config", None)
     if config is None:
-        raise PrunevizError("structured transformer pruning needs a Hugging Face causal language model")
+        raise PrunevizError(
+            "heads, MLP channels and blocks are removed from models whose blocks pruneviz knows (Hugging "
+            "Face causal language models; torchvision's ViT and Swin; timm's ViT and DeiT), and "
+            f"{type(model).__name__}'s are not: prune it with masks, or remove filters where it has no "
+            "attention"
+        )
     family = family_of(config)
     try:
         stack = model.get_submodule(family.blocks)
