@@ -59,8 +59,8 @@ def _model_args(p: argparse.ArgumentParser, required: bool = True) -> None:
     p.add_argument(
         "model",
         nargs=None if required else "?",
-        help="model spec: demo:cnn|mlp|resnet|vit|gpt, torchvision:NAME, timm:NAME[:FILE], hf:PATH, file:PATH, "
-        "python:MODULE:FUNCTION",
+        help="model spec: demo:cnn|mlp|resnet|vit|gpt, torchvision:NAME, timm:NAME[:FILE], hf:PATH, "
+        "file:PATH, python:MODULE:FUNCTION",
     )
     p.add_argument(
         "--data", help="data spec: digits, synthetic:3x64x64:256, folder:PATH, text:pydoc, text:PATH, ..."
