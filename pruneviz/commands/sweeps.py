@@ -22,6 +22,7 @@ from pruneviz.commands.common import (
 )
 from pruneviz.core.errors import PrunevizError
 from pruneviz.core.granularity import granularity
+from pruneviz.views.charts import criteria_overlap
 from pruneviz.workflows.allocate import Target, auto_allocate, owl_allocate
 from pruneviz.workflows.compare import compare_criteria
 from pruneviz.workflows.distributed import RayExecutor
@@ -86,8 +87,6 @@ def cmd_compare_criteria(args: argparse.Namespace) -> int:
     print(file=sys.stderr)
     if out is not None:
         if out.suffix == ".html":
-            from pruneviz.views.charts import criteria_overlap
-
             criteria_overlap(result).write_html(out, include_plotlyjs=True)
         else:
             out.write_text(result.to_csv() if out.suffix == ".csv" else result.to_json())

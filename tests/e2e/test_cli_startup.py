@@ -47,7 +47,7 @@ def test_every_command_the_parser_names_exists():
             if "run" in sub._defaults:
                 runs.append(sub._defaults["run"])
             subparsers += [a for a in sub._actions if isinstance(a, argparse._SubParsersAction)]
-    assert len(runs) == 16
+    assert len(runs) == 17
     for run in runs:
         module, command = run.split(":")
         assert callable(getattr(import_module(f"{COMMANDS}.{module}"), command)), run
