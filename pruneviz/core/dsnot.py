@@ -37,7 +37,8 @@ class _Candidates:
     def __init__(self, order: torch.Tensor) -> None:
         self.order = order
         rows, cols = order.shape
-        self.ends = torch.stack([torch.zeros(rows, dtype=torch.long), torch.full((rows,), cols - 1)], 1)
+        self.ends = torch.zeros(rows, 2, dtype=torch.long, device=order.device)
+        self.ends[:, 1] = cols - 1
 
     def take(self, high: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(index per row, whether the row still had one)."""
@@ -63,7 +64,7 @@ def dsnot(
     pruned (``sparsity``; or with ``n_m`` = (N, M) all but N of every M inputs), then refined by DSnoT
     from the inputs' per-feature ``mean`` (a sequence's sum, averaged) and ``variance``."""
     W = weight.detach().float()
-    rows = torch.arange(W.shape[0])
+    rows = torch.arange(W.shape[0], device=W.device)
     initial = initial.detach().float()
     effect = W * mean.float().reshape(1, -1)  # each weight's expected contribution to its output
     keep = M.nm_mask(initial, *n_m) if n_m else M.row_mask(initial, sparsity)
@@ -77,7 +78,7 @@ def dsnot(
         grow_key = grow_key / variance.float().reshape(1, -1).pow(variance_power)
     grow = _Candidates(torch.sort(grow_key, dim=1, stable=True).indices)
     originally_pruned = pruned.clone()
-    active = torch.ones(W.shape[0], dtype=torch.bool)
+    active = torch.ones(W.shape[0], dtype=torch.bool, device=W.device)
     if n_m:
         m = n_m[1]
         prunable = torch.where(keep, initial, torch.full_like(initial, float("inf")))
@@ -89,7 +90,7 @@ def dsnot(
         regrow, left = grow.take(error > 0)
         active &= left & originally_pruned[rows, regrow]
         if n_m:  # the kept weight with the lowest initial score in the grown weight's group of M
-            group = (regrow - regrow % m).unsqueeze(1) + torch.arange(m)
+            group = (regrow - regrow % m).unsqueeze(1) + torch.arange(m, device=W.device)
             cut = group.gather(1, prunable.gather(1, group).argmin(1, keepdim=True)).squeeze(1)
             after = error + effect[rows, cut] - effect[rows, regrow]
             active &= prunable[rows, cut].isfinite() & (error.abs() > threshold)
@@ -116,7 +117,7 @@ def _prune_candidates(initial: torch.Tensor, keep: torch.Tensor, effect: torch.T
         torch.where(keep, initial, torch.full_like(initial, float("inf"))), dim=1, stable=True
     ).indices[:, : int(kept[0])]
     contribution = effect.gather(1, by_score)
-    position = torch.arange(by_score.shape[1]).expand_as(by_score).float()
+    position = torch.arange(by_score.shape[1], device=by_score.device).expand_as(by_score).float()
     # negatives in score order, zeros, then positives in reverse score order
     n = by_score.shape[1]
     middle = torch.where(contribution > 0, 3 * n - position, torch.full_like(position, 1.5 * n))
