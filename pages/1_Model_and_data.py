@@ -12,7 +12,7 @@ from pruneviz.ui.state import Choice, page_header, policy, replace_workspace, sa
 ws = page_header("Model & data", "Choose what to prune and what to measure it on.")
 rules = policy()
 
-SOURCES = ["Demo model", "torchvision", "Hugging Face", "Upload a file"]
+SOURCES = ["Demo model", "torchvision", "timm", "Hugging Face", "Upload a file"]
 if rules.allow_python:  # the user's own code: only when the server was started to allow it
     SOURCES.append("Python factory")
 source = st.radio("Model source", SOURCES, horizontal=True, key=K("source"))
@@ -47,6 +47,24 @@ with st.form(K("form")):
             weights = "DEFAULT"
         elif kind.startswith("upload") and upload is not None:
             weights = save_upload(upload)
+    elif source == "timm":
+        import timm  # only when asked for: a thousand model definitions
+
+        names = timm.list_models()
+        name = st.selectbox(
+            "Architecture",
+            names,
+            index=names.index("deit_tiny_patch16_224"),
+            key=K("timm_arch"),
+            help="Random (seeded) weights, or a checkpoint of this architecture uploaded below; nothing "
+            "is downloaded. On ViT and DeiT the Structured page removes heads for real",
+        )
+        upload = st.file_uploader(
+            "Checkpoint (safetensors or state_dict, optional)",
+            type=["safetensors", "pt", "pth", "bin"],
+            key=K("timm_upload"),
+        )
+        spec = f"timm:{name}:{save_upload(upload)}" if upload is not None else f"timm:{name}"
     elif source == "Hugging Face":
         name = st.text_input(
             "Causal language model: a save_pretrained directory or a name in the local cache",

@@ -1,7 +1,8 @@
-"""The Structured page for a vision transformer (torchvision's ViT or Swin): MLP channels removed per
-block, previewed live and built by Torch-Pruning; the heads' importance shown per block, with the
-family's reason why its heads stay. The built model's latency, downloads and recovery are the filter
-panel's (the removal is a filter removal underneath)."""
+"""The Structured page for a vision transformer (torchvision's ViT or Swin, timm's ViT or DeiT): MLP
+channels removed per block, and heads where the family allows it (timm's), previewed live and built by
+Torch-Pruning; the heads' importance shown per block, with the family's reason where its heads stay.
+The built model's latency, downloads and recovery are the filter panel's (the removal is a filter
+removal underneath)."""
 
 from __future__ import annotations
 
@@ -41,6 +42,8 @@ def show(plan: TransformerPlan, blocks: VisionBlocks) -> None:
     st.session_state[K("vit_round")] = plan.round_to or 0
     every = plan.channels if isinstance(plan.channels, float) else 0.0
     st.session_state[K("vit_channels")] = round(100 * every)
+    every_heads = plan.heads if isinstance(plan.heads, float) else 0.0
+    st.session_state[K("vit_heads_removed")] = round(100 * every_heads)
     for i in range(blocks.depth):
         per = plan.channels.get(i, 0.0) if isinstance(plan.channels, dict) else 0.0
         st.session_state[K(f"vit_ch_{i}")] = round(100 * per)
@@ -61,19 +64,37 @@ def preview(ws: Workspace, blocks: VisionBlocks) -> None:
         channels = st.slider(
             "MLP channels removed in every block (%)", 0, 90, key=K("vit_channels"), persist_state="session"
         )
+        heads_removable = blocks.family.head_removal is None
+        head_share = (
+            st.slider(
+                "Heads removed in every block (%)",
+                0,
+                90,
+                key=K("vit_heads_removed"),
+                persist_state="session",
+                help="The lowest-ranked heads of each block go with their q/k/v rows and output columns "
+                "(a block keeps at least one)",
+            )
+            if heads_removable
+            else 0
+        )
         with st.expander("MLP channels per block"):
             per_block = {
                 i: st.slider(f"block {i} (%)", 0, 90, key=K(f"vit_ch_{i}"), persist_state="session")
                 for i in range(blocks.depth)
             }
     plan = TransformerPlan(
+        heads=head_share / 100,
         channels={i: max(channels, per) / 100 for i, per in per_block.items()},
         criterion=criterion,
         round_to=int(round_to) or None,
     )
     if (
         preview_plan(
-            ws, plan, "Finding the MLP channels to remove…", lambda: plan_vision(session, plan, blocks)
+            ws,
+            plan,
+            "Finding the heads and MLP channels to remove…",
+            lambda: plan_vision(session, plan, blocks),
         )
         is not None
     ):
@@ -101,4 +122,10 @@ def heads(session, blocks: VisionBlocks) -> None:
     for i, s in enumerate(scores):
         grid[i, : len(s)] = s
     st.plotly_chart(charts.head_heatmap(grid, set(), 1, "L2 of the output projection"), key=K("vit_heads"))
-    st.caption(f"Heads stay: {blocks.family.head_removal}")
+    if blocks.family.head_removal:
+        st.caption(f"Heads stay: {blocks.family.head_removal}")
+    else:
+        st.caption(
+            f"{blocks.family.name} keeps its head size as an attribute: a removed head takes its q, k and v "
+            "rows and its output-projection columns, and the block's head count follows."
+        )

@@ -296,12 +296,26 @@ def test_structured_figures_describe_one_model_from_the_first_render(choose, lay
     assert any("Structured page's preview was showing" in i.value for i in at.info)
 
 
+def test_a_timm_deits_heads_go_on_the_structured_page():
+    at = open_page("app.py")
+    _load(at, "timm", "synthetic:3x224x224:4", "deit_tiny_patch16_224")
+    ws = at.session_state[WORKSPACE]
+    assert ws.session.model.spec == "timm:deit_tiny_patch16_224"
+    at.switch_page("pages/4_Structured.py").run()
+    assert any("keeps its head size as an attribute" in c.value for c in at.caption)
+    at.slider(key="st_vit_heads_removed").set_value(34).run()  # one of three heads in every block
+    assert not at.exception and ws.structure.heads == 0.34
+    removed = ws.session.removal.removed
+    assert int(removed["blocks.0.attn.qkv.weight"].all(1).sum()) == 3 * 64  # its q, k and v rows
+    assert int(removed["blocks.0.attn.proj.weight"].all(0).sum()) == 64  # its output columns
+
+
 def _load(at: AppTest, source: str, data: str, arch: str | None = None) -> None:
-    """Load a model on the Model & data page (``arch``: a torchvision architecture)."""
+    """Load a model on the Model & data page (``arch``: a torchvision or timm architecture)."""
     at.switch_page("pages/1_Model_and_data.py").run()
     at.radio(key="md_source").set_value(source).run()
     if arch:
-        at.selectbox(key="md_tv_arch").set_value(arch)
+        at.selectbox(key="md_tv_arch" if source == "torchvision" else "md_timm_arch").set_value(arch)
     at.text_input(key="md_data").input(data)
     at.button(key="md_load").click().run()
     assert not at.error, [e.value for e in at.error]
