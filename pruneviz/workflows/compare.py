@@ -8,8 +8,9 @@ the layer alone, against the dense model's inputs; SparseGPT's rewritten weights
 * the metric with that layer alone pruned by each criterion, beside the dense model's.
 
 Two criteria that prune the same weights cost the same; where they part, the metric says which choice
-was better. Every layer is measured in place, downstream of it only, from cached activations (as a
-sensitivity sweep runs), and restored before the next.
+was better. Every layer is measured in place, downstream of it only, from cached activations
+(:func:`~pruneviz.workflows.sensitivity.layer_trials`, as a sensitivity sweep runs), and restored before
+the next.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from pruneviz.core.granularity import UNSTRUCTURED, Granularity
 from pruneviz.core.layers import prunable_modules
 from pruneviz.core.reconstruction import FromInputs
 from pruneviz.tasks import Metric
+from pruneviz.workflows.sensitivity import layer_trials
 from pruneviz.workflows.session import LayerPlan, PruneSession
 
 Pair = tuple[str, str]
@@ -149,29 +151,15 @@ def _compare_layer(session: PruneSession, result: CriteriaComparison, name: str,
     if kind.ineligible(session.shape(name)):
         return
     pruned: dict[str, torch.Tensor] = {}
-    for criterion in result.criteria:
-        try:
-            mask, weight = session.weights_for(name, LayerPlan(result.sparsity, criterion, kind))
-        except PrunevizError:  # this criterion cannot take this layer (SparseGPT and a conv)
-            continue
-        pruned[criterion] = ~mask.cpu()
-        dense = session.dense_weights[name]
-        result.score[criterion][name] = _alone(session, name, dense * mask if weight is None else weight)
+    dense = session.dense_weights[name]
+    with layer_trials(session, name) as measure:
+        for criterion in result.criteria:
+            try:
+                mask, weight = session.weights_for(name, LayerPlan(result.sparsity, criterion, kind))
+            except PrunevizError:  # this criterion cannot take this layer (SparseGPT and a conv)
+                continue
+            pruned[criterion] = ~mask.cpu()
+            result.score[criterion][name], _ = measure(dense * mask if weight is None else weight)
     for a, b in result.pairs:
         if a in pruned and b in pruned:
             result.overlap[(a, b)][name] = jaccard(pruned[a], pruned[b])
-
-
-def _alone(session: PruneSession, name: str, weight: torch.Tensor) -> float:
-    """The metric with layer ``name`` holding ``weight`` and every other layer dense (then restored)."""
-    evaluator, param = session.evaluator, session.modules[name].weight
-    snapshot = evaluator.snapshot()
-    try:
-        with torch.no_grad():
-            param.copy_(weight.to(param.device, param.dtype))
-        score, _ = session.task.quick(evaluator.update([name]), session.data.y)
-        return score
-    finally:
-        with torch.no_grad():
-            param.copy_(session.dense_weights[name])
-        evaluator.restore(snapshot)

@@ -21,6 +21,7 @@ import io
 import json
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -333,24 +334,34 @@ class LayerSweeper:
     def layer(self, name: str, levels: tuple[float, ...]) -> Iterator[Row]:
         """One :class:`Row` per level of layer ``name``; the layer and the cache are restored after
         (also when the caller stops early)."""
-        session, spec = self.session, self.spec
-        evaluator, task, y = session.evaluator, session.task, session.data.y
-        weight, dense = session.modules[name].weight, session.dense_weights[name]
-        snapshot = evaluator.snapshot()
-        try:
+        dense = self.session.dense_weights[name]
+        with layer_trials(self.session, name) as measure:
             for level in levels:
-                mask = spec.granularity.ranked_mask(self.orders[name], level, dense.shape)
-                if mask.all():
-                    score, loss = self.base
-                else:
-                    with torch.no_grad():
-                        weight.copy_(dense * mask)
-                    score, loss = task.quick(evaluator.update([name]), y)
+                mask = self.spec.granularity.ranked_mask(self.orders[name], level, dense.shape)
+                score, loss = self.base if mask.all() else measure(dense * mask)
                 yield Row(name, level, score, loss)
-        finally:
-            with torch.no_grad():
-                weight.copy_(dense)
-            evaluator.restore(snapshot)
+
+
+@contextmanager
+def layer_trials(session: PruneSession, name: str) -> Iterator[Callable[[torch.Tensor], tuple[float, float]]]:
+    """A function giving the task's (metric, loss) with layer ``name`` holding a weight and every other
+    layer as it is, re-running only what is downstream of it from cached activations; the layer and the
+    cache are restored when the block ends (also on an error)."""
+    evaluator, task, y = session.evaluator, session.task, session.data.y
+    param, dense = session.modules[name].weight, session.dense_weights[name]
+    snapshot = evaluator.snapshot()
+
+    def measure(weight: torch.Tensor) -> tuple[float, float]:
+        with torch.no_grad():
+            param.copy_(weight.to(param.device, param.dtype))
+        return task.quick(evaluator.update([name]), y)
+
+    try:
+        yield measure
+    finally:
+        with torch.no_grad():
+            param.copy_(dense)
+        evaluator.restore(snapshot)
 
 
 def iter_sweep(session: PruneSession, spec: SweepSpec, work: Work | None = None) -> Iterator[Row]:
