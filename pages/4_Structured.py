@@ -15,4 +15,4 @@ ws = page_header(
 )
 require_prunable_layers(ws.session)
 with errors_shown():
-    STRUCTURE_PANELS.get(ws.session.task.structure(ws.session.model))(ws)
+    STRUCTURE_PANELS.get(ws.session.task.structure(ws.session.model).name)(ws)

@@ -200,13 +200,14 @@ class Session:
         """Choose parts to remove for real: a CNN's filters (``0.3``: one L1 ranking across layers, or
         ``{"filters": {"conv2": 0.5}, "criterion": "l1"}``; Torch-Pruning keeps every coupled layer
         consistent), a vision transformer's MLP channels (``{"channels": 0.3}``), or a language model's
-        heads, MLP channels and blocks (``{"heads": 0.25, "channels": 0.3, "drop_blocks": [5]}``).
+        heads, MLP channels and blocks (``{"heads": 0.25, "channels": 0.3, "drop_blocks": [5]}``). A bare
+        fraction removes what the model's kind loses first: filters, or MLP channels of a transformer.
 
         The session then previews the removal (masks zeroing exactly what goes, so :meth:`report` gives
         the smaller model's metric); :attr:`model` and :meth:`export` build the smaller model.
         """
-        if isinstance(structure, Real) and not isinstance(structure, bool):
-            structure = {"filters": float(structure)}
+        if isinstance(structure, Real) and not isinstance(structure, bool):  # what this kind of model loses
+            structure = {self._engine.task.structure(self._engine.model).fraction_key: float(structure)}
         if not isinstance(structure, Mapping):
             raise PrunevizError(f"remove() takes a fraction or a structure mapping, got {structure!r}")
         structure = dict(structure)

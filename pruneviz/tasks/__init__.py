@@ -11,6 +11,7 @@ from pruneviz.io.models import LoadedModel
 from pruneviz.tasks.base import Estimate, LatencyOptions, Metric, Task, Timing
 from pruneviz.tasks.classification import Classification
 from pruneviz.tasks.language import LanguageModelling
+from pruneviz.tasks.structure import FILTERS, STRUCTURE_KINDS, TRANSFORMER, VISION_TRANSFORMER, StructureKind
 
 CLASSIFICATION: Task = Classification()
 LANGUAGE_MODELLING: Task = LanguageModelling()
@@ -25,6 +26,7 @@ def task_of(model: LoadedModel) -> Task:
 
 
 __all__ = [
-    "CLASSIFICATION", "LANGUAGE_MODELLING", "TASKS", "Estimate", "LatencyOptions", "Metric", "Task", "Timing",
+    "CLASSIFICATION", "FILTERS", "LANGUAGE_MODELLING", "STRUCTURE_KINDS", "TASKS", "TRANSFORMER",
+    "VISION_TRANSFORMER", "Estimate", "LatencyOptions", "Metric", "StructureKind", "Task", "Timing",
     "task_of",
 ]  # fmt: skip

@@ -19,6 +19,7 @@ from torch import nn
 from pruneviz.core.evaluate import DEFAULT_BUDGET_BYTES, Evaluator, forward_batches
 from pruneviz.core.granularity import Granularity
 from pruneviz.core.humanize import percent, points
+from pruneviz.tasks.structure import FILTERS, StructureKind
 
 if TYPE_CHECKING:  # annotations only: io sits below tasks, never the other way round
     from pruneviz.io.data import DataSet
@@ -200,10 +201,9 @@ class Task(ABC):
         """The metric from some samples' ``outputs`` (a random subset of ``total`` samples) with its
         95% interval, as an estimate of what all ``total`` would give."""
 
-    def structure(self, model: LoadedModel) -> str:
-        """The kind of structure this task's ``model`` loses on the Structured page (a name of
-        :data:`pruneviz.ui.structured.STRUCTURE_PANELS`): whole filters by default."""
-        return "filters"
+    def structure(self, model: LoadedModel) -> StructureKind:
+        """The kind of structure this task's ``model`` loses for real: whole filters by default."""
+        return FILTERS
 
     @abstractmethod
     def latency(

@@ -14,6 +14,7 @@ from pruneviz.core.timing import measure_latency
 from pruneviz.io.data import DataSet, load_images
 from pruneviz.io.vision import vision_blocks
 from pruneviz.tasks.base import Z95, Estimate, LatencyOptions, Metric, Task, Timing
+from pruneviz.tasks.structure import FILTERS, VISION_TRANSFORMER, StructureKind
 
 if TYPE_CHECKING:
     from pruneviz.io.models import LoadedModel
@@ -58,9 +59,10 @@ class Classification(Task):
         half = z * math.sqrt(score * (1 - score) / n + z * z / (4 * n * n)) / (1 + z * z / n)
         return Estimate(score, max(0.0, centre - half), min(1.0, centre + half), n, total)
 
-    def structure(self, model: LoadedModel) -> str:
-        """A vision transformer (torchvision's ViT or Swin) loses MLP channels, any other model filters."""
-        return "vision transformer" if vision_blocks(model.module) is not None else "filters"
+    def structure(self, model: LoadedModel) -> StructureKind:
+        """A vision transformer whose blocks the registry knows (torchvision's ViT and Swin, timm's ViT
+        and DeiT) loses MLP channels and heads, any other model filters."""
+        return VISION_TRANSFORMER if vision_blocks(model.module) is not None else FILTERS
 
     def latency(
         self,

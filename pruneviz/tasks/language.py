@@ -22,6 +22,7 @@ from pruneviz.io.data import DataSet
 from pruneviz.io.models import LoadedModel
 from pruneviz.io.text import load_text
 from pruneviz.tasks.base import Z95, Estimate, LatencyOptions, Metric, Task, Timing
+from pruneviz.tasks.structure import TRANSFORMER, StructureKind
 
 BATCH_WINDOWS = 32  # at most, per batch
 BATCH_FLOP = 5e10  # about what one batch may cost: half a second or so on a 2-core CPU
@@ -161,8 +162,8 @@ class LanguageModelling(Task):
         loss = math.log(score)
         return Estimate(score, math.exp(loss - half), math.exp(loss + half), n, total, "windows")
 
-    def structure(self, model: LoadedModel) -> str:
-        return "transformer"
+    def structure(self, model: LoadedModel) -> StructureKind:
+        return TRANSFORMER
 
     def latency(
         self,

@@ -34,8 +34,10 @@ from pruneviz.core.granularity import FILTER, Granularity, granularity, rankable
 from pruneviz.core.layers import LayerInfo
 from pruneviz.core.masks import check_sparsity
 from pruneviz.core.quantize import QUANTIZATIONS
+from pruneviz.core.registry import Registry
 from pruneviz.io.models import LoadedModel
 from pruneviz.io.vision import vision_blocks
+from pruneviz.tasks import FILTERS, TRANSFORMER, VISION_TRANSFORMER
 from pruneviz.workflows.allocate import OWL_LAMBDA, OWL_M, owl_sparsity
 from pruneviz.workflows.recovery import TrainConfig, finetune, train_split
 from pruneviz.workflows.sequential import CALIBRATIONS, ONE_SHOT, SEQUENTIAL, apply_plans, calibration_of
@@ -450,13 +452,32 @@ def resolve_for(session: PruneSession, recipe: Recipe) -> dict[str, LayerPlan] |
     return {n: replace(p, sparsity=sparsity[n]) if n in sparsity else p for n, p in plan.items()}
 
 
+@dataclass(frozen=True)
+class Planner:
+    """How one kind of structure (:class:`pruneviz.tasks.StructureKind`, by name) is planned: the plan
+    type a recipe's ``structure:`` parses to for it, and the planning."""
+
+    plan_type: type
+    plan: Callable[[PruneSession, Any], Removal]
+
+
+PLANNERS: Registry[Planner] = Registry("structure planner")
+PLANNERS.register(FILTERS.name)(Planner(StructuredPlan, lambda s, p: s.plan_removal(p)))
+PLANNERS.register(VISION_TRANSFORMER.name)(
+    Planner(TransformerPlan, lambda s, p: plan_vision(s, p, vision_blocks(s.calibration().model)))
+)
+PLANNERS.register(TRANSFORMER.name)(Planner(TransformerPlan, plan_transformer))
+
+
 def plan_structure(session: PruneSession, plan: StructuredPlan | TransformerPlan) -> Removal:
-    """What ``plan`` removes from the session's dense model: filters chosen by Torch-Pruning, a vision
-    transformer's MLP channels, or a language model's heads, MLP channels and blocks."""
-    if isinstance(plan, StructuredPlan):
-        return session.plan_removal(plan)  # refused there on a transformer-style model
-    blocks = vision_blocks(session.calibration().model)
-    return plan_vision(session, plan, blocks) if blocks else plan_transformer(session, plan)
+    """What ``plan`` removes from the session's dense model, planned as the model's kind of structure
+    says (filters chosen by Torch-Pruning, a vision transformer's MLP channels and heads, a language
+    model's heads, MLP channels and blocks); a plan for another kind is refused in one line."""
+    kind = session.task.structure(session.model)
+    planner = PLANNERS.get(kind.name)
+    if not isinstance(plan, planner.plan_type):
+        raise PrunevizError(kind.refusal(session.model.spec, plan.removes))
+    return planner.plan(session, plan)
 
 
 def apply_recipe(

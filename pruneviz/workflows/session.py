@@ -57,12 +57,12 @@ from pruneviz.io.models import (
     load_model,
     shared_view,
 )
-from pruneviz.tasks import Estimate, Task, task_of
+from pruneviz.tasks import FILTERS, Estimate, Task, task_of
 from pruneviz.workflows.structured import (
     Removal,
     StructuredPlan,
     plan_removal,
-    refuse_filters_through_attention,
+    refuse_unknown_attention,
 )
 
 CALIBRATION_SAMPLES = 256
@@ -618,12 +618,17 @@ class PruneSession:
 
     def plan_removal(self, plan: StructuredPlan, pinned_by_registry: bool = False) -> Removal:
         """Which filters Torch-Pruning would remove under ``plan`` (computed on a dense copy), within
-        the job memory budget. A transformer-style model is refused before any graph is built, unless
-        the plan comes from its family's registry entry (``pinned_by_registry``: every layer but the
-        MLP's pinned, as a vision transformer's channel plan is)."""
+        the job memory budget. A model whose kind of structure is not filters, or one with attention in
+        blocks pruneviz does not know, is refused before any graph is built, unless the plan comes from
+        its family's registry entry (``pinned_by_registry``: every layer but the MLP's pinned, as a
+        vision transformer's channel plan is)."""
         calib = self.calibration()
         if not plan.empty and not pinned_by_registry:
-            refuse_filters_through_attention(calib.model, self.model.spec)
+            kind = self.task.structure(self.model)
+            if kind is not FILTERS:
+                reason = "filter groups would run through its residual stream and attention"
+                raise PrunevizError(f"{kind.refusal(self.model.spec, 'filters')}: {reason}")
+            refuse_unknown_attention(calib.model, self.model.spec)
         what = f"planning {self.model.spec}'s filter removal ({_words(plan)})"
         params, _ = param_counts(calib.model)
         check_estimate(what, 3 * params * self.dtype.itemsize)  # the copy, and Torch-Pruning's working copies

@@ -17,6 +17,7 @@ import copy
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 import torch_pruning as tp
@@ -28,7 +29,6 @@ from pruneviz.core.layers import LayerInfo
 from pruneviz.core.masks import check_sparsity
 from pruneviz.core.registry import Registry
 from pruneviz.core.structure import History, classifier_name, quiet_torch_pruning, removed_entries, shrink
-from pruneviz.io.vision import vision_blocks
 
 STRUCTURED_CRITERIA: Registry[Callable[[], tp.importance.Importance]] = Registry("structured criterion")
 STRUCTURED_CRITERIA.register("l1")(lambda: tp.importance.GroupMagnitudeImportance(p=1))
@@ -52,6 +52,7 @@ class StructuredPlan:
     criterion: str = "l1"
     round_to: int | None = None
     pinned: tuple[str, ...] = ()
+    removes: ClassVar[str] = "filters"  # in words, for refusals
 
     @property
     def empty(self) -> bool:
@@ -214,19 +215,12 @@ def plan_removal(
     return FilterRemoval(plan, history, removed_entries(pruner.DG, history), skipped)
 
 
-def refuse_filters_through_attention(model: nn.Module, spec: str) -> None:
-    """Refuse, in one line and before any graph is built, a filter plan on a transformer-style model:
-    its filter groups run through the residual stream and the attention, and Torch-Pruning's
-    dependency graph over them can grow without bound (Swin's window reshapes took a 24 GiB machine).
-    A vision transformer whose blocks pruneviz knows loses MLP channels instead (the registry pins the
-    rest); for any other model with attention, masks are the way."""
-    blocks = vision_blocks(model)
-    if blocks is not None:
-        raise PrunevizError(
-            f"{spec} is a vision transformer ({blocks.family.name}): it loses MLP channels "
-            "(structure: {channels: 0.3}), not filters: filter groups would run through its residual "
-            "stream and attention"
-        )
+def refuse_unknown_attention(model: nn.Module, spec: str) -> None:
+    """Refuse, in one line and before any graph is built, a filter plan on a model with attention in
+    blocks pruneviz does not know: its filter groups would run through the residual stream and the
+    attention, and Torch-Pruning's dependency graph over them can grow without bound (Swin's window
+    reshapes took a 24 GiB machine). Masks are the way there. (A model whose blocks pruneviz knows is
+    refused before, by its kind of structure.)"""
     attention = next(
         ((n, m) for n, m in model.named_modules() if type(m).__name__.lower().endswith("attention")), None
     )

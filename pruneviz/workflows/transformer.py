@@ -26,6 +26,7 @@ import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -59,6 +60,7 @@ class TransformerPlan:
     drop_blocks: tuple[int, ...] = ()
     criterion: str = "magnitude"
     round_to: int | None = None
+    removes: ClassVar[str] = "heads, MLP channels or blocks"  # in words, for refusals
 
     @property
     def empty(self) -> bool:
