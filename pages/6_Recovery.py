@@ -72,7 +72,7 @@ if start and (job is None or job.done):
             except Cancelled:  # a stopped run cannot be replayed: its weights carry no recipe
                 if not curve:
                     raise  # stopped before the first evaluation: nothing worth keeping
-            return scratch.save_state()  # masks are re-applied after every step: any stop is consistent
+            return scratch.snapshot()  # masks are re-applied after every step: any stop is consistent
 
         stamp = session.stamp(masks=True)  # it trains towards the masks as they are now
         job = ws.jobs["finetune"] = Job("finetune", work, curve, current=lambda: session.holds(stamp))
@@ -81,8 +81,8 @@ if start and (job is None or job.done):
 def adopt(job) -> Note | None:
     if job.result is None:
         return "warning", "Stopped before the first evaluation; the session keeps its model from before."
-    undo = session.save_state()
-    session.load_state(job.result)
+    undo = session.snapshot()
+    session.restore(job.result)
     ws.keep(undo=undo, curve=list(job.partial))
     if job.cancelled:
         return "warning", (
@@ -111,6 +111,6 @@ if ws.curve:
     cols[1].metric("vs dense", metric.change(after.score, ws.baseline.score))
     cols[2].metric("Non-zero params", count(after.params_nonzero))
 if ws.undo is not None and st.button("Undo the fine-tune", key=K("undo_button")):
-    session.load_state(ws.undo)
+    session.restore(ws.undo)
     ws.drop("undo", "curve")
     st.rerun()

@@ -39,7 +39,7 @@ from pruneviz.workflows.recipe import recipe_problem, recipe_text, session_docum
 from pruneviz.workflows.recovery import Point
 from pruneviz.workflows.room import TokenGuard
 from pruneviz.workflows.sensitivity import LiveSweep, Sensitivity
-from pruneviz.workflows.session import PruneSession, Report, Stamp, load_pair, resolve_device
+from pruneviz.workflows.session import PruneSession, Report, Snapshot, Stamp, load_pair, resolve_device
 from pruneviz.workflows.structured import Removal, StructuredPlan
 from pruneviz.workflows.transformer import SpeedUp, TransformerPlan, UnitScores
 
@@ -192,7 +192,7 @@ class Workspace:
     allocation: AutoResult | None = derived("the automatic allocation")  # the latest one
     # Recovery page
     curve: list[Point] | None = derived("the fine-tune's curve")  # the latest fine-tune's training curve
-    undo: dict | None = derived("the fine-tune's undo")  # the session's state before that fine-tune
+    undo: Snapshot | None = derived("the fine-tune's undo")  # the session before that fine-tune
     # Lottery ticket page
     lottery: LotteryRun | None = None
     # Generate page

@@ -24,7 +24,7 @@ from pruneviz.io.data import DataSet
 from pruneviz.io.models import clone_module
 from pruneviz.tasks import CLASSIFICATION
 from pruneviz.workflows.recovery import TrainConfig, train_steps
-from pruneviz.workflows.session import Opaque, PruneSession
+from pruneviz.workflows.session import Opaque, PruneSession, Snapshot
 
 
 @dataclass(frozen=True)
@@ -167,15 +167,18 @@ def lottery(
 
 def adopt_ticket(session: PruneSession, run: LotteryRun) -> None:
     """Make a finished run's ticket the session's model: its trained weights become the dense weights
-    and its masks the session's masks (undo with :meth:`PruneSession.load_state`)."""
+    and its masks the session's masks (undo with :meth:`PruneSession.restore`), in the weight format the
+    session shows."""
     if not run.ticket:
         raise PrunevizError("a stopped lottery run has no ticket; run every round to get one")
-    saved = session.save_state()
-    saved["state"] = {k: v.clone() for k, v in run.state.items()}
-    saved["dense"] = {n: run.state[f"{n}.weight"].clone() for n in session.layer_names}
-    saved["masks"], saved["plans"] = dict(run.masks), {}
-    saved["origin"], saved["basis"] = Opaque("a lottery ticket (trained from a fresh initialisation)"), None
-    session.load_state(saved)
+    ticket = Snapshot(
+        state={k: v.clone() for k, v in run.state.items()},
+        dense={n: run.state[f"{n}.weight"].clone() for n in session.layer_names},
+        masks=dict(run.masks),
+        origin=Opaque("a lottery ticket (trained from a fresh initialisation)"),
+        quantize=session.quantization.name if session.quantization else None,
+    )
+    session.restore(ticket)
 
 
 def to_csv(results: list[RoundResult]) -> str:

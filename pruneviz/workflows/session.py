@@ -115,6 +115,25 @@ class SetAside:
 
 
 @dataclass(frozen=True)
+class Snapshot:
+    """A session's model at one moment, enough to return to it (undo) or to hand it to another session:
+    ``state`` the working copy's parameters and buffers (a quantised layer's exact masked weight, not its
+    rounding), ``dense`` the dense prunable weights, ``masks`` with the ``plans`` that gave them and how
+    input-reading methods were ``solved``, the ``origin`` of the dense weights and the dense reference
+    they were adopted as (``basis``; None: the loaded model's, or ``dense`` over ``state`` when the
+    origin is not the loaded model), and the weight format shown (``quantize``)."""
+
+    state: dict[str, torch.Tensor]
+    dense: dict[str, torch.Tensor]
+    masks: dict[str, torch.Tensor] = field(default_factory=dict)
+    plans: dict[str, LayerPlan] = field(default_factory=dict)
+    solved: dict[str, str] = field(default_factory=dict)
+    origin: Trained | Opaque | None = None
+    basis: dict[str, torch.Tensor] | None = None
+    quantize: str | None = None
+
+
+@dataclass(frozen=True)
 class LayerPlan:
     """How to prune one layer: a sparsity fraction in [0, 1), a criterion name and a granularity.
     At sparsity 0 the layer stays dense; an N:M granularity fixes any other sparsity at 1 - N/M."""
@@ -567,34 +586,33 @@ class PruneSession:
         self.writable().load_state_dict(state)
         self.adopt_weights(origin)
 
-    def save_state(self) -> dict:
-        """Everything needed to undo a change of weights: parameters, dense weights, masks, plans and
-        the training record, and the quantisation over them (the state holds the exact weights)."""
+    def snapshot(self) -> Snapshot:
+        """Everything needed to undo a change of weights (see :class:`Snapshot`)."""
         state = self.working.state_dict() | {f"{n}.weight": w for n, w in self._exact.items()}
-        return {
-            "state": {k: v.clone() for k, v in state.items()},
-            "quantize": self.quantization.name if self.quantization else None,
-            "dense": {k: v.clone() for k, v in self.dense_weights.items()},
-            "masks": dict(self.masks),
-            "plans": dict(self.plans),
-            "solved": dict(self.solved),
-            "origin": self.origin,
-            "basis": self._basis,
-        }
+        return Snapshot(
+            state={k: v.clone() for k, v in state.items()},
+            dense={k: v.clone() for k, v in self.dense_weights.items()},
+            masks=dict(self.masks),
+            plans=dict(self.plans),
+            solved=dict(self.solved),
+            origin=self.origin,
+            basis=self._basis,
+            quantize=self.quantization.name if self.quantization else None,
+        )
 
-    def load_state(self, saved: dict) -> None:
-        """Return to a :meth:`save_state` (or take over another session's: ``other.save_state()``)."""
+    def restore(self, snapshot: Snapshot) -> None:
+        """Return to ``snapshot`` (an undo), or take over another session's (``other.snapshot()``)."""
         self.reset()
-        self.writable().load_state_dict(saved["state"])
-        self.dense_weights = {k: v.clone() for k, v in saved["dense"].items()}
-        self.masks, self.plans = dict(saved["masks"]), dict(saved["plans"])
-        self.solved = dict(saved.get("solved", {}))
-        self.origin = saved.get("origin")
-        basis = saved.get("basis")
+        self.writable().load_state_dict(snapshot.state)
+        self.dense_weights = {k: v.clone() for k, v in snapshot.dense.items()}
+        self.masks, self.plans = dict(snapshot.masks), dict(snapshot.plans)
+        self.solved = dict(snapshot.solved)
+        self.origin = snapshot.origin
+        basis = snapshot.basis
         if basis is None and self.origin is not None:  # trained weights: the dense ones are the reference
-            basis = {**saved["state"], **{f"{n}.weight": w for n, w in self.dense_weights.items()}}
+            basis = {**snapshot.state, **{f"{n}.weight": w for n, w in self.dense_weights.items()}}
         self._rebase(basis)
-        self.quantize(saved.get("quantize"))
+        self.quantize(snapshot.quantize)
 
     def reset(self) -> None:
         """Back to the dense model: masks removed, structurally previewed parameters restored, and no

@@ -46,9 +46,9 @@ def test_undo_keeps_the_quantisation_and_training_drops_it(cnn_session):
     session.apply_layer_plans({"fc1": LayerPlan(0.5)})
     session.quantize("int8")
     shown = session.modules["fc1"].weight.clone()
-    saved = session.save_state()
+    saved = session.snapshot()
     session.quantize(None)
-    session.load_state(saved)
+    session.restore(saved)
     assert session.quantization is INT8 and torch.equal(session.modules["fc1"].weight, shown)
     session.writable()  # what a fine-tune takes: the exact weights, float
     assert session.quantization is None

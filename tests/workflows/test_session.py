@@ -130,16 +130,16 @@ def test_structured_preview_matches_shrunk_model_and_resets(resnet_session):
     )
 
 
-def test_fork_save_and_load_state(cnn_session):
+def test_fork_snapshot_and_restore(cnn_session):
     cnn_session.prune_layer("fc1", LayerPlan(0.5))
     before = cnn_session.report()
-    saved = cnn_session.save_state()
+    saved = cnn_session.snapshot()
     other = cnn_session.fork()
     assert other.masks == {} and other.report().score == pytest.approx(0.9833, abs=1e-4)
     other.prune_layer("conv2", LayerPlan(0.9))
-    cnn_session.load_state(other.save_state())  # take over the other session's weights and masks
+    cnn_session.restore(other.snapshot())  # take over the other session's weights and masks
     assert cnn_session.layer_sparsity()["conv2"] == 4147 / 4608 and cnn_session.layer_sparsity()["fc1"] == 0.0
-    cnn_session.load_state(saved)  # undo
+    cnn_session.restore(saved)  # undo
     assert cnn_session.report().score == before.score and cnn_session.layer_sparsity()["fc1"] == 0.5
 
 
@@ -165,10 +165,10 @@ def test_every_change_of_masks_advances_the_version_and_keeps_the_origin_of_the_
         change(resnet_session)
         assert not resnet_session.holds(before) and resnet_session.holds(Stamp(before.basis))
         assert resnet_session.origin is trained  # the masks changed, not where the weights came from
-    saved = resnet_session.save_state()
+    saved = resnet_session.snapshot()
     resnet_session.back_to_loaded()
     assert resnet_session.origin is None
-    resnet_session.load_state(saved)  # undo brings the origin back with the weights it describes
+    resnet_session.restore(saved)  # undo brings the origin back with the weights it describes
     assert resnet_session.origin is trained
 
 

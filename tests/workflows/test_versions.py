@@ -88,8 +88,8 @@ def test_weights_no_recipe_rebuilds_are_refused_with_the_reason(cnn_session):
     with pytest.raises(PrunevizError, match="no recipe rebuilds this session's weights"):
         session_document(cnn_session)
     other = open_session("demo:cnn")
-    state = other.save_state()
-    adopt_ticket(other, LotteryRun([], masks={}, state=state["state"]))
+    state = other.snapshot()
+    adopt_ticket(other, LotteryRun([], masks={}, state=state.state))
     assert isinstance(other.origin, Opaque) and "lottery ticket" in recipe_problem(other)
 
 

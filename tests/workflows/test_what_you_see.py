@@ -248,15 +248,15 @@ class WhatYouSeeIsWhatYouExport(RuleBasedStateMachine):
         scratch = session.fork()
         curve: list = []
         finetune(scratch, plans, train_split(scratch), FIVE_STEPS[session.model.spec], on_point=curve.append)
-        undo = session.save_state()
-        session.load_state(scratch.save_state())
+        undo = session.snapshot()
+        session.restore(scratch.snapshot())
         self.ws.keep(undo=undo, curve=curve)
 
     @precondition(lambda self: self.ws.undo is not None)
     @rule()
     @page
     def undo(self) -> None:
-        self.ws.session.load_state(self.ws.undo)
+        self.ws.session.restore(self.ws.undo)
         self.ws.drop("undo", "curve")
 
     # --- what every page shows ------------------------------------------------------------------
