@@ -27,7 +27,6 @@ quantisation.
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import asdict, dataclass, field, replace
 
@@ -39,7 +38,7 @@ from pruneviz.core.budget import check_estimate, within_budget
 from pruneviz.core.errors import PrunevizError
 from pruneviz.core.evaluate import DEFAULT_BUDGET_BYTES
 from pruneviz.core.granularity import UNSTRUCTURED, Granularity, granularity
-from pruneviz.core.importance import Calibration, Scores, wanda_metric
+from pruneviz.core.importance import Calibration, Scores
 from pruneviz.core.jobs import Progress
 from pruneviz.core.layers import discover_layers, module_macs, prunable_modules
 from pruneviz.core.metrics import effective_macs, param_counts, size_bytes
@@ -55,9 +54,9 @@ from pruneviz.io.models import (
     clone_module,
     eval_mode,
     load_model,
-    shared_view,
 )
 from pruneviz.tasks import FILTERS, Estimate, Task, task_of
+from pruneviz.workflows.scoring import Scoring
 from pruneviz.workflows.structured import (
     Removal,
     StructuredPlan,
@@ -65,7 +64,6 @@ from pruneviz.workflows.structured import (
     refuse_unknown_attention,
 )
 
-CALIBRATION_SAMPLES = 256
 ONE_LAYER = "one layer, against the dense model's inputs"
 
 
@@ -246,13 +244,7 @@ class PruneSession:
         # or sequentially with the layers before it pruned (pruneviz.workflows.sequential).
         self.solved: dict[str, str] = {}
         self._changed: set[str] = set()
-        # scores may be computed by a background job and the UI at once
-        self._lock = threading.Lock()
-        self._key_locks: dict[tuple[str, str], threading.Lock] = {}
-        self._scores: dict[tuple[str, str], Scores] = {}
-        self._calibration: Calibration | None = None
-        # The state the dense reference holds once trained weights were adopted (None: the baseline's).
-        self._basis: dict[str, torch.Tensor] | None = None
+        self.scoring = Scoring(model, data, self.task, self.device, tuple(self.modules))
         self.removal: Removal | None = None  # the structured removal being previewed, if any
         self.set_aside: SetAside | None = None  # the masks that preview replaced (None: no preview)
         self._structural_backup: dict[str, torch.Tensor] = {}
@@ -292,70 +284,31 @@ class PruneSession:
         """The weight shape of prunable layer ``name``."""
         return tuple(self.dense_weights[name].shape)
 
-    # --- importance -------------------------------------------------------------------------------
+    # --- importance (the scoring part owns the cache) ----------------------------------------------
 
     def calibration(self) -> Calibration:
-        """Calibration over the dense model: the baseline, or the weights adopted after training (a
-        copy, so gradients never touch the working model). Criteria score it; removals shrink it."""
-        with self._lock:
-            if self._calibration is None:
-                if self._basis is None:  # the loaded weights: read them where they are
-                    reference = eval_mode(shared_view(self.model.module, self.device))
-                else:
-                    reference = eval_mode(clone_module(self.model.module, self.device))
-                    reference.load_state_dict(self._basis)
-                n = min(CALIBRATION_SAMPLES, len(self.data))
-                x, y = self.data.calibration or (self.data.x[:n], self.data.y[:n])
-                self._calibration = Calibration(reference, x, y, self.task.batch_loss)
-            return self._calibration
+        """The dense model and its calibration samples (see :meth:`Scoring.calibration`)."""
+        return self.scoring.calibration()
 
     def scores(
         self, criterion: str, kind: Granularity = UNSTRUCTURED, progress: Progress | None = None
     ) -> Scores:
-        """Importance of every unit ``kind`` ranks (weights, or output channels for ``filter``) of the
-        dense model; computed once and cached. ``progress(fraction, message)`` hears about data-driven
-        passes."""
-        registry = kind.criteria
-        key = (registry.kind, criterion)
-        with self._lock:
-            key_lock = self._key_locks.setdefault(key, threading.Lock())
-        with key_lock:  # cheap criteria answer while a slow one is computed in a background job
-            if key in self._scores:
-                return self._scores[key]
-            calib = self.calibration()
-            modules = prunable_modules(calib.model, tuple(self.modules))
-            scores = registry.get(criterion)({n: modules[n] for n in self.modules}, calib.reporting(progress))
-            with self._lock:
-                if self._calibration is calib:  # not rebased meanwhile (new weights adopted)
-                    self._scores[key] = scores
-            return scores
+        """Every layer's scores under ``criterion``, cached (see :meth:`Scoring.scores`)."""
+        return self.scoring.scores(criterion, kind, progress)
 
     def layer_scores(
         self, name: str, criterion: str, kind: Granularity = UNSTRUCTURED
     ) -> torch.Tensor | None:
-        """Layer ``name``'s scores under ``criterion``: computed for that layer alone when the criterion
-        reads only the layer's weight (magnitude and the like: no copy of every layer's scores is kept),
-        else from :meth:`scores`; None when the criterion cannot score it."""
-        method = kind.criteria.get(criterion)
-        if not getattr(method, "weight_only", False) or kind.criteria.kind in self._scores_kinds(criterion):
-            return self.scores(criterion, kind).get(name)
-        calib = self.calibration()
-        return method({name: prunable_modules(calib.model, (name,))[name]}, calib).get(name)
-
-    def _scores_kinds(self, criterion: str) -> set[str]:
-        """The registries whose ``criterion`` scores are cached already (then they answer)."""
-        return {kind for kind, name in self._scores if name == criterion}
+        """One layer's scores (see :meth:`Scoring.layer_scores`)."""
+        return self.scoring.layer_scores(name, criterion, kind)
 
     def input_weighted(self) -> Scores:
-        """|W_ij| · ‖X_j‖₂ of every layer over the calibration inputs: what Wanda ranks and OWL counts
-        outliers in (the magnitude a weight has once its input's size is taken into account)."""
-        calib = self.calibration()
-        modules = prunable_modules(calib.model, tuple(self.modules))
-        return wanda_metric({n: modules[n] for n in self.modules}, calib)
+        """|W_ij| · ‖X_j‖₂ of every layer (see :meth:`Scoring.input_weighted`)."""
+        return self.scoring.input_weighted()
 
     def has_scores(self, criterion: str, kind: Granularity = UNSTRUCTURED) -> bool:
-        """Whether :meth:`scores` would answer without computing (gradients can take a while)."""
-        return (kind.criteria.kind, criterion) in self._scores
+        """Whether :meth:`scores` would answer without computing."""
+        return self.scoring.has_scores(criterion, kind)
 
     # --- versions -----------------------------------------------------------------------------------
 
@@ -539,10 +492,7 @@ class PruneSession:
     def _rebase(self, basis: dict[str, torch.Tensor] | None) -> None:
         """The dense reference is now ``basis``: forget scores and caches computed on the old one."""
         self.set_aside = None  # masks chosen on the old weights mean nothing on the new ones
-        with self._lock:
-            self._basis = basis
-            self._calibration = None
-            self._scores.clear()
+        self.scoring.rebase(basis)
         self.evaluator.invalidate()
         self._changed.clear()
         self._changed_model(dense=True)
@@ -554,7 +504,7 @@ class PruneSession:
         session's current dense weights (after a fine-tune), else from the loaded baseline's."""
         budget = self.memory_budget if memory_budget is None else min(memory_budget, self.memory_budget)
         other = PruneSession(self.model, self.data, self.device, self.extra_layers, budget)
-        if keep_weights and self._basis is not None:
+        if keep_weights and self.scoring.basis is not None:
             other.take_weights(self.dense_state(), self.origin)
         return other
 
@@ -596,7 +546,7 @@ class PruneSession:
             plans=dict(self.plans),
             solved=dict(self.solved),
             origin=self.origin,
-            basis=self._basis,
+            basis=self.scoring.basis,
             quantize=self.quantization.name if self.quantization else None,
         )
 
