@@ -10,7 +10,8 @@ from pruneviz.ui.keys import ROOM as K
 from pruneviz.ui.room import share_form, store
 from pruneviz.ui.state import SliderRequest, errors_shown, page_header, policy
 from pruneviz.views import charts
-from pruneviz.workflows.room import front, load_share, metric_of, passes
+from pruneviz.workflows.recipe import apply_recipe
+from pruneviz.workflows.room import front, metric_of, passes, share_recipe
 
 REFRESH_S = 2.0
 
@@ -42,7 +43,10 @@ def load(share_id: int) -> None:
     try:
         if chosen is None:
             raise PrunevizError("that share is no longer in the room")
-        recipe, sliders = load_share(ws.session, chosen)
+        recipe = share_recipe(ws.session, chosen)
+        # asked first: a recipe the Prune page cannot show is refused before the session changes
+        sliders = None if recipe.structure is not None else SliderRequest.of_recipe(recipe, ws.session)
+        apply_recipe(ws.session, recipe)
     except PrunevizError as err:
         ws.room_loaded = f"Could not load it: {err}"
         return
@@ -50,7 +54,7 @@ def load(share_id: int) -> None:
         ws.structure_request = recipe.structure
         ws.room_loaded = f"Loaded share #{chosen.id} into your session: see the Structured page."
     else:
-        ws.prune_request = SliderRequest(*sliders)  # the sliders follow
+        ws.prune_request = sliders  # the sliders follow
         ws.room_loaded = f"Loaded share #{chosen.id} into your session: see the Prune page."
 
 

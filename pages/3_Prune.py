@@ -10,7 +10,7 @@ from pruneviz.core.granularity import GRANULARITIES, granularity
 from pruneviz.core.quantize import QUANTIZATIONS
 from pruneviz.ui.keys import PRUNE as K
 from pruneviz.ui.room import share_form
-from pruneviz.ui.state import SliderRequest, errors_shown, held_caption, page_header, policy
+from pruneviz.ui.state import FLOAT, SliderRequest, errors_shown, held_caption, page_header, policy
 from pruneviz.ui.widgets import (
     ensure_scores,
     metrics_row,
@@ -21,13 +21,11 @@ from pruneviz.ui.widgets import (
 from pruneviz.views import charts
 from pruneviz.workflows import allocate
 from pruneviz.workflows.recipe import (
-    FLOAT,
     apply_recipe,
     check_model,
     diff_recipes,
     parse_recipe_text,
     uniform_plans,
-    uniform_settings,
 )
 from pruneviz.workflows.sequential import apply_plans, method_of, rewrites
 from pruneviz.workflows.session import LayerPlan
@@ -271,7 +269,7 @@ def load_uploaded_recipe() -> None:
                 f"{upload.name} removes structure for real (filters, heads, blocks), which the Structured "
                 "page previews: the Room page loads such recipes there, `pruneviz apply` builds them"
             )
-        sliders = SliderRequest(*uniform_settings(recipe, session))
+        sliders = SliderRequest.of_recipe(recipe, session)
         apply_recipe(session, recipe)
     except PrunevizError as err:
         ws.recipe_error = str(err)

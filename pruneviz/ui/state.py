@@ -35,11 +35,20 @@ from pruneviz.workflows.compare import CriteriaComparison
 from pruneviz.workflows.generate import Continuations
 from pruneviz.workflows.hardware import HardwareReport
 from pruneviz.workflows.lottery import LotteryRun
-from pruneviz.workflows.recipe import recipe_problem, recipe_text, session_document
+from pruneviz.workflows.recipe import Recipe, recipe_problem, recipe_text, resolve, session_document
 from pruneviz.workflows.recovery import Point
 from pruneviz.workflows.room import TokenGuard
 from pruneviz.workflows.sensitivity import LiveSweep, Sensitivity
-from pruneviz.workflows.session import PruneSession, Report, Snapshot, Stamp, load_pair, resolve_device
+from pruneviz.workflows.session import (
+    GlobalPlan,
+    LayerPlan,
+    PruneSession,
+    Report,
+    Snapshot,
+    Stamp,
+    load_pair,
+    resolve_device,
+)
 from pruneviz.workflows.structured import Removal, StructuredPlan
 from pruneviz.workflows.transformer import SpeedUp, TransformerPlan, UnitScores
 
@@ -101,6 +110,9 @@ class Choice:
     trust_pickle: bool = False
 
 
+FLOAT = "float"  # the Prune page's weight format when nothing is quantised
+
+
 @dataclass(frozen=True)
 class SliderRequest:
     """Slider positions another page (Sensitivity, an uploaded recipe) asks the Prune page to show:
@@ -111,6 +123,27 @@ class SliderRequest:
     criterion: str
     sparsity: dict[str, float]
     weights: str | None = None
+
+    @classmethod
+    def of_recipe(cls, recipe: Recipe, session: PruneSession) -> SliderRequest:
+        """The sliders that show ``recipe`` on the Prune page, which has one criterion and granularity for
+        all layers (a recipe mixing them is refused); a global recipe becomes the per-layer fractions its
+        ranking gives (measured on a fork: the session keeps its masks). Ask before applying it."""
+        plan = resolve(recipe, session.layers)
+        weights = recipe.quantize or FLOAT
+        if isinstance(plan, GlobalPlan):
+            scratch = session.fork()
+            scratch.apply_global(plan)
+            return cls(plan.granularity, plan.criterion, scratch.layer_sparsity(), weights)
+        active = {(p.granularity, p.criterion) for p in plan.values() if not p.dense}
+        if len(active) > 1:
+            raise PrunevizError(
+                "this recipe mixes criteria or granularities across layers; the Prune page uses one for all "
+                f"(found {', '.join(sorted(f'{g}/{c}' for g, c in active))})"
+            )
+        dense = LayerPlan(0.0)
+        kind, criterion = active.pop() if active else (dense.granularity, dense.criterion)
+        return cls(kind, criterion, {n: p.sparsity for n, p in plan.items()}, weights)
 
 
 @dataclass

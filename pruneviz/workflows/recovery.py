@@ -14,7 +14,7 @@ Masks are recomputed from the *current* weights (magnitude after fine-tuning), a
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import torch
 import torch.nn.functional as F
@@ -25,7 +25,7 @@ from pruneviz.core.importance import LossFn
 from pruneviz.core.registry import Registry
 from pruneviz.io.data import DataOptions, DataSet
 from pruneviz.tasks import Metric, Task
-from pruneviz.workflows.session import LayerPlan, Opaque, PruneSession, Trained
+from pruneviz.workflows.session import LayerPlan, Opaque, PruneSession
 
 SCHEDULES = ("oneshot", "iterative", "gradual")
 OPTIMIZERS: Registry[Callable[..., torch.optim.Optimizer]] = Registry("optimizer")
@@ -54,20 +54,44 @@ class TrainConfig:
             raise PrunevizError("distillation needs a temperature above 0 and alpha between 0 and 1")
         OPTIMIZERS.get(self.optimizer)
 
-    def settings(self, schedule: str, rounds: int) -> dict:
-        """This fine-tune as a recipe's ``training`` section (what replays it: see :meth:`from_settings`)."""
-        out = {"steps": self.steps, "lr": self.lr, "batch_size": self.batch_size, "optimizer": self.optimizer,
-               "schedule": schedule, "rounds": rounds, "seed": self.seed}  # fmt: skip
-        if self.distill:
-            out |= {"distill": True, "temperature": self.temperature, "alpha": self.alpha}
+
+@dataclass(frozen=True)
+class TrainingSpec:
+    """One fine-tune as a recipe records it (its ``training:`` section): the knobs, the schedule and its
+    rounds, and the per-layer plans it pruned towards (``target``; None: the recipe's own plans), so that
+    applying the recipe replays the very fine-tune that made the weights."""
+
+    config: TrainConfig = TrainConfig()
+    schedule: str = "oneshot"
+    rounds: int = 3
+    target: dict[str, LayerPlan] | None = None
+
+    def __post_init__(self) -> None:
+        schedule_fractions(self.schedule, self.rounds)  # refuses an unknown schedule or rounds < 1
+
+    def settings(self) -> dict:
+        """The section's settings as a recipe writes them (its target plans are the document's to write)."""
+        c = self.config
+        out = {"steps": c.steps, "lr": c.lr, "batch_size": c.batch_size, "optimizer": c.optimizer,
+               "schedule": self.schedule, "rounds": self.rounds, "seed": c.seed}  # fmt: skip
+        if c.distill:
+            out |= {"distill": True, "temperature": c.temperature, "alpha": c.alpha}
         return out
 
-    @classmethod
-    def from_settings(cls, settings: dict) -> tuple[TrainConfig, str, int]:
-        """(config, schedule, rounds) of a recipe's ``training`` section; what it leaves out is default."""
-        known = {f: settings[f] for f in ("steps", "lr", "batch_size", "optimizer", "seed", "distill",
-                                          "temperature", "alpha") if settings.get(f) is not None}  # fmt: skip
-        return cls(**known), settings.get("schedule") or "oneshot", settings.get("rounds") or 3
+
+@dataclass(frozen=True)
+class Trained:
+    """Dense weights made by one recorded fine-tune of the loaded model's weights (``spec``, with the
+    plans it pruned towards as its target) and the masks it held them at: a layer planned as its target
+    keeps that very mask, chosen on the weights before the fine-tune, so the same plans always give the
+    same model."""
+
+    spec: TrainingSpec
+    masks: dict[str, torch.Tensor] = field(default_factory=dict, compare=False)
+
+    def mask_for(self, name: str, plan: LayerPlan) -> torch.Tensor | None:
+        target = self.spec.target or {}
+        return self.masks.get(name) if target.get(name) == plan else None
 
 
 @dataclass(frozen=True)
@@ -265,7 +289,8 @@ def finetune(
         )
         done += steps
     masks = {n: m.clone() for n, m in session.masks.items()}
-    session.adopt_weights(Trained(config.settings(schedule, rounds), dict(plans), masks) if first else second)
+    spec = TrainingSpec(config, schedule, rounds, dict(plans))
+    session.adopt_weights(Trained(spec, masks) if first else second)
     return points
 
 

@@ -18,16 +18,7 @@ from pruneviz.core.errors import PrunevizError
 from pruneviz.core.history import pareto_front
 from pruneviz.io.room import RoomStore, Share
 from pruneviz.tasks import TASKS, Metric
-from pruneviz.workflows.recipe import (
-    Recipe,
-    Sliders,
-    apply_recipe,
-    check_model,
-    parse_recipe_text,
-    recipe_text,
-    session_document,
-    uniform_settings,
-)
+from pruneviz.workflows.recipe import Recipe, check_model, parse_recipe_text, recipe_text, session_document
 from pruneviz.workflows.session import PruneSession
 
 NICKNAME_MAX = 40
@@ -72,10 +63,9 @@ def share_session(
     return replace(share, id=store.add(share))
 
 
-def load_share(session: PruneSession, share: Share) -> tuple[Recipe, Sliders | None]:
-    """Apply ``share``'s recipe to ``session`` (only its own model changes), once everything that could
-    refuse it has been checked; returns the recipe and, for masks, the Prune page's settings for it (a
-    structure recipe has none: the Structured page shows it)."""
+def share_recipe(session: PruneSession, share: Share) -> Recipe:
+    """``share``'s recipe, checked for ``session``'s model (apply it with
+    :func:`~pruneviz.workflows.recipe.apply_recipe`: only that session's model changes)."""
     if share.model != session.model.spec:
         raise PrunevizError(
             f"{share.nickname}'s configuration is for {share.model}; load that model first (you have "
@@ -83,9 +73,7 @@ def load_share(session: PruneSession, share: Share) -> tuple[Recipe, Sliders | N
         )
     recipe = parse_recipe_text(share.recipe, f"{share.nickname}'s share")
     check_model(recipe, session.model, f"{share.nickname}'s share")
-    sliders = uniform_settings(recipe, session) if recipe.structure is None else None
-    apply_recipe(session, recipe)
-    return recipe, sliders
+    return recipe
 
 
 def metric_of(share: Share) -> Metric:

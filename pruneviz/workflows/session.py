@@ -14,9 +14,9 @@ and hold while ``basis`` does; a metric, an export or a generated text holds whi
 still current.
 
 The session also keeps the *origin* of its dense weights: the loaded model's (None), one recorded
-fine-tune from them (:class:`Trained`, which a recipe replays), or something no recipe rebuilds
-(:class:`Opaque`: a ticket, a stopped or a second fine-tune), so the recipe the session gives is the
-configuration it shows, or a refusal that says why.
+fine-tune from them (:class:`pruneviz.workflows.recovery.Trained`, which a recipe replays), or something
+no recipe rebuilds (:class:`Opaque`: a ticket, a stopped or a second fine-tune), so the recipe the session
+gives is the configuration it shows, or a refusal that says why.
 
 Quantised weights (:meth:`PruneSession.quantize`) come last: a quantised layer shows the float weight its
 int8 values stand for, while the exact masked weight is kept aside, so masks change freely under the
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field, replace
+from typing import Protocol
 
 import torch
 from torch import nn
@@ -76,16 +77,12 @@ class Stamp:
     version: int | None = None
 
 
-@dataclass(frozen=True)
-class Trained:
-    """Dense weights made by one fine-tune of the loaded model's weights: its ``settings`` (a recipe's
-    ``training`` section), the per-layer plans it pruned towards (``target``) and the masks it held them
-    at (``masks``: a layer planned as its target keeps that very mask, chosen on the weights before the
-    fine-tune, so the same plans always give the same model)."""
+class Origin(Protocol):
+    """Where a session's dense weights came from, when not from the loaded model: a recorded fine-tune
+    (:class:`pruneviz.workflows.recovery.Trained`) or something no recipe rebuilds (:class:`Opaque`)."""
 
-    settings: dict
-    target: dict[str, LayerPlan]
-    masks: dict[str, torch.Tensor] = field(default_factory=dict, compare=False)
+    def mask_for(self, name: str, plan: LayerPlan) -> torch.Tensor | None:
+        """The mask layer ``name`` must keep under ``plan`` on these weights (None: choose it anew)."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +90,9 @@ class Opaque:
     """Dense weights no recipe rebuilds, and why (said when a recipe is asked for)."""
 
     reason: str
+
+    def mask_for(self, name: str, plan: LayerPlan) -> torch.Tensor | None:
+        return None
 
 
 @dataclass(frozen=True)
@@ -126,7 +126,7 @@ class Snapshot:
     masks: dict[str, torch.Tensor] = field(default_factory=dict)
     plans: dict[str, LayerPlan] = field(default_factory=dict)
     solved: dict[str, str] = field(default_factory=dict)
-    origin: Trained | Opaque | None = None
+    origin: Origin | None = None
     basis: dict[str, torch.Tensor] | None = None
     quantize: str | None = None
 
@@ -237,7 +237,7 @@ class PruneSession:
             self.working, data.x, self.modules, memory_budget, architecture=model.module
         )
         self.plans: dict[str, LayerPlan] = {}  # the plan behind each layer's current mask, when known
-        self.origin: Trained | Opaque | None = None  # where the dense weights came from (None: loaded)
+        self.origin: Origin | None = None  # where the dense weights came from (None: loaded)
         self.version = 0  # advances on every change of weights or masks
         self.basis = 0  # advances on every change of the dense weights
         # How each layer pruned by a method reading its inputs (wanda, sparsegpt) was solved: ONE_LAYER live,
@@ -339,9 +339,9 @@ class PruneSession:
             raise PrunevizError(
                 f"layer '{name}' cannot take {kind}: {reason}; weight shape {self.shape(name)}"
             )
-        trained = self.origin if isinstance(self.origin, Trained) else None
-        if trained is not None and trained.target.get(name) == plan and name in trained.masks:
-            return trained.masks[name].to(self.device), None  # the mask the fine-tune trained with
+        kept = self.origin.mask_for(name, plan) if self.origin is not None else None
+        if kept is not None:
+            return kept.to(self.device), None  # e.g. the mask a fine-tune trained with
         method = kind.criteria.get(plan.criterion)
         if isinstance(method, FromInputs):
             calib = self.calibration()
@@ -477,7 +477,7 @@ class PruneSession:
         for name in plan.pinned:
             self.set_mask(name, None)
 
-    def adopt_weights(self, origin: Trained | Opaque | None) -> None:
+    def adopt_weights(self, origin: Origin | None) -> None:
         """Take the working copy's current weights (e.g. after training) as the new dense weights, made
         as ``origin`` says (None: they are the loaded model's).
 
@@ -530,7 +530,7 @@ class PruneSession:
             state[f"{name}.weight"] = self.dense_weights[name].clone()
         return state
 
-    def take_weights(self, state: dict[str, torch.Tensor], origin: Trained | Opaque | None) -> None:
+    def take_weights(self, state: dict[str, torch.Tensor], origin: Origin | None) -> None:
         """Start from ``state`` (another session's :meth:`dense_state`) as this session's dense weights,
         made as ``origin`` says."""
         self.writable().load_state_dict(state)

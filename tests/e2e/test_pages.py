@@ -413,11 +413,11 @@ def test_recovery_finetunes_the_prune_configuration_and_can_undo():
     assert all(bool((session.modules[n].weight[~m] == 0).all()) for n, m in session.masks.items())
     assert metric(at, "Accuracy after fine-tuning") == f"{100 * tuned.score:.1f}%"
     recipe = parse_recipe_text(at.session_state[WORKSPACE].recipe())
-    assert {k: v for k, v in recipe.training.items() if k != "target"} == {
+    assert recipe.training.settings() == {
         "steps": 100, "lr": 0.001, "batch_size": 64, "optimizer": "adam", "schedule": "oneshot", "rounds": 3,
         "seed": 0,
     }  # fmt: skip
-    assert recipe.training["target"] == session.plans  # what it pruned towards
+    assert recipe.training.target == session.plans  # what it pruned towards
     at.button(key="ft_undo_button").click().run()
     assert session.report().score == pruned
     assert parse_recipe_text(at.session_state[WORKSPACE].recipe()).training is None

@@ -1,9 +1,13 @@
 """The Workspace keeps derived results with the versions they come from, and drops what the session has
 moved past (visibly: it says what went)."""
 
+import pytest
+
+from pruneviz.core.errors import PrunevizError
 from pruneviz.core.history import History
-from pruneviz.ui.state import DERIVED, Choice, Workspace
+from pruneviz.ui.state import DERIVED, FLOAT, Choice, SliderRequest, Workspace
 from pruneviz.ui.uploads import Uploads
+from pruneviz.workflows.recipe import parse_recipe
 from pruneviz.workflows.recovery import TrainConfig, finetune, train_split
 from pruneviz.workflows.session import LayerPlan
 from pruneviz.workflows.structured import StructuredPlan
@@ -40,3 +44,16 @@ def test_every_derived_field_is_a_field_of_the_workspace_with_a_default(cnn_sess
         ws.keep(**{name: "something"})
     ws.drop(*DERIVED)
     assert ws.stamps == {} and all(getattr(ws, n) in (None, {}) for n in DERIVED)
+
+
+def test_a_recipe_becomes_the_prune_pages_sliders_or_is_refused(cnn_session):
+    ranked = SliderRequest.of_recipe(parse_recipe({"pruneviz": 1, "global": {"sparsity": 0.6}}), cnn_session)
+    assert ranked.weights == FLOAT
+    assert (ranked.granularity.name, ranked.criterion) == ("unstructured", "magnitude")
+    assert ranked.sparsity["fc1"] > ranked.sparsity["conv1"]  # what one ranking gives each layer
+    assert cnn_session.masks == {}  # the ranking ran on a fork: the session keeps its masks
+    mixed = parse_recipe(
+        {"pruneviz": 1, "layers": {"fc1": {"sparsity": 0.5}, "fc2": {"sparsity": 0.5, "criterion": "l2"}}}
+    )
+    with pytest.raises(PrunevizError, match="mixes criteria"):
+        SliderRequest.of_recipe(mixed, cnn_session)

@@ -17,7 +17,6 @@ from pruneviz.workflows.recipe import (
     save_recipe,
     skipped_by_default,
     uniform_plans,
-    uniform_settings,
 )
 from pruneviz.workflows.session import GlobalPlan, LayerPlan
 
@@ -120,7 +119,7 @@ def test_seed_and_training_settings_are_validated():
             "default": {"sparsity": 0.5},
         }
     )
-    assert recipe.seed == 3 and recipe.training["schedule"] == "gradual"
+    assert recipe.seed == 3 and recipe.training.schedule == "gradual"
     with pytest.raises(PrunevizError, match=r"training\.steps must be int"):
         parse_recipe({"pruneviz": 1, "training": {"steps": "many"}})
     with pytest.raises(PrunevizError, match="unknown key 'momentum'"):
@@ -140,7 +139,7 @@ def test_session_recipe_round_trip_restores_the_same_masks_bit_for_bit(cnn_sessi
     assert all(torch.equal(cnn_session.masks[n], masks[n]) for n in masks)
 
 
-def test_diff_and_uniform_settings(cnn_session):
+def test_diff_recipes(cnn_session):
     a = parse_recipe({"pruneviz": 1, "default": {"sparsity": 0.5}})
     b = parse_recipe({"pruneviz": 1, "default": {"sparsity": 0.5}, "layers": {"fc1": {"sparsity": 0.8}}})
     changes = diff_recipes(a, b, LAYERS)
@@ -148,17 +147,6 @@ def test_diff_and_uniform_settings(cnn_session):
     assert diff_recipes(a, a, LAYERS) == []
     g = parse_recipe({"pruneviz": 1, "global": {"sparsity": 0.6}})
     assert diff_recipes(a, g, LAYERS)[0]["layer"] == "(global)"
-    granularity, criterion, fractions, weights = uniform_settings(g, cnn_session)
-    assert weights == "float"
-    assert (granularity.name, criterion) == ("unstructured", "magnitude") and fractions["fc1"] > fractions[
-        "conv1"
-    ]
-    assert cnn_session.masks == {}  # the ranking ran on a fork: the session keeps its masks
-    mixed = parse_recipe(
-        {"pruneviz": 1, "layers": {"fc1": {"sparsity": 0.5}, "fc2": {"sparsity": 0.5, "criterion": "l2"}}}
-    )
-    with pytest.raises(PrunevizError, match="mixes criteria"):
-        uniform_settings(mixed, cnn_session)
 
 
 def test_a_two_four_default_skips_layers_that_cannot_take_it_and_says_which(cnn_session):

@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 from pruneviz.core.errors import PrunevizError
 from pruneviz.core.layers import discover_layers
 from pruneviz.io.models import load_model
-from pruneviz.workflows.recipe import TOP_KEYS, Recipe, load_recipe, parse_recipe, resolve
+from pruneviz.workflows.recipe import Recipe, load_recipe, parse_recipe, resolve
+from pruneviz.workflows.recipe.schema import TOP_KEYS
 
 # demo:cnn's layers: conv1 (1 input channel: no N:M), conv2, fc1, fc2
 LAYERS = discover_layers(load_model("demo:cnn").module, torch.zeros(1, 1, 8, 8))

@@ -8,6 +8,7 @@ import pytest
 from pruneviz.core.errors import PrunevizError
 from pruneviz.io.room import RoomStore, Share
 from pruneviz.workflows import room as R
+from pruneviz.workflows.recipe import apply_recipe
 from pruneviz.workflows.session import LayerPlan
 
 
@@ -41,12 +42,12 @@ def test_a_share_carries_the_sessions_numbers_and_recipe_and_loads_into_another_
     )
     assert store.shares() == [share] and share.metric == "accuracy"
     other = cnn_session.fork(keep_weights=False)
-    R.load_share(other, share)
+    apply_recipe(other, R.share_recipe(other, share))
     assert other.layer_sparsity() == cnn_session.layer_sparsity() and other.report().score == report.score
     assert cnn_session.report() == report  # the sharer's session is untouched
     mlp = share.__class__(**{**share.__dict__, "model": "demo:mlp"})
     with pytest.raises(PrunevizError, match="is for demo:mlp; load that model first"):
-        R.load_share(other, mlp)
+        R.share_recipe(other, mlp)
 
 
 def test_sharing_is_rate_limited_and_size_limited(tmp_path, cnn_session, monkeypatch):

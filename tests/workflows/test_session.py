@@ -5,9 +5,9 @@ from pruneviz.core.errors import PrunevizError
 from pruneviz.core.granularity import NM
 from pruneviz.io.data import load_data
 from pruneviz.io.models import load_model, weights_digest
-from pruneviz.workflows.recovery import TrainConfig, finetune, train_split
+from pruneviz.workflows.recovery import TrainConfig, Trained, TrainingSpec, finetune, train_split
 from pruneviz.workflows.sensitivity import SweepSpec, sweep
-from pruneviz.workflows.session import GlobalPlan, LayerPlan, Opaque, PruneSession, Stamp, Trained
+from pruneviz.workflows.session import GlobalPlan, LayerPlan, Opaque, PruneSession, Stamp
 from pruneviz.workflows.structured import StructuredPlan
 
 
@@ -153,7 +153,7 @@ def test_a_layer_at_zero_stays_dense_under_n_m(cnn_session):
 
 
 def test_every_change_of_masks_advances_the_version_and_keeps_the_origin_of_the_weights(resnet_session):
-    resnet_session.origin = trained = Trained({"steps": 5}, {})
+    resnet_session.origin = trained = Trained(TrainingSpec(TrainConfig(steps=5), target={}))
     changes = [
         lambda s: s.prune_layer("fc", LayerPlan(0.5)),
         lambda s: s.apply_global(GlobalPlan(0.5)),

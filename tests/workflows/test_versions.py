@@ -14,8 +14,8 @@ from pruneviz.workflows.recipe import (
     session_document,
     uniform_plans,
 )
-from pruneviz.workflows.recovery import TrainConfig, finetune, train_split
-from pruneviz.workflows.session import GlobalPlan, LayerPlan, Opaque, PruneSession, Trained, open_session
+from pruneviz.workflows.recovery import TrainConfig, Trained, finetune, train_split
+from pruneviz.workflows.session import GlobalPlan, LayerPlan, Opaque, PruneSession, open_session
 from pruneviz.workflows.structured import StructuredPlan
 
 FIVE_STEPS = TrainConfig(steps=5, batch_size=32, eval_every=5)

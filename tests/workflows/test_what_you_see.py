@@ -46,10 +46,9 @@ from pruneviz.workflows.recipe import (
     recipe_text,
     session_document,
     uniform_plans,
-    uniform_settings,
 )
 from pruneviz.workflows.recovery import TrainConfig, finetune, train_split
-from pruneviz.workflows.room import load_share, share_session
+from pruneviz.workflows.room import share_recipe, share_session
 from pruneviz.workflows.sequential import apply_plans, method_of, rewrites
 from pruneviz.workflows.session import LayerPlan, PruneSession, load_pair
 from pruneviz.workflows.structured import StructuredPlan
@@ -186,7 +185,7 @@ class WhatYouSeeIsWhatYouExport(RuleBasedStateMachine):
             check_model(recipe, session.model)
             if recipe.structure is not None:
                 return  # refused on the Prune page: it belongs to the Structured page
-            request = SliderRequest(*uniform_settings(recipe, session))
+            request = SliderRequest.of_recipe(recipe, session)
         except Exception:  # noqa: BLE001 - the page shows the refusal; nothing may have changed
             return
         apply_recipe(session, recipe)
@@ -205,9 +204,15 @@ class WhatYouSeeIsWhatYouExport(RuleBasedStateMachine):
             return  # the share form refuses with the same reason
         self.shares += 1  # one attendee per share: the room's two-a-second limit is not under test here
         share = share_session(self.room, self.ws.session, f"attendee {self.shares}", "me")
-        _, sliders = load_share(self.ws.session, share)
+        recipe = share_recipe(self.ws.session, share)
+        sliders = SliderRequest.of_recipe(recipe, self.ws.session) if recipe.structure is None else None
+        apply_recipe(self.ws.session, recipe)
         if sliders is not None:
-            self.kind, self.criterion, self.sliders = sliders[0], sliders[1], dict(sliders[2])
+            self.kind, self.criterion, self.sliders = (
+                sliders.granularity,
+                sliders.criterion,
+                dict(sliders.sparsity),
+            )
             self.apply_sliders()
 
     # --- the Structured page --------------------------------------------------------------------
