@@ -209,3 +209,37 @@ def test_only_the_session_writes_how_its_masks_were_made():
 def test_the_records_check_can_fail():
     assert _writes_records(ast.parse("session.plans[name] = plan\nsession.solved.update(x)")) == [1, 2]
     assert _writes_records(ast.parse("self.plans[name] = plan")) == []
+
+
+PARTS = {"masking", "scoring"}  # the session's parts (workflows/masking.py, workflows/scoring.py)
+
+
+def _reaches_parts(tree: ast.AST) -> list[int]:
+    """Lines that reach into a session's part from outside it (``session.masking…``)."""
+    return [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and node.attr in PARTS
+        and not (isinstance(node.value, ast.Name) and node.value.id == "self")
+    ]
+
+
+def test_only_the_session_reaches_into_its_parts():
+    """``PruneSession`` is a facade: its mask state and its scores cache each have one owner, and every
+    other module goes through the session's methods (which keep the versions and the evaluator in step)."""
+    session = "pruneviz.workflows.session"
+    reach = {
+        m: ls for m, p in MODULES.items() if m != session and (ls := _reaches_parts(ast.parse(p.read_text())))
+    }
+    pages = {
+        p.name: ls
+        for p in (PACKAGE.parent / "pages").glob("*.py")
+        if (ls := _reaches_parts(ast.parse(p.read_text())))
+    }
+    assert reach == {} and pages == {}
+
+
+def test_the_parts_check_can_fail():
+    assert _reaches_parts(ast.parse("session.masking.set(name, w, None)\nx = s.scoring")) == [1, 2]
+    assert _reaches_parts(ast.parse("self.masking.set(name, w, None)")) == []

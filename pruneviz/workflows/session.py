@@ -19,10 +19,13 @@ no recipe rebuilds (:class:`Opaque`: a ticket, a stopped or a second fine-tune),
 gives is the configuration it shows, or a refusal that says why.
 
 Quantised weights (:meth:`PruneSession.quantize`) come last: a quantised layer shows the float weight its
-int8 values stand for, while the exact masked weight is kept aside, so masks change freely under the
-quantisation and an export converts the exact weights (as torchao would have) rather than rounding twice.
-Anything that writes weights (training, a loaded state) takes the exact weights and drops the
-quantisation.
+int8 values stand for (see :mod:`pruneviz.workflows.masking`). Anything that writes weights (training, a
+loaded state) takes the exact weights and drops the quantisation.
+
+The session is a facade over parts with one owner each: :class:`~pruneviz.workflows.scoring.Scoring`
+(the calibration copy and every criterion's scores), :class:`~pruneviz.workflows.masking.MaskState` (the
+masks, how each was made, the weight format), :class:`~pruneviz.workflows.preview.Preview` (a structured
+removal shown) and the task's evaluator; it keeps the versions and what the evaluator has yet to see.
 """
 
 from __future__ import annotations
@@ -38,14 +41,14 @@ from pruneviz.core import masks as M
 from pruneviz.core.budget import check_estimate, within_budget
 from pruneviz.core.errors import PrunevizError
 from pruneviz.core.evaluate import DEFAULT_BUDGET_BYTES
-from pruneviz.core.granularity import UNSTRUCTURED, Granularity, granularity
+from pruneviz.core.granularity import UNSTRUCTURED, Granularity
 from pruneviz.core.importance import Calibration, Scores
 from pruneviz.core.jobs import Progress
 from pruneviz.core.layers import discover_layers, module_macs, prunable_modules
 from pruneviz.core.metrics import effective_macs, param_counts, size_bytes
-from pruneviz.core.quantize import QUANTIZATIONS, Quantization, dequantized, quantizable
+from pruneviz.core.quantize import QUANTIZATIONS, Quantization, dequantized
 from pruneviz.core.reconstruction import FromInputs
-from pruneviz.core.structure import preview
+from pruneviz.core.structure import preview as zero_removed
 from pruneviz.io.data import DataOptions, DataSet
 from pruneviz.io.formats import ExportMeta
 from pruneviz.io.models import (
@@ -57,6 +60,9 @@ from pruneviz.io.models import (
     load_model,
 )
 from pruneviz.tasks import FILTERS, Estimate, Task, task_of
+from pruneviz.workflows.masking import MaskState, SetAside
+from pruneviz.workflows.plans import GlobalPlan, LayerPlan
+from pruneviz.workflows.preview import Preview
 from pruneviz.workflows.scoring import Scoring
 from pruneviz.workflows.structured import (
     Removal,
@@ -96,23 +102,6 @@ class Opaque:
 
 
 @dataclass(frozen=True)
-class SetAside:
-    """The masks a structured preview replaced, kept to come back to (:meth:`PruneSession.end_preview`):
-    each masked layer's mask and masked weight (exact, before any quantisation), the plans and the way
-    input-reading methods solved them, and the weight format shown over them."""
-
-    masks: dict[str, torch.Tensor]
-    weights: dict[str, torch.Tensor]
-    plans: dict[str, LayerPlan]
-    solved: dict[str, str]
-    quantize: str | None
-
-    @property
-    def dense(self) -> bool:
-        return not self.masks
-
-
-@dataclass(frozen=True)
 class Snapshot:
     """A session's model at one moment, enough to return to it (undo) or to hand it to another session:
     ``state`` the working copy's parameters and buffers (a quantised layer's exact masked weight, not its
@@ -129,41 +118,6 @@ class Snapshot:
     origin: Origin | None = None
     basis: dict[str, torch.Tensor] | None = None
     quantize: str | None = None
-
-
-@dataclass(frozen=True)
-class LayerPlan:
-    """How to prune one layer: a sparsity fraction in [0, 1), a criterion name and a granularity.
-    At sparsity 0 the layer stays dense; an N:M granularity fixes any other sparsity at 1 - N/M."""
-
-    sparsity: float
-    criterion: str = "magnitude"
-    granularity: Granularity = UNSTRUCTURED
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "granularity", granularity(self.granularity))
-
-    @property
-    def dense(self) -> bool:
-        return self.sparsity == 0
-
-
-@dataclass(frozen=True)
-class GlobalPlan:
-    """One ranking across all unpinned layers (optionally LAMP-normalised), of single weights or of
-    whole filters (any granularity that does not fix the sparsity)."""
-
-    sparsity: float
-    criterion: str = "magnitude"
-    lamp: bool = False
-    pinned: tuple[str, ...] = ()
-    granularity: Granularity = UNSTRUCTURED
-
-    def __post_init__(self) -> None:
-        g = granularity(self.granularity)
-        if not g.rankable:
-            raise PrunevizError(f"a global ranking needs a granularity without fixed sparsity, not {g}")
-        object.__setattr__(self, "granularity", g)
 
 
 @dataclass
@@ -232,24 +186,16 @@ class PruneSession:
         self.example = data.x[:1]
         self.layers = discover_layers(self.working, self.example, self.modules)
         self.macs_dense = module_macs(self.working, self.example)[0]
-        self.masks: dict[str, torch.Tensor] = {}
+        self.masking = MaskState(self.modules)
         self.evaluator = self.task.evaluator(
             self.working, data.x, self.modules, memory_budget, architecture=model.module
         )
-        self.plans: dict[str, LayerPlan] = {}  # the plan behind each layer's current mask, when known
         self.origin: Origin | None = None  # where the dense weights came from (None: loaded)
         self.version = 0  # advances on every change of weights or masks
         self.basis = 0  # advances on every change of the dense weights
-        # How each layer pruned by a method reading its inputs (wanda, sparsegpt) was solved: ONE_LAYER live,
-        # or sequentially with the layers before it pruned (pruneviz.workflows.sequential).
-        self.solved: dict[str, str] = {}
         self._changed: set[str] = set()
         self.scoring = Scoring(model, data, self.task, self.device, tuple(self.modules))
-        self.removal: Removal | None = None  # the structured removal being previewed, if any
-        self.set_aside: SetAside | None = None  # the masks that preview replaced (None: no preview)
-        self._structural_backup: dict[str, torch.Tensor] = {}
-        self.quantization: Quantization | None = None  # the weight format shown (None: float)
-        self._exact: dict[str, torch.Tensor] = {}  # a quantised layer's masked weight before rounding
+        self.preview: Preview | None = None  # the structured removal shown, if any
         self._reference: torch.Tensor | None = None  # the baseline's per-sample outputs (see baseline())
 
     def writable(self) -> nn.Module:
@@ -266,6 +212,39 @@ class PruneSession:
                 if t.untyped_storage().data_ptr() in shared:
                     t.data = t.data.clone()
         return self.working
+
+    # --- what the parts own, read here ---------------------------------------------------------------
+
+    @property
+    def masks(self) -> dict[str, torch.Tensor]:
+        """Each masked layer's mask (True = keep); written by :meth:`set_mask` only."""
+        return self.masking.masks
+
+    @property
+    def plans(self) -> dict[str, LayerPlan]:
+        """The plan behind each layer's current mask, when known."""
+        return self.masking.plans
+
+    @property
+    def solved(self) -> dict[str, str]:
+        """How each layer pruned by a method reading its inputs was solved: :data:`ONE_LAYER` (live) or
+        sequentially (:mod:`pruneviz.workflows.sequential`)."""
+        return self.masking.solved
+
+    @property
+    def quantization(self) -> Quantization | None:
+        """The weight format shown (None: float)."""
+        return self.masking.quantization
+
+    @property
+    def removal(self) -> Removal | None:
+        """The structured removal shown, if any."""
+        return self.preview.removal if self.preview is not None else None
+
+    @property
+    def set_aside(self) -> SetAside | None:
+        """The masks the structured preview replaced (None: no preview, or nothing to come back to)."""
+        return self.preview.aside if self.preview is not None else None
 
     @property
     def dtype(self) -> torch.dtype:
@@ -372,35 +351,9 @@ class PruneSession:
         ``solved_by`` how a method reading the layer's inputs solved it (one layer against the dense
         inputs, or sequentially): the session's record of both is written here only."""
         self.check_layer(name)
-        dense = self.dense_weights[name]
-        self.plans.pop(name, None)
-        self.solved.pop(name, None)
-        if plan is not None:
-            self.plans[name] = plan
-        if solved_by is not None:
-            self.solved[name] = solved_by
+        self.masking.set(name, self.dense_weights[name], mask, weight, plan, solved_by)
         self._changed_model()
-        with torch.no_grad():
-            # A new tensor, never an in-place write: the layer may share the dense weights' storage.
-            if mask is None:
-                self.masks.pop(name, None)
-                self._show(name, dense)  # shared again: one copy of the dense weights
-            else:
-                mask = mask.to(dense.device)
-                self.masks[name] = mask
-                kept = dense if weight is None else weight.to(dense)
-                self._show(name, kept * mask)
         self._changed.add(name)
-
-    def _show(self, name: str, exact: torch.Tensor) -> None:
-        """Give layer ``name`` the weight ``exact``, as the session's quantisation rounds it."""
-        module = self.modules[name]
-        if self.quantization is None or not quantizable(module):
-            self._exact.pop(name, None)
-            module.weight.data = exact
-        else:
-            self._exact[name] = exact
-            module.weight.data = self.quantization.rounded(exact)
 
     def quantize(self, scheme: str | None) -> None:
         """Show every quantisable prunable layer with ``scheme``'s weights (``"int8"``; None: float
@@ -413,16 +366,10 @@ class PruneSession:
                     "quantised weights go on masks; a structured preview is showing (build the smaller "
                     "model, or go back to masks, first)"
                 )
-        if chosen == self.quantization:
-            return
-        touched = [n for n, m in self.modules.items() if quantizable(m)]
-        exact = {n: self._exact.get(n, self.modules[n].weight.data) for n in touched}
-        self.quantization = chosen
-        with torch.no_grad():
-            for name in touched:
-                self._show(name, exact[name])
-        self._changed.update(touched)
-        self._changed_model()
+        touched = self.masking.show_format(chosen)
+        if touched:
+            self._changed.update(touched)
+            self._changed_model()
 
     def quantized_model(self) -> nn.Module:
         """A copy of the working model whose quantised layers hold torchao's quantised tensors, made
@@ -430,9 +377,9 @@ class PruneSession:
         model = clone_module(self.working, self.device)
         layers = prunable_modules(model, tuple(self.modules))
         with torch.no_grad():
-            for name, exact in self._exact.items():
+            for name, exact in self.masking.exact.items():
                 layers[name].weight.data = exact.clone()
-        return self.quantization.convert(model, list(self._exact)) if self.quantization else model
+        return self.quantization.convert(model, list(self.masking.exact)) if self.quantization else model
 
     def apply_layer_plans(self, plans: dict[str, LayerPlan]) -> list[str]:
         """Set each named layer's mask from its plan, skipping layers already masked by that very plan
@@ -491,7 +438,8 @@ class PruneSession:
 
     def _rebase(self, basis: dict[str, torch.Tensor] | None) -> None:
         """The dense reference is now ``basis``: forget scores and caches computed on the old one."""
-        self.set_aside = None  # masks chosen on the old weights mean nothing on the new ones
+        if self.preview is not None:  # masks chosen on the old weights mean nothing on the new ones
+            self.preview.aside = None
         self.scoring.rebase(basis)
         self.evaluator.invalidate()
         self._changed.clear()
@@ -538,7 +486,7 @@ class PruneSession:
 
     def snapshot(self) -> Snapshot:
         """Everything needed to undo a change of weights (see :class:`Snapshot`)."""
-        state = self.working.state_dict() | {f"{n}.weight": w for n, w in self._exact.items()}
+        state = self.working.state_dict() | {f"{n}.weight": w for n, w in self.masking.exact.items()}
         return Snapshot(
             state={k: v.clone() for k, v in state.items()},
             dense={k: v.clone() for k, v in self.dense_weights.items()},
@@ -547,7 +495,7 @@ class PruneSession:
             solved=dict(self.solved),
             origin=self.origin,
             basis=self.scoring.basis,
-            quantize=self.quantization.name if self.quantization else None,
+            quantize=self.masking.quantize,
         )
 
     def restore(self, snapshot: Snapshot) -> None:
@@ -555,8 +503,9 @@ class PruneSession:
         self.reset()
         self.writable().load_state_dict(snapshot.state)
         self.dense_weights = {k: v.clone() for k, v in snapshot.dense.items()}
-        self.masks, self.plans = dict(snapshot.masks), dict(snapshot.plans)
-        self.solved = dict(snapshot.solved)
+        for name, mask in snapshot.masks.items():  # the state holds the masked weights already
+            self.masking.record(name, mask)
+        self.masking.recall(snapshot.plans, snapshot.solved)
         self.origin = snapshot.origin
         basis = snapshot.basis
         if basis is None and self.origin is not None:  # trained weights: the dense ones are the reference
@@ -567,20 +516,15 @@ class PruneSession:
     def reset(self) -> None:
         """Back to the dense model: masks removed, structurally previewed parameters restored, and no
         plan left behind (a plan of 0 says nothing of a layer another kind of pruning changes)."""
-        params = dict(self.working.named_parameters())
-        with torch.no_grad():
-            for name, dense in self._structural_backup.items():
-                params[name].copy_(dense)
-        if self._structural_backup:
-            self.evaluator.invalidate()
-            self._changed_model()
-        self._structural_backup.clear()
-        self.removal = None
-        self.set_aside = None
+        if self.preview is not None:
+            self.preview.restore(dict(self.working.named_parameters()))
+            if self.preview.backup:
+                self.evaluator.invalidate()
+                self._changed_model()
+            self.preview = None
         for name in list(self.masks):
             self.set_mask(name, None)
-        self.plans.clear()
-        self.solved.clear()
+        self.masking.forget_records()
 
     # --- structured removal -------------------------------------------------------------------------
 
@@ -610,39 +554,31 @@ class PruneSession:
         """Zero exactly what ``removal`` deletes (coupled BatchNorm and biases included) on the working
         copy: the outputs equal the shrunk model's, live and undoable. The masks it replaces are set
         aside (:attr:`set_aside`) until :meth:`end_preview` brings them back."""
-        aside = self.set_aside if self.removal is not None else self._masks_now()
+        aside = self.set_aside if self.preview is not None else self.masking.set_aside()
         self.reset()
-        self.set_aside = aside
         params = dict(self.writable().named_parameters())
-        for name in removal.removed:
-            self._structural_backup[name] = params[name].detach().clone()
-        preview(self.working, removal.removed)
+        backup = {name: params[name].detach().clone() for name in removal.removed}
+        zero_removed(self.working, removal.removed)
         for layer in self.modules:
             removed = removal.removed.get(f"{layer}.weight")
             if removed is not None:
-                self.masks[layer] = ~removed.to(self.device)
-        self.removal = removal
+                self.masking.record(layer, ~removed.to(self.device))
+        self.preview = Preview(removal, backup, aside)
         self._changed_model()
         self.evaluator.invalidate()
-
-    def _masks_now(self) -> SetAside:
-        weights = {n: self._exact.get(n, self.modules[n].weight.data) for n in self.masks}
-        quantize = self.quantization.name if self.quantization else None
-        return SetAside(dict(self.masks), weights, dict(self.plans), dict(self.solved), quantize)
 
     def end_preview(self) -> None:
         """Leave the structured preview for the masks it replaced, exactly as they were (a lottery
         ticket's or a reconstruction's weights included); nothing happens when no preview shows."""
-        if self.removal is None:
+        if self.preview is None:
             return
-        aside = self.set_aside
+        aside = self.preview.aside
         self.reset()
         if aside is None:
             return
         for name, mask in aside.masks.items():
             self.set_mask(name, mask, aside.weights[name])
-        self.plans.update(aside.plans)
-        self.solved.update(aside.solved)
+        self.masking.recall(aside.plans, aside.solved)
         self.quantize(aside.quantize)
 
     def shrunk(self) -> nn.Module:
@@ -666,8 +602,8 @@ class PruneSession:
             structure=structure or None,
             tokenizer=self.model.tokenizer,
             input_dtype=self.data.x.dtype,
-            quantize=self.quantization.name if self.quantization else None,
-            quantized=tuple(self._exact),
+            quantize=self.masking.quantize,
+            quantized=tuple(self.masking.exact),
             layers=tuple(self.modules),
         )
 
@@ -793,7 +729,7 @@ class PruneSession:
             estimate, outputs, y = None, self.outputs(), self.data.y
         figures = self.task.figures(outputs, y)
         total, nonzero = param_counts(self.working)
-        quantized = {f"{n}.weight": self.quantization for n in self._exact}
+        quantized = {f"{n}.weight": self.quantization for n in self.masking.exact}
         dense_bytes, sparse_bytes = size_bytes(self.working, quantized)
         sparsity = self.layer_sparsity()
         density = {n: 1.0 - s for n, s in sparsity.items()}
@@ -809,7 +745,7 @@ class PruneSession:
             layers=sparsity,
             per_class_accuracy=self.task.breakdown(outputs, y),
             estimate=estimate,
-            quantize=self.quantization.name if self._exact else None,
+            quantize=self.masking.quantize if self.masking.exact else None,
         )
 
 
