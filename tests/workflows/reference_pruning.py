@@ -132,10 +132,26 @@ def _ria_prune(layer, wrapped, sparsity, a=0.5):
     layer.weight.data[W_mask] = 0
 
 
-def _dsnot_prune(layer, wrapped, sparsity, max_cycle_time=50, update_threshold=0.1, pow_of_var_regrowing=1):
+def _dsnot_prune(
+    layer,
+    wrapped,
+    sparsity,
+    max_cycle_time=50,
+    update_threshold=0.1,
+    pow_of_var_regrowing=1,
+    prune_n=0,
+    prune_m=0,
+):
     DSnoT_metric = layer.weight.data * wrapped.sum_metric_row.reshape((1, -1))
     initial_metric = torch.abs(layer.weight.data) * torch.sqrt(wrapped.scaler_row.reshape((1, -1)))
     weight_mask = torch.zeros_like(initial_metric) == 1
+    if prune_n != 0:
+        _dsnot_prune_n_m(
+            DSnoT_metric, initial_metric, weight_mask, wrapped, prune_n, prune_m,
+            max_cycle_time, update_threshold, pow_of_var_regrowing,
+        )  # fmt: skip
+        layer.weight.data[weight_mask] = 0
+        return
     _, sorted_initial_indice = torch.sort(initial_metric, dim=-1, stable=True)
     sparsity_num = int(initial_metric.shape[1] * sparsity)
     res_sparsity_num = sorted_initial_indice.shape[1] - sparsity_num
@@ -185,6 +201,79 @@ def _dsnot_prune(layer, wrapped, sparsity, max_cycle_time=50, update_threshold=0
         reconstruction_error += torch.where(update_mask, pruning_metric, torch.zeros_like(pruning_metric))
         reconstruction_error -= torch.where(update_mask, regrowing_metric, torch.zeros_like(regrowing_metric))
     layer.weight.data[weight_mask] = 0
+
+
+def _dsnot_prune_n_m(
+    DSnoT_metric, initial_metric, weight_mask, wrapped, prune_n, prune_m,
+    max_cycle_time, update_threshold, pow_of_var_regrowing,
+):  # fmt: skip
+    """``prune_DSnoT``'s N:M branch (``prune_n`` pruned of every ``prune_m``), as written."""
+    initial_prune_indices = torch.zeros((initial_metric.shape[0], 0), dtype=torch.int64)
+    initial_res_indices = torch.zeros((initial_metric.shape[0], 0), dtype=torch.int64)
+    for ii in range(initial_metric.shape[1]):
+        if ii % prune_m == 0:
+            tmp = initial_metric[:, ii : (ii + prune_m)].float()
+            _, tmp_all_indices = torch.sort(tmp, dim=1)
+            tmp_all_indices += ii
+            res_prune_n = prune_m - prune_n
+            tmp_indices, tmp_res_indices = torch.split(
+                tmp_all_indices, split_size_or_sections=[prune_n, res_prune_n], dim=1
+            )
+            initial_prune_indices = torch.cat((initial_prune_indices, tmp_indices), dim=1)
+            initial_res_indices = torch.cat((initial_res_indices, tmp_res_indices), dim=1)
+            weight_mask.scatter_(1, tmp_indices, True)
+    metric_for_regrowing = DSnoT_metric.clone()
+    metric_for_regrowing.scatter_(1, initial_res_indices, 0)
+    reconstruction_error = torch.sum(metric_for_regrowing, dim=1, keepdim=True)
+    initialize_error_sign = torch.sign(reconstruction_error)
+    if pow_of_var_regrowing:
+        metric_for_regrowing /= torch.pow(wrapped.var.reshape((1, -1)), pow_of_var_regrowing)
+    _, regrowing_indices_block = torch.sort(metric_for_regrowing, dim=1, stable=True)
+    indice_indice_list_for_regrowing = torch.zeros((reconstruction_error.shape[0], 2), dtype=torch.long)
+    last_one = regrowing_indices_block.shape[-1] - 1
+    indice_indice_list_for_regrowing[:, 1] = last_one
+    update_num_for_regrowing = torch.ones((reconstruction_error.shape[0], 2), dtype=torch.long)
+    update_num_for_regrowing[:, 1] = -1
+    initial_metric.scatter_(1, initial_prune_indices, float("inf"))
+    W_metric_max_value = torch.max(initial_metric, dim=1, keepdim=True)[0] + 1
+    cycle_time = 1
+    update_mask = torch.ones_like(reconstruction_error, dtype=torch.bool)
+    while not (torch.all(update_mask == False) or cycle_time > max_cycle_time):  # noqa: E712 - as written
+        cycle_time += 1
+        indice_of_indice_indice_list_for_regrowing = (reconstruction_error > 0).int().to(torch.int64)
+        indice_indice_for_regrowing = torch.gather(
+            indice_indice_list_for_regrowing, 1, indice_of_indice_indice_list_for_regrowing
+        )
+        regrowing_indice = torch.gather(
+            regrowing_indices_block, 1, indice_indice_for_regrowing.to(torch.int64)
+        )
+        regrowing_metric = DSnoT_metric.gather(1, regrowing_indice.to(torch.int64))
+        recover_block_start_indice = regrowing_indice - regrowing_indice % prune_m
+        recover_block_indices = (
+            torch.arange(0, prune_m).repeat(recover_block_start_indice.shape[1], 1)
+            + recover_block_start_indice
+        )
+        pruning_block = torch.gather(initial_metric, 1, recover_block_indices.to(torch.int64))
+        _pruning_wanda_metric, pruning_indice = torch.topk(pruning_block, 1, dim=1, largest=False)
+        pruning_indice += recover_block_start_indice
+        pruning_metric = DSnoT_metric.gather(1, pruning_indice.to(torch.int64))
+        reconstruction_error_after = reconstruction_error + pruning_metric - regrowing_metric
+        update_mask = (
+            update_mask
+            & (initialize_error_sign == torch.sign(reconstruction_error_after))
+            & (abs(reconstruction_error) > update_threshold)
+        )
+        initial_metric.scatter_(1, pruning_indice, W_metric_max_value)
+        weight_mask.scatter_(1, pruning_indice, update_mask)
+        weight_mask.scatter_(1, regrowing_indice, ~update_mask)
+        reconstruction_error += torch.where(update_mask, pruning_metric, torch.zeros_like(pruning_metric))
+        reconstruction_error -= torch.where(update_mask, regrowing_metric, torch.zeros_like(regrowing_metric))
+        indice_indice_list_for_regrowing.scatter_(
+            1,
+            indice_of_indice_indice_list_for_regrowing,
+            indice_indice_for_regrowing
+            + update_num_for_regrowing.gather(1, indice_of_indice_indice_list_for_regrowing),
+        )
 
 
 class _SparseGPT:
@@ -238,9 +327,18 @@ class _SparseGPT:
 
 
 @torch.no_grad()
-def reference_prune(model, windows: torch.Tensor, sparsity: float, method: str, blocks: int) -> None:
+def reference_prune(
+    model,
+    windows: torch.Tensor,
+    sparsity: float,
+    method: str,
+    blocks: int,
+    prune_n: int = 0,
+    prune_m: int = 0,
+) -> None:
     """Prune every Linear of ``model``'s first ``blocks`` blocks in place as the reference's
-    ``prune_<method>`` does (it prunes them all), calibrating on ``windows`` (one sequence per row)."""
+    ``prune_<method>`` does (it prunes them all), calibrating on ``windows`` (one sequence per row);
+    ``prune_n`` of every ``prune_m`` inputs for N:M (DSnoT only)."""
     inps, kwargs = _first_block_inputs(model, windows)
     for layer in model.model.layers[:blocks]:
         subset = _linears(layer)
@@ -265,7 +363,7 @@ def reference_prune(model, windows: torch.Tensor, sparsity: float, method: str, 
             elif method == "ria":
                 _ria_prune(subset[name], w, sparsity)
             elif method == "dsnot":
-                _dsnot_prune(subset[name], w, sparsity)
+                _dsnot_prune(subset[name], w, sparsity, prune_n=prune_n, prune_m=prune_m)
             else:
                 w.fasterprune(sparsity)
         inps = [_hidden(layer(x, **kwargs)) for x in inps]
