@@ -1,8 +1,9 @@
-"""Every torchvision classification model through pruneviz, each step in its own process with its peak
-memory: what a user picking any model from the zoo meets.
+"""Every torchvision classification model (or one of each timm family) through pruneviz, each step in
+its own process with its peak memory: what a user picking any model from the zoo meets.
 
 For each architecture that builds in under 10 s on this CPU (random weights, seeded; the build is timed
-in this process first), on synthetic images (64×64 where the model takes them, else 224×224):
+in a child process first), on synthetic images (64×64 where the model takes them, else its own input
+size: 224×224 for torchvision, the pretrained configuration's for timm):
 
 1. ``pruneviz evaluate`` with every prunable layer at 50 % unstructured (magnitude);
 2. ``pruneviz apply`` with 30 % of the filters removed (one L1 ranking across layers): the smaller
@@ -14,6 +15,10 @@ with more than one line, or with an exception pruneviz did not expect (the CLI's
 defect: the run says so and exits 1.
 
     .venv/bin/python benchmarks/zoo.py [--models resnet18,swin_t]   # a Markdown table on stdout
+    .venv/bin/python benchmarks/zoo.py --source timm [--models deit_tiny_patch16_224]
+
+With ``--source timm`` the default is one model per timm module (its smallest by name: atto, femto,
+pico, nano, tiny, … before the rest), as ``timm:NAME`` loads it.
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ class Row:
     size: int
     evaluate: Step | None = None
     shrink: Step | None = None
+    unbuilt: str = ""  # why the library itself could not build it (not pruneviz's doing)
 
     @property
     def defect(self) -> bool:
@@ -71,20 +77,39 @@ def in_child(code: str) -> str:
     return subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
 
 
-def build_seconds(name: str) -> float:
-    """Seconds to build ``name`` with random weights (what ``torchvision:NAME`` does), in a child."""
-    return float(
-        in_child(
-            "import time, torch, torchvision; torch.manual_seed(0); t = time.perf_counter(); "
-            f"torchvision.models.get_model({name!r}, weights=None); print(time.perf_counter() - t)"
-        )
-    )
-
-
-def classifiers() -> list[str]:
-    return in_child(
+BUILD = {  # prints the seconds a random-weight build takes and the model's own input side
+    "torchvision": "import torchvision; m = torchvision.models.get_model({name!r}, weights=None); side = 224",
+    "timm": "import timm; m = timm.create_model({name!r}); side = m.pretrained_cfg['input_size'][-1]",
+}
+LIST = {
+    "torchvision": (
         "import torchvision; print(','.join(torchvision.models.list_models(module=torchvision.models)))"
-    ).split(",")
+    ),
+    "timm": (
+        "import timm\n"
+        "tags = ('atto', 'femto', 'pico', 'nano', 'xxs', 'tiny', 'mini', 'xs', 'small', 'b0', '18')\n"
+        "def rank(n): return next((i for i, t in enumerate(tags) if t in n), len(tags))\n"
+        "names = [sorted(timm.list_models(module=m), key=lambda n: (rank(n), n))\n"
+        "         for m in timm.list_modules()]\n"
+        "print(','.join(n[0] for n in names if n))"
+    ),
+}
+
+
+def build_seconds(name: str, source: str = "torchvision") -> tuple[float, int]:
+    """Seconds to build ``name`` with random weights (what ``SOURCE:NAME`` does), in a child, and the
+    side of the images the model is made for."""
+    code = (
+        "import time, torch; torch.manual_seed(0); t = time.perf_counter(); "
+        + BUILD[source].format(name=name)
+        + "; print(time.perf_counter() - t, side)"
+    )
+    seconds, side = in_child(code).split()
+    return float(seconds), int(side)
+
+
+def classifiers(source: str = "torchvision") -> list[str]:
+    return in_child(LIST[source]).split(",")
 
 
 def run(args: list[str], env: dict[str, str]) -> Step:
@@ -108,25 +133,29 @@ def run(args: list[str], env: dict[str, str]) -> Step:
     return Step("failed", f"exit {code}: {lines[-1] if lines else ''}", seconds, peak)
 
 
-def zoo_row(name: str, tmp: Path, env: dict[str, str] | None = None) -> Row:
-    """``name`` through both steps, at the smallest input it takes."""
+def zoo_row(
+    name: str,
+    tmp: Path,
+    env: dict[str, str] | None = None,
+    source: str = "torchvision",
+    built: tuple | None = None,
+) -> Row:
+    """``name`` through both steps, at the smallest input it takes (64, else its own)."""
     env = env or dict(os.environ)
     (tmp / "u.yaml").write_text(UNSTRUCTURED)
     (tmp / "f.yaml").write_text(FILTERS)
-    row = Row(name, build_seconds(name), 64)
-    for size in (64, 224):
+    seconds, side = built or build_seconds(name, source)
+    spec = f"{source}:{name}"
+    row = Row(spec, seconds, 64)
+    for size in dict.fromkeys((64, side)):
         data = ["--data", f"synthetic:3x{size}x{size}:8"]
         row.size = size
-        row.evaluate = run(
-            ["evaluate", f"torchvision:{name}", *data, "--recipe", str(tmp / "u.yaml"), "--json"], env
-        )
+        row.evaluate = run(["evaluate", spec, *data, "--recipe", str(tmp / "u.yaml"), "--json"], env)
         if row.evaluate.outcome == "ok":
             break
     if row.evaluate.outcome == "ok":
         out = str(tmp / f"{name}.pt")
-        row.shrink = run(
-            ["apply", f"torchvision:{name}", *data, "--recipe", str(tmp / "f.yaml"), "--out", out], env
-        )
+        row.shrink = run(["apply", spec, *data, "--recipe", str(tmp / "f.yaml"), "--out", out], env)
     return row
 
 
@@ -138,6 +167,8 @@ HEADER = (
 
 def markdown_row(r: Row) -> str:
     """One model's row of the table."""
+    if r.unbuilt:
+        return f"| {r.model} | | not run: the library does not build it ({r.unbuilt[:60]}) | | | |"
     if r.evaluate is None:
         return f"| {r.model} | | not run: builds in {r.build_s:.0f} s (over {BUILD_LIMIT_S:.0f} s) | | | |"
     shrink = r.shrink or Step("not run", "", 0.0, 0.0)
@@ -151,17 +182,23 @@ def markdown_row(r: Row) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", help="comma-separated names (default: every classification model)")
+    parser.add_argument("--source", choices=sorted(BUILD), default="torchvision")
     args = parser.parse_args()
-    names = args.models.split(",") if args.models else classifiers()
+    names = args.models.split(",") if args.models else classifiers(args.source)
     rows = []
     print(HEADER, flush=True)  # a row as each model is done: a run cut short keeps what it measured
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
-            built = build_seconds(name)
-            if built > BUILD_LIMIT_S:
-                rows.append(Row(name, built, 0))
+            try:
+                built = build_seconds(name, args.source)
+            except subprocess.CalledProcessError as err:  # the library cannot build it (it needs an
+                rows.append(Row(f"{args.source}:{name}", 0.0, 0, unbuilt=err.stderr.strip().splitlines()[-1]))
+                print(markdown_row(rows[-1]), flush=True)  # argument, a download, …): not pruneviz's
+                continue
+            if built[0] > BUILD_LIMIT_S:
+                rows.append(Row(f"{args.source}:{name}", built[0], 0))
             else:
-                rows.append(zoo_row(name, Path(tmp)))
+                rows.append(zoo_row(name, Path(tmp), source=args.source, built=built))
                 (Path(tmp) / f"{name}.pt").unlink(missing_ok=True)
             print(markdown_row(rows[-1]), flush=True)
     defects = [r.model for r in rows if r.defect]

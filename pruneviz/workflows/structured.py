@@ -221,15 +221,23 @@ def refuse_unknown_attention(model: nn.Module, spec: str) -> None:
     attention, and Torch-Pruning's dependency graph over them can grow without bound (Swin's window
     reshapes took a 24 GiB machine). Masks are the way there. (A model whose blocks pruneviz knows is
     refused before, by its kind of structure.)"""
-    attention = next(
-        ((n, m) for n, m in model.named_modules() if type(m).__name__.lower().endswith("attention")), None
-    )
+    attention = next(((n, m) for n, m in model.named_modules() if _mixes_tokens(m)), None)
     if attention is not None:
         name, module = attention
         raise PrunevizError(
             f"{spec} has attention ({type(module).__name__} '{name}') in blocks pruneviz does not know: "
             "filters are not removed through it; prune it with masks (granularity unstructured or N:M)"
         )
+
+
+def _mixes_tokens(module: nn.Module) -> bool:
+    """Whether ``module`` looks like attention across tokens: its class is an ``…Attention``, or an
+    ``…Attn``/``…Attention…`` with a head count (timm's ``BottleneckAttn``, ``HaloAttn``: heads split the
+    channels). Channel attention without heads (squeeze-and-excitation, CBAM's ``ChannelAttn``, ResNeSt's
+    ``SplitAttn``) is a gate Torch-Pruning follows, not this."""
+    name = type(module).__name__.lower()
+    heads = isinstance(getattr(module, "num_heads", None), int)
+    return name.endswith("attention") or (heads and ("attn" in name or "attention" in name))
 
 
 def check_plan(plan: StructuredPlan) -> None:

@@ -4,6 +4,11 @@ the issue names, and the shrunk model must save and load back."""
 import pytest
 import torch
 import torch.nn.functional as F
+from timm.layers.bottleneck_attn import BottleneckAttn
+from timm.layers.cbam import CbamModule
+from timm.layers.halo_attn import HaloAttn
+from timm.layers.split_attn import SplitAttn
+from timm.layers.squeeze_excite import SEModule
 from torch import nn
 
 from pruneviz.core.errors import PrunevizError
@@ -15,7 +20,13 @@ from pruneviz.io.data import digits_split
 from pruneviz.io.formats import ExportMeta, export_model
 from pruneviz.io.models import load_model
 from pruneviz.tasks import TASKS
-from pruneviz.workflows.structured import STRUCTURED_CRITERIA, StructuredPlan, plan_removal
+from pruneviz.workflows.structured import (
+    STRUCTURED_CRITERIA,
+    StructuredPlan,
+    _mixes_tokens,
+    plan_removal,
+    refuse_unknown_attention,
+)
 
 CLASSIFICATION = TASKS.get("classification")
 MODELS = [
@@ -150,3 +161,20 @@ def test_a_model_torch_pruning_cannot_handle_gets_a_message_naming_the_layer():
 def test_bad_plans_are_clear_errors(plan, message):
     with pytest.raises(PrunevizError, match=message):
         plan_removal(load_model("demo:cnn").module, real_inputs("demo:cnn")[:1], plan)
+
+
+def test_attention_with_heads_is_told_from_channel_gates():
+    """Regression: timm's BottleneckAttn (botnet26t) passed the ``…Attention`` name test, and its filter
+    plan grew Torch-Pruning's graph to the whole memory budget (over 9 GB) before it was stopped; channel
+    gates (squeeze-and-excitation, CBAM, ResNeSt's split attention) are what Torch-Pruning follows."""
+    heads = [
+        BottleneckAttn(64, feat_size=(8, 8), num_heads=4),
+        HaloAttn(64, num_heads=4, block_size=4, halo_size=1),
+    ]
+    assert all(_mixes_tokens(m) for m in heads)
+    gates = [SplitAttn(64), CbamModule(64), SEModule(64)]
+    assert not any(_mixes_tokens(m) for gate in gates for m in gate.modules())
+    with pytest.raises(
+        PrunevizError, match=r"^m has attention \(BottleneckAttn '1'\) in blocks pruneviz does not"
+    ):
+        refuse_unknown_attention(nn.Sequential(nn.Conv2d(3, 64, 3), heads[0]), "m")
