@@ -14,6 +14,11 @@ the watch (50 ms).
 The budget is ``PRUNEVIZ_JOB_MEMORY_MB`` (MiB), else half of this machine's memory. Resident memory is
 the whole process's: on a server, growth from other sessions' work in the same interval counts too,
 which errs on the side of the server staying up.
+
+A job may also be given a time limit, stopped the same way: planning a structured removal has one
+(``PRUNEVIZ_PLAN_SECONDS``, default 300 s), because Torch-Pruning's grouping can also grow in time
+without growing in memory (timm's FocalNet: every layer of a stage in one group, each root's group
+rebuilt and scanned again — over ten minutes of one core at 1 GB, never finishing).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import ctypes
 import gc
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -30,6 +36,8 @@ from pruneviz.core.errors import PrunevizError
 ENV = "PRUNEVIZ_JOB_MEMORY_MB"
 MACHINE_SHARE = 0.5  # the default budget: this share of the machine's memory
 POLL_S = 0.05
+PLAN_ENV = "PRUNEVIZ_PLAN_SECONDS"
+PLAN_SECONDS = 300.0  # the slowest plan of the torchvision zoo took under 30 s
 
 
 def machine_bytes() -> int:
@@ -45,16 +53,27 @@ def rss_bytes() -> int:
 
 def job_budget_bytes() -> int:
     """How far one job may grow the process: ``PRUNEVIZ_JOB_MEMORY_MB``, else half the machine."""
-    given = os.environ.get(ENV)
-    if given is None or not given.strip():
+    if not (os.environ.get(ENV) or "").strip():
         return int(machine_bytes() * MACHINE_SHARE)
+    return int(_positive(ENV, 0.0, "a number of MiB") * 2**20)
+
+
+def plan_seconds() -> float:
+    """How long planning one structured removal may take: ``PRUNEVIZ_PLAN_SECONDS``, else 300 s."""
+    return _positive(PLAN_ENV, PLAN_SECONDS, "a number of seconds")
+
+
+def _positive(env: str, default: float, what: str) -> float:
+    given = os.environ.get(env)
+    if given is None or not given.strip():
+        return default
     try:
-        mb = float(given)
+        value = float(given)
     except ValueError:
-        raise PrunevizError(f"{ENV} must be a number of MiB, got {given!r}") from None
-    if mb <= 0:
-        raise PrunevizError(f"{ENV} must be above 0, got {given!r}")
-    return int(mb * 2**20)
+        raise PrunevizError(f"{env} must be {what}, got {given!r}") from None
+    if not value > 0:
+        raise PrunevizError(f"{env} must be above 0, got {given!r}")
+    return value
 
 
 def mib(n: int) -> str:
@@ -76,19 +95,26 @@ class _OverBudget(BaseException):
 
 
 @contextmanager
-def within_budget(what: str, budget: int | None = None) -> Iterator[None]:
+def within_budget(what: str, budget: int | None = None, seconds: float | None = None) -> Iterator[None]:
     """Run the block as a job that may grow the process by at most ``budget`` bytes (default
-    :func:`job_budget_bytes`); past it, the block is stopped and ``PrunevizError`` names ``what`` and
-    the budget."""
+    :func:`job_budget_bytes`) and, with ``seconds``, take at most that long (the planning limit,
+    :func:`plan_seconds`); past either, the block is stopped and ``PrunevizError`` names ``what`` and
+    the limit."""
     budget = job_budget_bytes() if budget is None else budget
-    start, target = rss_bytes(), threading.get_ident()
+    start, target, began = rss_bytes(), threading.get_ident(), time.monotonic()
     done, seen = threading.Event(), []
 
     def watch() -> None:
         while not done.wait(POLL_S):
             grown = rss_bytes() - start
-            if grown > budget:
-                seen.append(grown)
+            late = seconds is not None and time.monotonic() - began > seconds
+            if grown > budget or late:
+                seen.append(
+                    f"{what} stopped after {seconds:.0f} s, the planning time limit ({PLAN_ENV})"
+                    if late and grown <= budget
+                    else f"{what} stopped: it grew the process by {mib(grown)}, past the job memory "
+                    f"budget of {mib(budget)} ({ENV})"
+                )
                 ctypes.pythonapi.PyThreadState_SetAsyncExc(
                     ctypes.c_ulong(target), ctypes.py_object(_OverBudget)
                 )
@@ -109,7 +135,4 @@ def within_budget(what: str, budget: int | None = None) -> Iterator[None]:
             raise
     if seen:
         gc.collect()  # what the stopped job built is garbage now
-        raise PrunevizError(
-            f"{what} stopped: it grew the process by {mib(seen[0])}, past the job memory budget of "
-            f"{mib(budget)} ({ENV})"
-        )
+        raise PrunevizError(seen[0])

@@ -38,7 +38,7 @@ import torch
 from torch import nn
 
 from pruneviz.core import masks as M
-from pruneviz.core.budget import check_estimate, within_budget
+from pruneviz.core.budget import check_estimate, plan_seconds, within_budget
 from pruneviz.core.errors import PrunevizError
 from pruneviz.core.evaluate import DEFAULT_BUDGET_BYTES
 from pruneviz.core.granularity import UNSTRUCTURED, Granularity
@@ -545,7 +545,7 @@ class PruneSession:
         params, _ = param_counts(calib.model)
         check_estimate(what, 3 * params * self.dtype.itemsize)  # the copy, and Torch-Pruning's working copies
         with (
-            within_budget(what),
+            within_budget(what, seconds=plan_seconds()),
             calib.exclusive() as dense,
         ):  # planned on a private copy, taken between passes
             return plan_removal(dense, self.example, plan, calib)

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from pruneviz.core.budget import ENV, check_estimate, job_budget_bytes, within_budget
+from pruneviz.core.budget import ENV, PLAN_ENV, check_estimate, job_budget_bytes, plan_seconds, within_budget
 from pruneviz.core.errors import PrunevizError
 
 
@@ -62,3 +62,26 @@ def test_an_enclosing_jobs_budget_stops_the_inner_job_with_the_enclosing_name():
     with pytest.raises(PrunevizError, match="the sweep stopped"), sweep, layer:  # the layer's is far away
         grow(2000, held)
     assert len(held) < 200
+
+
+def test_a_plan_past_its_time_limit_is_stopped_and_named(monkeypatch):
+    """Torch-Pruning's grouping can grow in time without growing in memory (timm's FocalNet)."""
+    monkeypatch.setenv(PLAN_ENV, "0.3")
+    spins = 0
+    with (
+        pytest.raises(
+            PrunevizError,
+            match=rf"^planning focalnet stopped after 0 s, the planning time limit \({PLAN_ENV}\)$",
+        ),
+        within_budget("planning focalnet", seconds=plan_seconds()),
+    ):
+        while True:  # Python steps, as the grouping loop is
+            spins += 1
+    assert spins > 0
+    with within_budget("the next plan", seconds=plan_seconds()):  # the thread is clean
+        time.sleep(0.05)
+    monkeypatch.setenv(PLAN_ENV, "-1")
+    with pytest.raises(PrunevizError, match="must be above 0"):
+        plan_seconds()
+    monkeypatch.delenv(PLAN_ENV)
+    assert plan_seconds() == 300
