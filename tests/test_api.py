@@ -134,3 +134,7 @@ def test_a_language_model_prunes_with_wanda_and_its_hf_export_reloads(tmp_path):
     again = pruneviz.open(f"hf:{path}", "text:pydoc", limit=16).report()
     assert again["perplexity"] == pytest.approx(report["perplexity"], rel=1e-4)
     assert again["params_nonzero"] == report["params_nonzero"]
+    # a bare fraction removes what this kind of model loses: MLP channels of a transformer, not filters
+    gpt.reset()
+    shrunk = gpt.remove(0.3).report()
+    assert shrunk["params_nonzero"] < report["params_total"] * 0.85 and shrunk["perplexity"] > 1
