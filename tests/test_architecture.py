@@ -194,16 +194,17 @@ def _writes_records(tree: ast.AST) -> list[int]:
     return lines
 
 
+def _found_in_modules_and_pages(check, besides: str = "") -> dict[str, list[int]]:
+    """``check``'s lines in every pruneviz module but ``besides`` and in every page, where it finds any."""
+    files = {m: p for m, p in MODULES.items() if m != besides}
+    files |= {p.name: p for p in (PACKAGE.parent / "pages").glob("*.py")}
+    return {name: lines for name, p in files.items() if (lines := check(ast.parse(p.read_text())))}
+
+
 def test_only_the_session_writes_how_its_masks_were_made():
     """``PruneSession.set_mask(name, mask, weight, plan, solved_by)`` is the one writer of a session's
     plans and solved record (workflows/sequential.py used to write them itself)."""
-    writers = {m: lines for m, p in MODULES.items() if (lines := _writes_records(ast.parse(p.read_text())))}
-    pages = {
-        p.name: lines
-        for p in (PACKAGE.parent / "pages").glob("*.py")
-        if (lines := _writes_records(ast.parse(p.read_text())))
-    }
-    assert writers == {} and pages == {}
+    assert _found_in_modules_and_pages(_writes_records) == {}
 
 
 def test_the_records_check_can_fail():
@@ -215,29 +216,20 @@ PARTS = {"masking", "scoring"}  # the session's parts (workflows/masking.py, wor
 
 
 def _reaches_parts(tree: ast.AST) -> list[int]:
-    """Lines that reach into a session's part from outside it (``session.masking…``)."""
-    return [
+    """Lines that reach into a session's part from outside it (``session.masking…``), in order."""
+    return sorted(
         node.lineno
         for node in ast.walk(tree)
         if isinstance(node, ast.Attribute)
         and node.attr in PARTS
         and not (isinstance(node.value, ast.Name) and node.value.id == "self")
-    ]
+    )
 
 
 def test_only_the_session_reaches_into_its_parts():
     """``PruneSession`` is a facade: its mask state and its scores cache each have one owner, and every
     other module goes through the session's methods (which keep the versions and the evaluator in step)."""
-    session = "pruneviz.workflows.session"
-    reach = {
-        m: ls for m, p in MODULES.items() if m != session and (ls := _reaches_parts(ast.parse(p.read_text())))
-    }
-    pages = {
-        p.name: ls
-        for p in (PACKAGE.parent / "pages").glob("*.py")
-        if (ls := _reaches_parts(ast.parse(p.read_text())))
-    }
-    assert reach == {} and pages == {}
+    assert _found_in_modules_and_pages(_reaches_parts, besides="pruneviz.workflows.session") == {}
 
 
 def test_the_parts_check_can_fail():
