@@ -53,9 +53,7 @@ def rss_bytes() -> int:
 
 def job_budget_bytes() -> int:
     """How far one job may grow the process: ``PRUNEVIZ_JOB_MEMORY_MB``, else half the machine."""
-    if not (os.environ.get(ENV) or "").strip():
-        return int(machine_bytes() * MACHINE_SHARE)
-    return int(_positive(ENV, 0.0, "a number of MiB") * 2**20)
+    return int(_positive(ENV, machine_bytes() * MACHINE_SHARE / 2**20, "a number of MiB") * 2**20)
 
 
 def plan_seconds() -> float:

@@ -366,9 +366,9 @@ class PruneSession:
                     "quantised weights go on masks; a structured preview is showing (build the smaller "
                     "model, or go back to masks, first)"
                 )
-        touched = self.masking.show_format(chosen)
-        if touched:
-            self._changed.update(touched)
+        shown = self.quantization
+        self._changed.update(self.masking.show_format(chosen))
+        if chosen != shown:  # the weight format is part of the model (exports name it)
             self._changed_model()
 
     def quantized_model(self) -> nn.Module:
