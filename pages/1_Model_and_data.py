@@ -57,7 +57,7 @@ with st.form(K("form")):
             index=names.index("deit_tiny_patch16_224"),
             key=K("timm_arch"),
             help="Random (seeded) weights, or a checkpoint of this architecture uploaded below; nothing "
-            "is downloaded. On ViT and DeiT the Structured page removes heads for real",
+            "is downloaded. On ViT, DeiT and the RoPE ViTs the Structured page removes heads for real",
         )
         upload = st.file_uploader(
             "Checkpoint (safetensors or state_dict, optional)",

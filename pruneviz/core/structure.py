@@ -125,32 +125,87 @@ def shrink(model: nn.Module, example: torch.Tensor, history: History) -> nn.Modu
 
 def _replay(model: nn.Module, example: torch.Tensor, history: History) -> nn.Module:
     work = copy.deepcopy(model).eval()
-    dg = _dependency_graph(work, example)
     modules = dict(work.named_modules())
+    dg = None  # traced only when an entry needs Torch-Pruning (heads are cut by :func:`remove_heads`)
     for root, is_out, idxs in history:
         try:
+            if (attention := heads_root(modules, root)) is not None:
+                remove_heads(attention, heads_of_rows(attention, idxs))
+                continue
+            dg = dg or _dependency_graph(work, example)
             pruner = dg.get_pruner_of_module(modules[root])
             fn = pruner.prune_out_channels if is_out else pruner.prune_in_channels
             with quiet_torch_pruning():
                 dg.get_pruning_group(modules[root], fn, list(idxs)).prune(record_history=False)
+        except PrunevizError:
+            raise
         except Exception as err:  # noqa: BLE001 - Torch-Pruning raises many types
             raise PrunevizError(
                 f"Torch-Pruning cannot remove channels of '{root}': {first_line(err)}"
             ) from None
-    _fit_head_counts(work)
     return work
 
 
-def _fit_head_counts(model: nn.Module) -> None:
-    """Attention that reads its head count from attributes (timm's: a fused ``qkv`` Linear,
-    ``num_heads``, ``head_dim``, ``attn_dim``) follows its weights once heads' rows are gone: the head
-    size stays, the count is what the rows hold."""
-    for module in model.modules():
-        qkv, heads, size = (getattr(module, a, None) for a in ("qkv", "num_heads", "head_dim"))
-        if isinstance(qkv, nn.Linear) and isinstance(heads, int) and isinstance(size, int) and size:
-            module.num_heads = qkv.out_features // (3 * size)
-            if isinstance(getattr(module, "attn_dim", None), int):
-                module.attn_dim = module.num_heads * size
+def holds_fewer_heads(attention: nn.Module) -> bool:
+    """Whether an attention module reads its head count, head size and width from attributes
+    (``num_heads``, ``head_dim``, ``attn_dim``: timm's ``Attention`` and ``AttentionRope``), so that it
+    still runs with fewer heads of the same size once their weights are gone."""
+    return all(isinstance(getattr(attention, a, None), int) for a in ("num_heads", "head_dim", "attn_dim"))
+
+
+def head_layout(attention: nn.Module, heads: list[int]) -> dict[str, tuple[int, list[int]]]:
+    """The entries of an attention's parameters that belong to ``heads``, {parameter name relative to
+    the attention: (dimension, indices)}: their rows of the query, key and value projections (each
+    third of a fused ``qkv``, or ``q_proj``/``k_proj``/``v_proj``) and of an output gate, biases
+    included, and their columns of the output projection ``proj``. The removal cuts exactly these
+    (:func:`remove_heads`) and the preview zeroes exactly these, so both give the same outputs."""
+    size, width = attention.head_dim, attention.attn_dim
+    own = [h * size + j for h in sorted(set(heads)) for j in range(size)]
+    rows = {"qkv": [t * width + k for t in range(3) for k in own]} if _linear(attention, "qkv") else {}
+    rows |= {p: own for p in ("q_proj", "k_proj", "v_proj", "gate") if _linear(attention, p)}
+    entries = {}
+    for name, index in rows.items():
+        entries[f"{name}.weight"] = (0, index)
+        if getattr(attention, name).bias is not None:
+            entries[f"{name}.bias"] = (0, index)
+    entries["proj.weight"] = (1, own)
+    return entries
+
+
+def _linear(module: nn.Module, name: str) -> bool:
+    return isinstance(getattr(module, name, None), nn.Linear)
+
+
+def heads_root(modules: dict[str, nn.Module], root: str) -> nn.Module | None:
+    """The attention whose heads a history entry removes, when its root is that attention's fused
+    ``qkv`` or its ``q_proj`` (None: a Torch-Pruning entry)."""
+    parent, _, leaf = root.rpartition(".")
+    attention = modules.get(parent)
+    if leaf in ("qkv", "q_proj") and attention is not None and holds_fewer_heads(attention):
+        return attention
+    return None
+
+
+def heads_of_rows(attention: nn.Module, rows: list[int]) -> list[int]:
+    """The heads a history entry's root rows belong to (a fused qkv's rows fall in three thirds)."""
+    return sorted({(int(r) % attention.attn_dim) // attention.head_dim for r in rows})
+
+
+def remove_heads(attention: nn.Module, heads: list[int]) -> None:
+    """Cut ``heads`` out of ``attention`` in place: every entry :func:`head_layout` names goes, the
+    Linear layers' widths and the head count follow."""
+    if len(set(heads)) >= attention.num_heads:
+        raise PrunevizError(f"an attention would lose all its {attention.num_heads} heads: keep at least one")
+    with torch.no_grad():
+        for name, (dim, index) in head_layout(attention, heads).items():
+            layer_name, _, param = name.rpartition(".")
+            layer = getattr(attention, layer_name)
+            old = getattr(layer, param)
+            keep = torch.tensor(sorted(set(range(old.shape[dim])) - set(index)), dtype=torch.long)
+            setattr(layer, param, nn.Parameter(old.index_select(dim, keep.to(old.device)), old.requires_grad))
+            layer.in_features, layer.out_features = layer.weight.shape[1], layer.weight.shape[0]
+    attention.num_heads -= len(set(heads))
+    attention.attn_dim = attention.num_heads * attention.head_dim
 
 
 def _first_breaking(model: nn.Module, example: torch.Tensor, history: History) -> str:

@@ -1,11 +1,14 @@
 """Where a vision transformer keeps its blocks, attention and MLP: a registry of family descriptions
 (:data:`VISION_FAMILIES`), found by the type of the model's blocks.
 
-timm's ViT ``Block`` (ViT, DeiT and the other ``VisionTransformer`` models) keeps its head size as an
-attribute (``Attention.head_dim``) and reads the head count from ``num_heads``, so its heads can go for
-real: the dropped heads' rows of the fused ``qkv`` Linear (in its query, key and value thirds) and the
-matching columns of ``proj``, with ``num_heads`` following the weights
-(:func:`pruneviz.core.structure.shrink`).
+timm's ViT ``Block`` (ViT, DeiT and the other ``VisionTransformer`` models) and its EVA-style blocks
+with ``AttentionRope`` (the RoPE ViTs, Perception Encoder) keep their head size and width as attributes
+(``head_dim``, ``attn_dim``) and read the head count from ``num_heads``, so their heads can go for
+real: the dropped heads' rows of the query, key and value projections and the matching columns of
+``proj``, with ``num_heads`` following the weights (:func:`pruneviz.core.structure.remove_heads`).
+EVA-02's and DINOv3's ``EvaAttention`` reshapes its heads' outputs to the block's input width, and an
+attention or MLP that normalises all its heads or channels together (``scale_attn_inner``,
+``scale_mlp``) would change the rest when one goes: those are refused with the reason.
 
 torchvision's ViT (``EncoderBlock``: ``nn.MultiheadAttention`` and an MLP) and Swin (v1 and v2
 ``SwinTransformerBlock``: shifted-window attention and an MLP) are described. Both MLPs are
@@ -25,6 +28,7 @@ import torch
 from torch import nn
 
 from pruneviz.core.registry import Registry
+from pruneviz.core.structure import head_layout, holds_fewer_heads
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,6 @@ class VisionFamily:
     mlp_out: str
     output_projection: str  # the Linear reading the heads' concatenated outputs, relative to the block
     head_removal: str | None
-    qkv: str | None = None
 
 
 _TIED = (
@@ -89,18 +92,31 @@ VISION_FAMILIES.register("timm-vit")(
         "mlp.fc2",
         "attn.proj",
         None,
-        qkv="attn.qkv",
+    )
+)
+VISION_FAMILIES.register("timm-eva")(
+    VisionFamily(
+        "timm EVA",
+        ("timm.models.eva.EvaBlock", "timm.models.eva.EvaBlockPostNorm"),
+        "attn",
+        "mlp.fc1",
+        "mlp.fc2",
+        "attn.proj",
+        None,
     )
 )
 
 
 @dataclass(frozen=True)
 class VisionBlocks:
-    """The blocks of one vision transformer, in order (qualified names), and their family."""
+    """The blocks of one vision transformer, in order (qualified names), their family, and why this
+    model's heads or MLP channels cannot be removed (None: they can)."""
 
     family: VisionFamily
     blocks: tuple[str, ...]
     heads: tuple[int, ...]  # per block (Swin's stages have different counts)
+    head_removal: str | None = None
+    channel_removal: str | None = None
 
     @property
     def depth(self) -> int:
@@ -115,18 +131,15 @@ class VisionBlocks:
     def output_projection(self, block: int) -> str:
         return f"{self.blocks[block]}.{self.family.output_projection}"
 
-    def qkv(self, block: int) -> str:
-        return f"{self.blocks[block]}.{self.family.qkv}"
+    def attention(self, block: int) -> str:
+        return f"{self.blocks[block]}.{self.family.attention}"
 
     def head_entries(self, modules: dict[str, nn.Module], block: int, heads: list[int]) -> dict[str, tuple]:
-        """What ``heads`` of ``block`` take along: {layer: (rows or columns, indices)} — their rows of
-        the fused qkv Linear in each of its three thirds, their columns of the output projection."""
-        qkv = modules[self.qkv(block)]
-        width = qkv.out_features // 3
-        size = width // self.heads[block]
-        own = [h * size + j for h in sorted(heads) for j in range(size)]
-        rows = [third * width + k for third in range(3) for k in own]
-        return {self.qkv(block): ("rows", rows), self.output_projection(block): ("columns", own)}
+        """What ``heads`` of ``block`` take along: {parameter: (dimension, indices)}, as
+        :func:`~pruneviz.core.structure.head_layout` lays them out (the first is the removal's root:
+        the fused qkv's or the query projection's rows)."""
+        prefix = self.attention(block)
+        return {f"{prefix}.{n}": e for n, e in head_layout(modules[prefix], heads).items()}
 
 
 def vision_blocks(model: nn.Module) -> VisionBlocks | None:
@@ -136,7 +149,52 @@ def vision_blocks(model: nn.Module) -> VisionBlocks | None:
         found = [(n, m) for n, m in model.named_modules() if _is_a(m, family.block_types)]
         if found:
             heads = tuple(_heads(getattr(m, family.attention)) for _, m in found)
-            return VisionBlocks(family, tuple(n for n, _ in found), heads)
+            first = found[0][1]
+            return VisionBlocks(
+                family,
+                tuple(n for n, _ in found),
+                heads,
+                family.head_removal or _head_refusal(getattr(first, family.attention)),
+                _channel_refusal(first, family),
+            )
+    return None
+
+
+def _head_refusal(attention: nn.Module) -> str | None:
+    """Why this attention cannot lose heads for real (None: it can)."""
+    kind = type(attention).__name__
+    if not holds_fewer_heads(attention):
+        return (
+            f"timm's {kind} reshapes its heads' outputs to the block's width (reshape(B, N, C)), so it "
+            "cannot hold fewer heads"
+        )
+    if not isinstance(getattr(attention, "norm", None), nn.Identity | None):
+        return (
+            f"this {kind} normalises all its heads' outputs together (scale_attn_inner), so a removed "
+            "head would change the others' outputs"
+        )
+    return None
+
+
+def _channel_refusal(block: nn.Module, family: VisionFamily) -> str | None:
+    """Why this block's MLP cannot lose channels for real (None: it can): it needs one first Linear
+    whose rows are the channels, and no norm over all of them."""
+    mlp_path, _, first = family.mlp_in.rpartition(".")
+    mlp = block.get_submodule(mlp_path)
+    kind = type(mlp).__name__
+    fc1, fc2 = (getattr(mlp, name, None) for name in (first, family.mlp_out.rpartition(".")[2]))
+    if not isinstance(fc1, nn.Linear) or not isinstance(fc2, nn.Linear):
+        return f"this block's {kind} has no single first Linear ('{first}') whose rows are its channels"
+    if fc1.out_features == 2 * fc2.in_features:
+        return (
+            f"this block's {kind} packs each channel's gate and value in one Linear ('{first}': "
+            f"2 × {fc2.in_features} rows), which Torch-Pruning cannot couple"
+        )
+    if not isinstance(getattr(mlp, "norm", None), nn.Identity | None):
+        return (
+            f"this block's {kind} normalises all its hidden channels together (scale_mlp), so a removed "
+            "channel would change the others"
+        )
     return None
 
 

@@ -1,6 +1,7 @@
-"""The Structured page for a vision transformer (torchvision's ViT or Swin, timm's ViT or DeiT): MLP
-channels removed per block, and heads where the family allows it (timm's), previewed live and built by
-Torch-Pruning; the heads' importance shown per block, with the family's reason where its heads stay.
+"""The Structured page for a vision transformer (torchvision's ViT or Swin, timm's ViT, DeiT and
+EVA-style blocks): MLP channels removed per block and heads where the model allows it (timm's), each
+slider shown only where that part can go, previewed live and built by Torch-Pruning; the heads'
+importance shown per block, with the reason where its heads stay.
 The built model's latency, downloads and recovery are the filter panel's (the removal is a filter
 removal underneath)."""
 
@@ -26,12 +27,18 @@ def vision_panel(ws: Workspace) -> None:
     if isinstance(ws.structure_request, TransformerPlan):  # a loaded recipe: the widgets show its plan
         show(ws.structure_request, blocks)
         ws.structure_request = None
-    widths = sorted({ws.session.shape(blocks.mlp_in(i))[0] for i in range(blocks.depth)})
-    st.caption(
-        f"{blocks.depth} blocks ({blocks.family.name}), {'/'.join(map(str, sorted(set(blocks.heads))))} "
-        f"attention heads and MLPs of {'/'.join(map(str, widths))} channels. An MLP channel is a row of "
-        "the MLP's first Linear and a column of its second: Torch-Pruning removes both."
-    )
+    heads = "/".join(map(str, sorted(set(blocks.heads))))
+    if blocks.channel_removal is None:
+        widths = "/".join(
+            map(str, sorted({ws.session.shape(blocks.mlp_in(i))[0] for i in range(blocks.depth)}))
+        )
+        st.caption(
+            f"{blocks.depth} blocks ({blocks.family.name}), {heads} attention heads and MLPs of {widths} "
+            "channels. An MLP channel is a row of the MLP's first Linear and a column of its second: "
+            "Torch-Pruning removes both."
+        )
+    else:
+        st.caption(f"{blocks.depth} blocks ({blocks.family.name}), {heads} attention heads.")
     preview(ws, blocks)
     built_model(ws)
 
@@ -61,10 +68,16 @@ def preview(ws: Workspace, blocks: VisionBlocks) -> None:
         round_to = c2.number_input(
             "Round MLP widths to multiples of", 0, 512, 0, key=K("vit_round"), persist_state="session"
         )
-        channels = st.slider(
-            "MLP channels removed in every block (%)", 0, 90, key=K("vit_channels"), persist_state="session"
-        )
-        heads_removable = blocks.family.head_removal is None
+        channels, per_block = 0, {}
+        if blocks.channel_removal is None:
+            channels = st.slider(
+                "MLP channels removed in every block (%)",
+                0,
+                90,
+                key=K("vit_channels"),
+                persist_state="session",
+            )
+        heads_removable = blocks.head_removal is None
         head_share = (
             st.slider(
                 "Heads removed in every block (%)",
@@ -78,14 +91,17 @@ def preview(ws: Workspace, blocks: VisionBlocks) -> None:
             if heads_removable
             else 0
         )
-        with st.expander("MLP channels per block"):
-            per_block = {
-                i: st.slider(f"block {i} (%)", 0, 90, key=K(f"vit_ch_{i}"), persist_state="session")
-                for i in range(blocks.depth)
-            }
+        if blocks.channel_removal is None:
+            with st.expander("MLP channels per block"):
+                per_block = {
+                    i: st.slider(f"block {i} (%)", 0, 90, key=K(f"vit_ch_{i}"), persist_state="session")
+                    for i in range(blocks.depth)
+                }
+        else:
+            st.caption(f"MLP channels stay: {blocks.channel_removal}")
     plan = TransformerPlan(
         heads=head_share / 100,
-        channels={i: max(channels, per) / 100 for i, per in per_block.items()},
+        channels={i: max(channels, per_block.get(i, 0)) / 100 for i in range(blocks.depth)},
         criterion=criterion,
         round_to=int(round_to) or None,
     )
@@ -101,7 +117,7 @@ def preview(ws: Workspace, blocks: VisionBlocks) -> None:
         ws.structure = plan
     with right:
         removal_metrics(ws)
-        if session.removal is not None:
+        if session.removal is not None and blocks.channel_removal is None:
             widths = {name: (old, new) for name, old, new in session.removal.filters(session.layers)}
             rows = [
                 dict(zip(("block", "MLP channels before", "after"), (i, *widths[blocks.mlp_in(i)])))
@@ -122,8 +138,8 @@ def heads(session, blocks: VisionBlocks) -> None:
     for i, s in enumerate(scores):
         grid[i, : len(s)] = s
     st.plotly_chart(charts.head_heatmap(grid, set(), 1, "L2 of the output projection"), key=K("vit_heads"))
-    if blocks.family.head_removal:
-        st.caption(f"Heads stay: {blocks.family.head_removal}")
+    if blocks.head_removal:
+        st.caption(f"Heads stay: {blocks.head_removal}")
     else:
         st.caption(
             f"{blocks.family.name} keeps its head size as an attribute: a removed head takes its q, k and v "

@@ -55,8 +55,10 @@ def check_vision_plan(plan: TransformerPlan, blocks: VisionBlocks) -> None:
             f"unknown criterion '{plan.criterion}' for a vision transformer's MLP channels "
             f"(choose {', '.join(FILTER_CRITERION)})"
         )
-    if (plan.drop_heads or any(ratios_of(plan.heads))) and blocks.family.head_removal:
-        raise PrunevizError(blocks.family.head_removal)
+    if (plan.drop_heads or any(ratios_of(plan.heads))) and blocks.head_removal:
+        raise PrunevizError(blocks.head_removal)
+    if any(ratios_of(plan.channels)) and blocks.channel_removal:
+        raise PrunevizError(blocks.channel_removal)
     for what, ratios in (("heads", plan.heads), ("channels", plan.channels)):
         for i in ratios if isinstance(ratios, dict) else ():
             if i not in range(blocks.depth):
@@ -105,12 +107,13 @@ def plan_vision(session: PruneSession, plan: TransformerPlan, blocks: VisionBloc
 def _heads_to_remove(
     session: PruneSession, plan: TransformerPlan, blocks: VisionBlocks
 ) -> list[tuple[str, list[int], dict[str, torch.Tensor]]]:
-    """Per block losing heads: its qkv Linear, the rows that go, and every parameter entry that goes
-    with them (qkv rows and bias, output projection columns), as the preview zeroes them."""
+    """Per block losing heads: the root of their removal (the fused qkv or the query projection), its
+    rows that go, and every parameter entry that goes with them, as the preview zeroes them."""
     counts = {i: M.prune_count(ratio_of(plan.heads, i), blocks.heads[i]) for i in range(blocks.depth)}
     if not any(counts.values()) and not plan.drop_heads:
         return []
-    modules = dict(session.calibration().model.named_modules())
+    model = session.calibration().model
+    modules, params = dict(model.named_modules()), dict(model.named_parameters())
     scores = _head_scores(session, blocks, plan.criterion) if any(counts.values()) else None
     out = []
     for i in range(blocks.depth):
@@ -124,25 +127,18 @@ def _heads_to_remove(
             raise PrunevizError(f"block {i} would lose all its {blocks.heads[i]} heads: keep at least one")
         entries = blocks.head_entries(modules, i, heads)
         removed = {}
-        for layer, (dim, where) in entries.items():
-            weight = modules[layer].weight
-            mask = torch.zeros(weight.shape, dtype=torch.bool)
-            if dim == "rows":
-                mask[where] = True
-            else:
-                mask[:, where] = True
-            removed[f"{layer}.weight"] = mask
-            if dim == "rows" and modules[layer].bias is not None:
-                bias = torch.zeros(weight.shape[0], dtype=torch.bool)
-                bias[where] = True
-                removed[f"{layer}.bias"] = bias
-        out.append((blocks.qkv(i), entries[blocks.qkv(i)][1], removed))
+        for name, (dim, where) in entries.items():
+            mask = torch.zeros(params[name].shape, dtype=torch.bool)
+            mask[(slice(None),) * dim + (where,)] = True
+            removed[name] = mask
+        root, (_, rows) = next(iter(entries.items()))
+        out.append((root.removesuffix(".weight"), rows, removed))
     return out
 
 
 def _head_scores(session: PruneSession, blocks: VisionBlocks, criterion: str) -> list[torch.Tensor]:
-    """Per block, each head's importance over its qkv rows and output projection columns (dense
-    weights): their L2 norm (``magnitude``) or (Σ w·∂L/∂w)² (``taylor``)."""
+    """Per block, each head's importance over its weights (query, key, value and gate rows, output
+    projection columns; dense weights): their L2 norm (``magnitude``) or (Σ w·∂L/∂w)² (``taylor``)."""
     modules = dict(session.calibration().model.named_modules())
     values = dict(session.dense_weights)
     if criterion == "taylor":
@@ -155,8 +151,9 @@ def _head_scores(session: PruneSession, blocks: VisionBlocks, criterion: str) ->
         per_head = []
         for h in range(blocks.heads[i]):
             parts = [
-                (values[layer][where] if dim == "rows" else values[layer][:, where]).flatten()
-                for layer, (dim, where) in blocks.head_entries(modules, i, [h]).items()
+                values[name.removesuffix(".weight")][(slice(None),) * dim + (where,)].flatten()
+                for name, (dim, where) in blocks.head_entries(modules, i, [h]).items()
+                if name.removesuffix(".weight") in values
             ]
             joined = torch.cat(parts)
             per_head.append(joined.sum().pow(2) if criterion == "taylor" else joined.norm())

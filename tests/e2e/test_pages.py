@@ -310,6 +310,18 @@ def test_a_timm_deits_heads_go_on_the_structured_page():
     assert int(removed["blocks.0.attn.proj.weight"].all(0).sum()) == 64  # its output columns
 
 
+def test_an_eva02_on_the_structured_page_says_why_its_heads_and_channels_stay():
+    """EVA-02's attention cannot hold fewer heads and its MLP packs gate and value in one Linear: no
+    slider offers either, and the page says why."""
+    at = open_page("app.py")
+    _load(at, "timm", "synthetic:3x336x336:2", "eva02_tiny_patch14_336")
+    at.switch_page("pages/4_Structured.py").run()
+    assert not at.exception and not at.error
+    captions = " ".join(c.value for c in at.caption)
+    assert "Heads stay: timm's EvaAttention reshapes" in captions and "MLP channels stay:" in captions
+    assert not {"st_vit_channels", "st_vit_heads_removed"} & {s.key for s in at.slider}
+
+
 def _load(at: AppTest, source: str, data: str, arch: str | None = None) -> None:
     """Load a model on the Model & data page (``arch``: a torchvision or timm architecture)."""
     at.switch_page("pages/1_Model_and_data.py").run()
