@@ -43,6 +43,11 @@ def eva02(**options):
     )
 
 
+def eva_mlp():
+    """EvaAttention (its q/v biases outside the qkv Linear) with a plain MLP, as EVA-01's blocks."""
+    return eva02(swiglu_mlp=False)
+
+
 def structure(session, body: dict) -> None:
     apply_recipe(session, parse_recipe({"pruneviz": 1, "structure": body}))
 
@@ -79,6 +84,18 @@ def test_what_an_eva_block_cannot_lose_is_said(factory, options, heads, channels
     assert blocks.family.name == "timm EVA" and blocks.heads == (4, 4)
     for said, why in ((heads, blocks.head_removal), (channels, blocks.channel_removal)):
         assert (said is None) == (why is None) and (said is None or said in why), why
+
+
+def test_an_eva_attention_block_still_loses_mlp_channels_through_torch_pruning():
+    session = open_session(f"{HERE}:eva_mlp", data_spec="synthetic:3x32x32:4")
+    structure(session, {"channels": 0.25})
+    small = session.removal.build(session.calibration().model, session.example)
+    x = session.data.x
+    with torch.no_grad():
+        assert torch.allclose(small(x), session.working(x), atol=1e-5)
+        assert not torch.allclose(small(x), session.calibration().model(x), atol=1e-3)
+    assert [b.mlp.fc1.out_features for b in small.blocks] == [127, 127]  # 170 hidden, a quarter gone
+    assert [b.attn.num_heads for b in small.blocks] == [4, 4]
 
 
 def test_a_plan_asking_for_what_the_blocks_cannot_lose_is_refused_in_one_line():
