@@ -39,6 +39,14 @@ def vision_panel(ws: Workspace) -> None:
         )
     else:
         st.caption(f"{blocks.depth} blocks ({blocks.family.name}), {heads} attention heads.")
+    if blocks.head_removal and blocks.channel_removal:
+        st.info(
+            "Nothing in this model's blocks can be removed for real: prune it with masks on the Prune "
+            "page (unstructured or N:M)."
+        )
+        st.caption(f"MLP channels stay: {blocks.channel_removal}")
+        heads_view(ws.session, blocks)
+        return
     preview(ws, blocks)
     built_model(ws)
 
@@ -65,9 +73,11 @@ def preview(ws: Workspace, blocks: VisionBlocks) -> None:
         criterion = c1.selectbox(
             "Criterion", list(FILTER_CRITERION), key=K("vit_criterion"), persist_state="session"
         )
-        round_to = c2.number_input(
-            "Round MLP widths to multiples of", 0, 512, 0, key=K("vit_round"), persist_state="session"
-        )
+        round_to = 0
+        if blocks.channel_removal is None:
+            round_to = c2.number_input(
+                "Round MLP widths to multiples of", 0, 512, 0, key=K("vit_round"), persist_state="session"
+            )
         channels, per_block = 0, {}
         if blocks.channel_removal is None:
             channels = st.slider(
@@ -126,10 +136,10 @@ def preview(ws: Workspace, blocks: VisionBlocks) -> None:
             st.dataframe(
                 pd.DataFrame(rows), hide_index=True, width="stretch", height=min(320, 36 * len(rows) + 40)
             )
-        heads(session, blocks)
+        heads_view(session, blocks)
 
 
-def heads(session, blocks: VisionBlocks) -> None:
+def heads_view(session, blocks: VisionBlocks) -> None:
     """Each head's importance (what it writes into the residual stream), blocks × heads; Swin's stages
     have different head counts, so shorter rows are padded with blanks."""
     with session.calibration().exclusive() as dense:

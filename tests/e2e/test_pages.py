@@ -312,7 +312,7 @@ def test_a_timm_deits_heads_go_on_the_structured_page():
 
 def test_an_eva02_on_the_structured_page_says_why_its_heads_and_channels_stay():
     """EVA-02's attention cannot hold fewer heads and its MLP packs gate and value in one Linear: no
-    slider offers either, and the page says why."""
+    slider offers either, no button builds nothing, and the page says why and where to go instead."""
     at = open_page("app.py")
     _load(at, "timm", "synthetic:3x336x336:2", "eva02_tiny_patch14_336")
     at.switch_page("pages/4_Structured.py").run()
@@ -320,6 +320,8 @@ def test_an_eva02_on_the_structured_page_says_why_its_heads_and_channels_stay():
     captions = " ".join(c.value for c in at.caption)
     assert "Heads stay: timm's EvaAttention reshapes" in captions and "MLP channels stay:" in captions
     assert not {"st_vit_channels", "st_vit_heads_removed"} & {s.key for s in at.slider}
+    assert "Nothing in this model's blocks can be removed for real" in at.info[0].value
+    assert not any(b.label == "Build the smaller model" for b in at.button)  # nothing to build
 
 
 def _load(at: AppTest, source: str, data: str, arch: str | None = None) -> None:
