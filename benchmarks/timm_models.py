@@ -1,7 +1,8 @@
 """timm models on this CPU: dense and structurally pruned, parameters, MACs and latency side by side.
 
 ``deit_small_patch16_224`` loses a quarter of its heads (1 of 6 per block: qkv rows, proj columns and
-``num_heads``) and 30% of its MLP channels; ``convnext_tiny`` and ``efficientnet_b0`` lose 30% of the
+``num_heads``) and 30% of its MLP channels, and so does the RoPE ViT ``vit_small_patch16_rope_224``
+(EVA-style blocks with ``AttentionRope``); ``convnext_tiny`` and ``efficientnet_b0`` lose 30% of the
 filters of every conv Torch-Pruning may shrink (the classifier kept). Random weights (latency does not
 depend on them; no download). For each: parameters, MACs per image, and the median latency at batch 1
 and 32 of the dense and the shrunk model, the dense one re-timed just before (the machine drifts).
@@ -29,6 +30,7 @@ from pruneviz.workflows.session import open_session
 
 PLANS = {
     "deit_small_patch16_224": "structure: {heads: 0.25, channels: 0.3}",
+    "vit_small_patch16_rope_224": "structure: {heads: 0.25, channels: 0.3}",
     "convnext_tiny": "default: {sparsity: 0.3, criterion: l1, granularity: filter}",
     "efficientnet_b0": "default: {sparsity: 0.3, criterion: l1, granularity: filter}",
 }
@@ -41,7 +43,7 @@ def main() -> None:
     parser.add_argument("--models", default=",".join(PLANS))
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, median of {args.repeats}")
-    print(f"{'model':24} {'pruning':34} {'params':>8} {'MACs':>8} {'b1 ms':>9} {'b32 ms':>9}  plan s")
+    print(f"{'model':26} {'pruning':34} {'params':>8} {'MACs':>8} {'b1 ms':>9} {'b32 ms':>9}  plan s")
     for name in args.models.split(","):
         session = open_session(f"timm:{name}", "synthetic:3x224x224:4", device="cpu")
         shape, example = session.data.sample_shape, session.data.x[:1]
@@ -54,7 +56,7 @@ def main() -> None:
             ms = timed(model, shape, args.repeats)
             params, macs = param_counts(model)[0], module_macs(model, example)[0]
             print(
-                f"{name:24} {label:34} {count(params):>8} {count(macs):>8} "
+                f"{name:26} {label:34} {count(params):>8} {count(macs):>8} "
                 + " ".join(f"{m:9.1f}" for m in ms)
                 + (f"  {planned:6.1f}" if model is small else "")
             )
