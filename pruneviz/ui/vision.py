@@ -38,13 +38,15 @@ def vision_panel(ws: Workspace) -> None:
             "Torch-Pruning removes both."
         )
     else:
-        st.caption(f"{blocks.depth} blocks ({blocks.family.name}), {heads} attention heads.")
+        st.caption(
+            f"{blocks.depth} blocks ({blocks.family.name}), {heads} attention heads. "
+            f"MLP channels stay: {blocks.channel_removal}"
+        )
     if blocks.head_removal and blocks.channel_removal:
         st.info(
             "Nothing in this model's blocks can be removed for real: prune it with masks on the Prune "
             "page (unstructured or N:M)."
         )
-        st.caption(f"MLP channels stay: {blocks.channel_removal}")
         heads_view(ws.session, blocks)
         return
     preview(ws, blocks)
@@ -73,13 +75,12 @@ def preview(ws: Workspace, blocks: VisionBlocks) -> None:
         criterion = c1.selectbox(
             "Criterion", list(FILTER_CRITERION), key=K("vit_criterion"), persist_state="session"
         )
-        round_to = 0
-        if blocks.channel_removal is None:
+        channels_removable = blocks.channel_removal is None
+        round_to, channels, per_block = 0, 0, {}
+        if channels_removable:
             round_to = c2.number_input(
                 "Round MLP widths to multiples of", 0, 512, 0, key=K("vit_round"), persist_state="session"
             )
-        channels, per_block = 0, {}
-        if blocks.channel_removal is None:
             channels = st.slider(
                 "MLP channels removed in every block (%)",
                 0,
@@ -101,14 +102,12 @@ def preview(ws: Workspace, blocks: VisionBlocks) -> None:
             if heads_removable
             else 0
         )
-        if blocks.channel_removal is None:
+        if channels_removable:
             with st.expander("MLP channels per block"):
                 per_block = {
                     i: st.slider(f"block {i} (%)", 0, 90, key=K(f"vit_ch_{i}"), persist_state="session")
                     for i in range(blocks.depth)
                 }
-        else:
-            st.caption(f"MLP channels stay: {blocks.channel_removal}")
     plan = TransformerPlan(
         heads=head_share / 100,
         channels={i: max(channels, per_block.get(i, 0)) / 100 for i in range(blocks.depth)},
@@ -127,7 +126,7 @@ def preview(ws: Workspace, blocks: VisionBlocks) -> None:
         ws.structure = plan
     with right:
         removal_metrics(ws)
-        if session.removal is not None and blocks.channel_removal is None:
+        if session.removal is not None and channels_removable:
             widths = {name: (old, new) for name, old, new in session.removal.filters(session.layers)}
             rows = [
                 dict(zip(("block", "MLP channels before", "after"), (i, *widths[blocks.mlp_in(i)])))
