@@ -18,7 +18,8 @@ defect: the run says so and exits 1.
     .venv/bin/python benchmarks/zoo.py --source timm [--models deit_tiny_patch16_224]
 
 With ``--source timm`` the default is one model per timm module (its smallest by name: atto, femto,
-pico, nano, tiny, … before the rest), as ``timm:NAME`` loads it.
+pico, nano, tiny, … before the rest; a classifier before a pre-training model without a head), as
+``timm:NAME`` loads it.
 """
 
 from __future__ import annotations
@@ -87,9 +88,11 @@ LIST = {
     ),
     "timm": (
         "import timm\n"
+        "from timm.models import get_pretrained_cfg\n"
         "tags = ('atto', 'femto', 'pico', 'nano', 'xxs', 'tiny', 'mini', 'xs', 'small', 'b0', '18')\n"
+        "def headless(n): return getattr(get_pretrained_cfg(n), 'num_classes', 1) == 0\n"
         "def rank(n): return next((i for i, t in enumerate(tags) if t in n), len(tags))\n"
-        "names = [sorted(timm.list_models(module=m), key=lambda n: (rank(n), n))\n"
+        "names = [sorted(timm.list_models(module=m), key=lambda n: (headless(n), rank(n), n))\n"
         "         for m in timm.list_modules()]\n"
         "print(','.join(n[0] for n in names if n))"
     ),
