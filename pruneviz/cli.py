@@ -73,7 +73,9 @@ def _model_args(p: argparse.ArgumentParser, required: bool = True) -> None:
         help="language models: calibration windows from the training text (default 128)",
     )
     p.add_argument(
-        "--allow-download", action="store_true", help="hf: models may come from the Hugging Face hub"
+        "--allow-download",
+        action="store_true",
+        help="hf: and timm: (with --weights DEFAULT): models may come from the Hugging Face hub",
     )
     p.add_argument(
         "--dtype",

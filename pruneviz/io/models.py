@@ -58,10 +58,10 @@ class UntrustedPickle(PrunevizError):
 class ModelOptions:
     """How to obtain weights: ``weights`` (path, ``DEFAULT`` or ``none``), ``arch`` for bare
     state_dicts, ``trust_pickle`` to allow unpickling arbitrary objects (runs code!),
-    ``allow_download`` to let Hugging Face models come from the hub (else the local cache only), the
-    ``gate`` every spec and file is checked against (the command line's, or a dashboard server's), and
-    the ``dtype`` a Hugging Face model is loaded in (None: float32, what a CPU runs; ``auto``: the
-    checkpoint's own, what a GPU runs)."""
+    ``allow_download`` to let Hugging Face models and timm's ``DEFAULT`` weights come from the hub
+    (else the local cache or a local file only), the ``gate`` every spec and file is checked against
+    (the command line's, or a dashboard server's), and the ``dtype`` a Hugging Face model is loaded in
+    (None: float32, what a CPU runs; ``auto``: the checkpoint's own, what a GPU runs)."""
 
     weights: str | None = None
     arch: str | None = None
