@@ -142,7 +142,8 @@ def set_type(layer_type: str) -> None:
 
 
 def layer_slider(x) -> None:
-    why = kind().ineligible(x.shape)
+    refusal = LayerPlan(0.0, st.session_state[K("criterion")], kind()).ineligible(x)
+    why = refusal.why if refusal else None
     st.slider(x.name, 0, 99, key=K.layer(x.name), disabled=why is not None, help=why, persist_state="session")
 
 

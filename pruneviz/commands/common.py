@@ -100,9 +100,8 @@ def recipe_session(args: argparse.Namespace) -> tuple[PruneSession, Recipe | Non
     session = session_of(args, model, data)
     if recipe is not None:
         check_model(recipe, session.model, args.recipe)
-        for name in skipped_by_default(recipe, session.layers):
-            reason = recipe.default.granularity.ineligible(session.shape(name))
-            print(f"left dense: {name} ({reason})", file=sys.stderr)
+        for name, refusal in skipped_by_default(recipe, session.layers).items():
+            print(f"left dense: {name} ({refusal.why})", file=sys.stderr)
     return session, recipe
 
 

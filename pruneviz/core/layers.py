@@ -29,7 +29,9 @@ def type_name(module: nn.Module) -> str:
 @dataclass(frozen=True)
 class LayerInfo:
     """One prunable layer: qualified name (from ``named_modules()``), module type, weight shape,
-    weight parameter count, multiply-accumulates per sample and their share of the model's (0..1)."""
+    weight parameter count, multiply-accumulates per sample and their share of the model's (0..1), and
+    whether it is a Linear (subclasses too): a weight of (outputs × input features), what the methods
+    that read a layer's inputs feature by feature and rewrite or refine rows (SparseGPT, DSnoT) take."""
 
     name: str
     type: str
@@ -37,6 +39,7 @@ class LayerInfo:
     params: int
     macs: int
     macs_share: float
+    linear: bool
 
     def as_dict(self) -> dict:
         return asdict(self) | {"shape": list(self.shape)}
@@ -153,6 +156,7 @@ def discover_layers(
             params=m.weight.numel(),
             macs=per_module.get(name, 0),
             macs_share=per_module.get(name, 0) / total if total else 0.0,
+            linear=isinstance(m, nn.Linear),
         )
         for name, m in modules.items()
     ]

@@ -22,6 +22,7 @@ from torch import nn
 
 from pruneviz.core import masks as M
 from pruneviz.core.errors import PrunevizError
+from pruneviz.core.layers import LayerInfo
 
 BLOCK = 128
 DAMPING = 0.01  # of the mean Hessian diagonal, added to it before inverting
@@ -109,8 +110,12 @@ class FromInputs:
             )
         return self.score(modules, calibration)
 
-    def supports(self, module: nn.Module) -> bool:
-        return isinstance(module, nn.Linear) or not (self.rewrites or self.linear_only)
+    def ineligible(self, layer: LayerInfo) -> str | None:
+        """Why this method cannot prune ``layer`` (None: it can): one that rewrites weights or refines
+        rows reads a Linear's input features; a conv's inputs are channels under a kernel."""
+        if layer.linear or not (self.rewrites or self.linear_only):
+            return None
+        return f"{self.label} prunes Linear layers only, not a {layer.type}"
 
 
 SPARSEGPT = FromInputs(

@@ -142,8 +142,8 @@ def _gather_inputs(session: PruneSession, criteria: tuple[str, ...], kind: Granu
     if methods:
         calib = session.calibration()
         modules = prunable_modules(calib.model, tuple(session.modules))
-        wanted = {n: m for n, m in modules.items() if any(f.supports(m) for f in methods)}
-        calib.inputs(wanted, gram=any(f.gram for f in methods))
+        taken = {x.name for x in session.layers if any(f.ineligible(x) is None for f in methods)}
+        calib.inputs({n: m for n, m in modules.items() if n in taken}, gram=any(f.gram for f in methods))
 
 
 def _compare_layer(session: PruneSession, result: CriteriaComparison, name: str, kind: Granularity) -> None:

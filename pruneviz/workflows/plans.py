@@ -7,6 +7,20 @@ from dataclasses import dataclass
 
 from pruneviz.core.errors import PrunevizError
 from pruneviz.core.granularity import UNSTRUCTURED, Granularity, granularity
+from pruneviz.core.layers import LayerInfo
+from pruneviz.core.reconstruction import FromInputs
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a plan cannot prune a layer: what the layer cannot take (the plan's granularity or its
+    criterion) and why, said as ``cannot take 2:4: 2:4 needs the input dimension …``."""
+
+    what: str
+    why: str
+
+    def __str__(self) -> str:
+        return f"cannot take {self.what}: {self.why}"
 
 
 @dataclass(frozen=True)
@@ -24,6 +38,18 @@ class LayerPlan:
     @property
     def dense(self) -> bool:
         return self.sparsity == 0
+
+    def ineligible(self, layer: LayerInfo) -> Refusal | None:
+        """Why this plan cannot prune ``layer`` (None: it can): its granularity needs another weight
+        shape (2:4 and 6 inputs), or its method reads Linear layers only (SparseGPT and a conv). Every
+        place that plans a layer asks this: recipes, sliders, sequential solving, one layer's mask."""
+        why = self.granularity.ineligible(layer.shape)
+        if why:
+            return Refusal(str(self.granularity), why)
+        criteria = self.granularity.criteria
+        method = criteria.get(self.criterion) if self.criterion in criteria else None
+        why = method.ineligible(layer) if isinstance(method, FromInputs) else None
+        return Refusal(self.criterion, why) if why else None
 
 
 @dataclass(frozen=True)

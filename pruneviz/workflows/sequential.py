@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from pruneviz.core.blockwise import block_index, find_blocks
+from pruneviz.core.errors import PrunevizError
 from pruneviz.core.importance import InputStatistics, input_statistics
 from pruneviz.core.reconstruction import FromInputs
 from pruneviz.core.sequential import BlockRunner
@@ -55,7 +56,12 @@ def apply_plans(
 ) -> None:
     """Apply per-layer ``plans``: scoring criteria as masks, then the methods that read inputs
     sequentially (or, with ``calibration`` one-shot, each against the dense model's inputs, as the
-    sliders do)."""
+    sliders do). A plan a layer cannot take (2:4 and 6 inputs, SparseGPT and a conv) is refused before
+    anything changes."""
+    for name, plan in plans.items():
+        refusal = None if plan.dense else plan.ineligible(session.layer(name))
+        if refusal:
+            raise PrunevizError(f"layer '{name}' {refusal}")
     if calibration == ONE_SHOT:
         session.apply_layer_plans(plans)
         return

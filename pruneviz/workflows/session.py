@@ -44,7 +44,7 @@ from pruneviz.core.evaluate import DEFAULT_BUDGET_BYTES
 from pruneviz.core.granularity import UNSTRUCTURED, Granularity
 from pruneviz.core.importance import Calibration, Scores
 from pruneviz.core.jobs import Progress
-from pruneviz.core.layers import discover_layers, module_macs, prunable_modules
+from pruneviz.core.layers import LayerInfo, discover_layers, module_macs, prunable_modules
 from pruneviz.core.metrics import effective_macs, param_counts, size_bytes
 from pruneviz.core.quantize import QUANTIZATIONS, Quantization, dequantized
 from pruneviz.core.reconstruction import FromInputs
@@ -263,6 +263,11 @@ class PruneSession:
         """The weight shape of prunable layer ``name``."""
         return tuple(self.dense_weights[name].shape)
 
+    def layer(self, name: str) -> LayerInfo:
+        """What pruneviz knows of prunable layer ``name`` (type, shape, MACs, whether it is a Linear)."""
+        self.check_layer(name)
+        return next(x for x in self.layers if x.name == name)
+
     # --- importance (the scoring part owns the cache) ----------------------------------------------
 
     def calibration(self) -> Calibration:
@@ -311,13 +316,10 @@ class PruneSession:
         """The mask ``plan`` gives layer ``name`` and, for a method that rewrites weights (sparsegpt),
         the rewritten weight (pure; nothing is applied). A method reading the layer's inputs (wanda,
         sparsegpt) is solved one-shot here: this layer alone, against the dense model's inputs."""
-        self.check_layer(name)
+        refusal = plan.ineligible(self.layer(name))
+        if refusal:
+            raise PrunevizError(f"layer '{name}' {refusal}; weight shape {self.shape(name)}")
         kind = plan.granularity
-        reason = kind.ineligible(self.shape(name))
-        if reason:
-            raise PrunevizError(
-                f"layer '{name}' cannot take {kind}: {reason}; weight shape {self.shape(name)}"
-            )
         kept = self.origin.mask_for(name, plan) if self.origin is not None else None
         if kept is not None:
             return kept.to(self.device), None  # e.g. the mask a fine-tune trained with
@@ -325,10 +327,6 @@ class PruneSession:
         if isinstance(method, FromInputs):
             calib = self.calibration()
             module = prunable_modules(calib.model, tuple(self.modules))[name]
-            if not method.supports(module):
-                raise PrunevizError(
-                    f"{method.label} prunes Linear layers only; '{name}' is {type(module).__name__}"
-                )
             stats = calib.inputs({name: module}, gram=method.gram)[name]
             return kind.solve(method, self.dense_weights[name], stats, plan.sparsity)
         scores = self.layer_scores(name, plan.criterion, kind)

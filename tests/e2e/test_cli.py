@@ -34,7 +34,9 @@ def test_info_table_and_json():
         "params": 144,
         "macs": layers[0]["macs"],
         "macs_share": layers[0]["macs_share"],
+        "linear": False,
     }
+    assert layers[-1]["type"] == "Linear" and layers[-1]["linear"]
     assert "layer2.shortcut.0" in [x["name"] for x in layers]
 
 
@@ -426,6 +428,17 @@ def test_a_two_four_default_leaves_ineligible_layers_dense_and_says_so(tmp_path)
     proc = run("evaluate", "--recipe", str(explicit), ok=False)
     assert proc.returncode == 2 and "layer 'conv1' cannot take 2:4" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_a_sparsegpt_default_on_a_cnn_solves_its_linear_layers_and_leaves_the_convs_dense(tmp_path):
+    """Regression: the sequential path handed conv1's 4-D weight to SparseGPT and the command died on
+    'ValueError: too many values to unpack'."""
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("pruneviz: 1\nmodel: demo:cnn\ndefault: {sparsity: 0.5, criterion: sparsegpt}\n")
+    proc = run("evaluate", "--recipe", str(recipe), "--json")
+    for conv in ("conv1", "conv2"):
+        assert f"left dense: {conv} (SparseGPT prunes Linear layers only, not a Conv2d)" in proc.stderr
+    assert json.loads(proc.stdout)["layers"] == {"conv1": 0.0, "conv2": 0.0, "fc1": 0.5, "fc2": 0.5}
 
 
 def test_room_export_and_clear(tmp_path):

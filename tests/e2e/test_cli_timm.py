@@ -43,6 +43,23 @@ def test_a_deit_loses_heads_and_mlp_channels_for_real_and_reloads_with_the_previ
         assert torch.allclose(model(x), session.working(x), atol=1e-4)
 
 
+def test_the_methods_that_read_inputs_prune_a_deit_unstructured_and_two_of_four(tmp_path):
+    """Wanda, RIA, DSnoT and SparseGPT on a timm ViT's Linear layers, sequentially, from one recipe;
+    the patch embedding (a conv) is left dense by DSnoT with the reason (it once died inside DSnoT)."""
+    body = (
+        "default: {sparsity: 0.5, criterion: dsnot}\n"
+        "layers:\n"
+        "  blocks.0.mlp.fc1: {sparsity: 0.5, criterion: sparsegpt, granularity: '2:4'}\n"
+        "  blocks.1.attn.qkv: {sparsity: 0.5, criterion: ria, granularity: '2:4'}\n"
+        "  blocks.2.mlp.fc2: {sparsity: 0.6, criterion: wanda}\n"
+    )
+    proc = run("evaluate", DEIT, *DATA, "--recipe", recipe(tmp_path, body), "--json")
+    assert "left dense: patch_embed.proj (DSnoT prunes Linear layers only, not a Conv2d)" in proc.stderr
+    layers = json.loads(proc.stdout)["layers"]
+    assert layers["patch_embed.proj"] == 0.0 and layers["blocks.2.mlp.fc2"] == int(0.6 * 768) / 768  # per row
+    assert {v for k, v in layers.items() if k not in ("patch_embed.proj", "blocks.2.mlp.fc2")} == {0.5}
+
+
 def test_a_convnext_loses_filters_through_torch_pruning(tmp_path):
     plan = recipe(tmp_path, "default: {sparsity: 0.3, criterion: l1, granularity: filter}\n")
     out = tmp_path / "small.pt"

@@ -18,6 +18,7 @@ from pruneviz.workflows.recipe import (
     skipped_by_default,
     uniform_plans,
 )
+from pruneviz.workflows.sequential import apply_plans
 from pruneviz.workflows.session import GlobalPlan, LayerPlan
 
 # demo:cnn's layers: conv1 (1 input channel: no N:M), conv2, fc1, fc2
@@ -152,11 +153,40 @@ def test_diff_recipes(cnn_session):
 def test_a_two_four_default_skips_layers_that_cannot_take_it_and_says_which(cnn_session):
     """Regression: a 2:4 default failed on demo:cnn's conv1 (one input channel)."""
     recipe = parse_recipe({"pruneviz": 1, "default": {"sparsity": 0.5, "granularity": "2:4"}})
-    assert skipped_by_default(recipe, LAYERS) == ["conv1"]
+    assert list(skipped_by_default(recipe, LAYERS)) == ["conv1"]
     plans = resolve(recipe, LAYERS)
     assert plans["conv1"] == LayerPlan(0.0) and plans["fc1"] == LayerPlan(0.5, "magnitude", "2:4")
     apply_recipe(cnn_session, recipe)
     assert cnn_session.layer_sparsity()["conv1"] == 0.0 and cnn_session.layer_sparsity()["fc1"] == 0.5
+
+
+@pytest.mark.parametrize("criterion", ["sparsegpt", "dsnot"])
+def test_a_default_whose_method_reads_linear_layers_only_leaves_the_convs_dense_and_says_why(
+    cnn_session, criterion
+):
+    """Regression: ``default: {criterion: sparsegpt}`` on demo:cnn failed inside SparseGPT on conv1's
+    4-D weight (a raw ValueError); DSnoT likewise. The convs stay dense, the Linear layers are solved."""
+    recipe = parse_recipe({"pruneviz": 1, "default": {"sparsity": 0.5, "criterion": criterion}})
+    skipped = skipped_by_default(recipe, LAYERS)
+    assert list(skipped) == ["conv1", "conv2"]
+    assert skipped["conv1"].why.endswith("prunes Linear layers only, not a Conv2d")
+    plans = resolve(recipe, LAYERS)
+    assert plans["conv2"] == LayerPlan(0.0) and plans["fc1"] == LayerPlan(0.5, criterion)
+    apply_recipe(cnn_session, recipe)
+    sparsity = cnn_session.layer_sparsity()
+    assert sparsity["conv1"] == sparsity["conv2"] == 0.0 and sparsity["fc1"] == 0.5
+    uniform = uniform_plans(LAYERS, dict.fromkeys(NAMES, 0.3), criterion, granularity("unstructured"))
+    assert uniform["conv1"] == LayerPlan(0.0) and uniform["fc2"] == LayerPlan(0.3, criterion)
+
+
+def test_a_layer_named_with_a_method_it_cannot_take_is_refused_before_anything_changes(cnn_session):
+    recipe = parse_recipe({"pruneviz": 1, "layers": {"conv2": {"sparsity": 0.5, "criterion": "sparsegpt"}}})
+    with pytest.raises(PrunevizError, match=r"layer 'conv2' cannot take sparsegpt: SparseGPT prunes Linear"):
+        resolve(recipe, LAYERS)
+    plans = {"fc1": LayerPlan(0.5, "dsnot"), "conv1": LayerPlan(0.5, "dsnot")}
+    with pytest.raises(PrunevizError, match=r"layer 'conv1' cannot take dsnot: DSnoT prunes Linear"):
+        apply_plans(cnn_session, plans)
+    assert cnn_session.masks == {}  # fc1 was not solved before conv1 was refused
 
 
 def test_an_explicit_layer_that_cannot_take_n_m_stays_an_error():

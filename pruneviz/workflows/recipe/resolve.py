@@ -10,6 +10,7 @@ from pruneviz.core.granularity import FILTER, Granularity
 from pruneviz.core.layers import LayerInfo
 from pruneviz.io.models import LoadedModel
 from pruneviz.workflows.allocate import owl_sparsity
+from pruneviz.workflows.plans import Refusal
 from pruneviz.workflows.recipe.schema import Recipe
 from pruneviz.workflows.session import GlobalPlan, LayerPlan, PruneSession
 from pruneviz.workflows.structured import StructuredPlan
@@ -27,21 +28,21 @@ def check_model(recipe: Recipe, model: LoadedModel, source: str = "the recipe") 
 
 def resolve(recipe: Recipe, layers: list[LayerInfo]) -> dict[str, LayerPlan] | GlobalPlan:
     """Turn the recipe into a plan for a concrete model, checking every named layer exists and can
-    take its granularity. ``default`` skips layers that cannot take its granularity (they stay dense;
-    :func:`skipped_by_default` names them)."""
-    shapes = {x.name: x.shape for x in layers}
+    take its plan (granularity and criterion). ``default`` skips layers that cannot take it (they stay
+    dense; :func:`skipped_by_default` names them)."""
+    by_name = {x.name: x for x in layers}
     for name in (*recipe.pinned, *recipe.layers):
-        if name not in shapes:
+        if name not in by_name:
             raise PrunevizError(f"recipe names unknown layer {name!r} (see `pruneviz info` for the layers)")
     for name, plan in recipe.layers.items():
-        reason = plan.granularity.ineligible(shapes[name])
-        if reason and not plan.dense:
-            raise PrunevizError(f"recipe: layer {name!r} cannot take {plan.granularity}: {reason}")
+        refusal = plan.ineligible(by_name[name])
+        if refusal and not plan.dense:
+            raise PrunevizError(f"recipe: layer {name!r} {refusal}")
     if recipe.global_plan is not None:
         return recipe.global_plan
     skipped = set(skipped_by_default(recipe, layers))
     plans = {}
-    for name in shapes:
+    for name in by_name:
         if name in recipe.layers:
             plans[name] = recipe.layers[name]
         elif recipe.default is not None and name not in recipe.pinned and name not in skipped:
@@ -51,30 +52,26 @@ def resolve(recipe: Recipe, layers: list[LayerInfo]) -> dict[str, LayerPlan] | G
     return plans
 
 
-def skipped_by_default(recipe: Recipe, layers: list[LayerInfo]) -> list[str]:
-    """Layers the recipe's ``default`` would prune but that cannot take its granularity (left dense)."""
+def skipped_by_default(recipe: Recipe, layers: list[LayerInfo]) -> dict[str, Refusal]:
+    """Layers the recipe's ``default`` would prune but that cannot take it (left dense), with why: its
+    granularity (2:4 and 6 inputs) or its criterion (SparseGPT and a conv)."""
     if recipe.default is None or recipe.default.dense:
-        return []
-    return [
-        x.name
-        for x in layers
-        if x.name not in recipe.layers
-        and x.name not in recipe.pinned
-        and not recipe.default.granularity.eligible(x.shape)
-    ]
+        return {}
+    refusals = {x.name: recipe.default.ineligible(x) for x in layers}
+    return {
+        name: refusal
+        for name, refusal in refusals.items()
+        if refusal and name not in recipe.layers and name not in recipe.pinned
+    }
 
 
 def uniform_plans(
     layers: list[LayerInfo], sparsity: dict[str, float], criterion: str, kind: Granularity
 ) -> dict[str, LayerPlan]:
-    """One criterion and granularity for every layer at its own sparsity; layers that cannot take the
-    granularity stay dense (what the Prune page's sliders and an allocation mean)."""
-    return {
-        x.name: LayerPlan(sparsity.get(x.name, 0.0), criterion, kind)
-        if kind.eligible(x.shape)
-        else LayerPlan(0.0)
-        for x in layers
-    }
+    """One criterion and granularity for every layer at its own sparsity; layers that cannot take them
+    stay dense (what the Prune page's sliders and an allocation mean)."""
+    plans = {x.name: LayerPlan(sparsity.get(x.name, 0.0), criterion, kind) for x in layers}
+    return {x.name: LayerPlan(0.0) if plans[x.name].ineligible(x) else plans[x.name] for x in layers}
 
 
 def resolve_for(session: PruneSession, recipe: Recipe) -> dict[str, LayerPlan] | GlobalPlan:
