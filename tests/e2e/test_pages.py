@@ -92,6 +92,22 @@ def test_prune_two_four_disables_layers_that_cannot_take_it():
     assert at.session_state[WORKSPACE].session.layer_sparsity()["fc1"] == 0.5
 
 
+def test_prune_with_sparsegpt_greys_out_the_convs_and_solves_the_linear_layers():
+    """Regression: with SparseGPT chosen, a conv's slider stayed live (an error on every move) and
+    "Apply to all layers" died inside SparseGPT on conv1's 4-D weight."""
+    at = open_page("pages/3_Prune.py")
+    at.slider(key="prune_global").set_value(60).run()
+    at.selectbox(key="prune_criterion").set_value("sparsegpt").run()
+    for conv in ("conv1", "conv2"):
+        assert at.slider(key=f"prune_layer_{conv}").disabled
+        assert "SparseGPT prunes Linear layers only" in at.slider(key=f"prune_layer_{conv}").help
+    assert not at.slider(key="prune_layer_fc1").disabled
+    at.button(key="prune_sequential").click().run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    sparsity = at.session_state[WORKSPACE].session.layer_sparsity()
+    assert sparsity["conv1"] == sparsity["conv2"] == 0.0 and sparsity["fc1"] == int(0.6 * 32768) / 32768
+
+
 def test_prune_filter_granularity_switches_to_filter_criteria():
     at = open_page("pages/3_Prune.py")
     at.selectbox(key="prune_granularity").set_value("filter").run()
