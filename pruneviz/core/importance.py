@@ -240,7 +240,8 @@ class Calibration:
 
     def channel_attributions(self, modules: dict[str, nn.Module]) -> Scores:
         """Per-output-channel |gradient x activation| (Captum ``LayerGradientXActivation``), summed
-        over positions and averaged over calibration samples."""
+        over positions and averaged over calibration samples. A Linear's outputs are its last
+        dimension (a ViT's tokens × features), a conv's the second."""
         from captum.attr import LayerGradientXActivation
 
         names = list(modules)
@@ -253,7 +254,8 @@ class Calibration:
                 outs = attr.attribute(xb, target=yb)
                 outs = outs if isinstance(outs, list) else [outs]
                 for n, a in zip(names, outs):
-                    dims = [d for d in range(a.dim()) if d != 1]
+                    channels = a.dim() - 1 if isinstance(modules[n], nn.Linear) else 1
+                    dims = [d for d in range(a.dim()) if d != channels]
                     s = a.detach().abs().sum(dim=dims)
                     sums[n] = s if sums[n] is None else sums[n] + s
         return {n: s / len(self.x) for n, s in sums.items()}

@@ -118,6 +118,33 @@ def test_activation_uses_captum_attribution(setup):
     assert torch.allclose(weight_scores, modules["4"].weight.detach().abs() * per_channel[:, None])
 
 
+class _Tokens(nn.Module):
+    """A ViT in miniature: a Linear over every token's features (B, tokens, features), then a head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mlp, self.head = nn.Linear(4, 6), nn.Linear(6, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.mlp(x).relu().mean(1))
+
+
+def test_activation_takes_a_linears_last_dimension_as_its_channels_over_tokens():
+    """Regression: on a ViT (a Linear over 197 tokens) the attribution was summed as if the tokens were
+    the channels, and the activation criterion died on a shape mismatch."""
+    from captum.attr import LayerGradientXActivation
+
+    torch.manual_seed(0)
+    model = _Tokens().eval()
+    x, y = torch.randn(10, 5, 4), torch.arange(10) % 3
+    calib = Calibration(model, x, y, _cross_entropy, batch_size=4)
+    attr = LayerGradientXActivation(model, model.mlp).attribute(x, target=y)  # (10, 5 tokens, 6)
+    per_channel = attr.abs().sum(1).mean(0)
+    assert torch.allclose(FILTER_CRITERIA.get("activation")({"mlp": model.mlp}, calib)["mlp"], per_channel)
+    scores = WEIGHT_CRITERIA.get("activation")({"mlp": model.mlp}, calib)["mlp"]
+    assert torch.allclose(scores, model.mlp.weight.detach().abs() * per_channel[:, None])
+
+
 def test_filter_norms(setup):
     _, modules, calib = setup
     w = modules["0"].weight.detach().flatten(1)
