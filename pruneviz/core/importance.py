@@ -9,7 +9,8 @@ Two registries, because the two granularities rank different things:
 Every criterion is a function ``(modules, calibration) -> {layer name: scores}``; higher means keep.
 Criteria that read nothing but each layer's own weight are marked :func:`weight_only`: a session scores
 one layer of those when one is asked for, rather than every layer at once.
-A criterion that cannot score a layer (``bn_scale`` without a BatchNorm) leaves it out.
+A criterion that cannot score a layer (``bn_scale`` without a BatchNorm, ``activation`` on a layer the
+model never calls) leaves it out.
 Data-driven criteria share one :class:`Calibration`, which computes gradients once and caches them.
 """
 
@@ -244,9 +245,12 @@ class Calibration:
         dimension (a ViT's tokens × features), a conv's the second."""
         from captum.attr import LayerGradientXActivation
 
-        names = list(modules)
-        sums = {n: None for n in names}
         batches = self.batches()
+        with self.exclusive():
+            names = _called(self.model, modules, batches[0][0])
+        if not names:
+            return {}
+        sums = {n: None for n in names}
         with self.exclusive(), torch.enable_grad():
             attr = LayerGradientXActivation(self.model, [modules[n] for n in names])
             for i, (xb, yb) in enumerate(batches):
@@ -259,6 +263,21 @@ class Calibration:
                     s = a.detach().abs().sum(dim=dims)
                     sums[n] = s if sums[n] is None else sums[n] + s
         return {n: s / len(self.x) for n, s in sums.items()}
+
+
+def _called(model: nn.Module, modules: dict[str, nn.Module], x: torch.Tensor) -> list[str]:
+    """The names of ``modules`` that ``model`` calls as modules on ``x``: Captum attributes a layer
+    through its forward hook, and ``nn.MultiheadAttention`` reads its ``out_proj`` weight without
+    calling it (no score then, rather than Captum's KeyError)."""
+    called: set[str] = set()
+    handles = [m.register_forward_hook(lambda *_, n=n: called.add(n)) for n, m in modules.items()]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return [n for n in modules if n in called]
 
 
 def weight_only(criterion: Criterion) -> Criterion:
@@ -318,7 +337,11 @@ def _activation(modules: dict[str, nn.Module], calib: Calibration) -> Scores:
     """|w| scaled by its output channel's Captum gradient x activation attribution, so weights feeding
     channels the predictions rely on rank higher."""
     channel = calib.channel_attributions(modules)
-    return {n: m.weight.detach().abs() * _broadcast(channel[n], m.weight) for n, m in modules.items()}
+    return {
+        n: m.weight.detach().abs() * _broadcast(channel[n], m.weight)
+        for n, m in modules.items()
+        if n in channel
+    }
 
 
 def _broadcast(per_channel: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:

@@ -145,6 +145,29 @@ def test_activation_takes_a_linears_last_dimension_as_its_channels_over_tokens()
     assert torch.allclose(scores, model.mlp.weight.detach().abs() * per_channel[:, None])
 
 
+class _Attention(_Tokens):
+    """Tokens through nn.MultiheadAttention first: it reads its out_proj's weight without calling it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attn = nn.MultiheadAttention(4, 2, batch_first=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(self.attn(x, x, x, need_weights=False)[0])
+
+
+def test_activation_leaves_out_a_layer_the_model_never_calls_instead_of_failing():
+    """Regression: on demo:vit Captum died with 'KeyError: device(type='cpu')' on the attention's
+    out_proj, whose forward hook never fires; now that layer has no score and the others do."""
+    torch.manual_seed(0)
+    model = _Attention().eval()
+    x, y = torch.randn(10, 5, 4), torch.arange(10) % 3
+    calib = Calibration(model, x, y, _cross_entropy, batch_size=4)
+    modules = {"attn.out_proj": model.attn.out_proj, "mlp": model.mlp}
+    assert set(WEIGHT_CRITERIA.get("activation")(modules, calib)) == {"mlp"}
+    assert set(FILTER_CRITERIA.get("activation")(modules, calib)) == {"mlp"}
+
+
 def test_filter_norms(setup):
     _, modules, calib = setup
     w = modules["0"].weight.detach().flatten(1)
