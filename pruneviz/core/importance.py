@@ -356,7 +356,21 @@ def wanda_metric(modules: dict[str, nn.Module], calib: Calibration) -> Scores:
 
 
 def _along_inputs(per_input: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    return per_input.reshape(1, -1, *([1] * (weight.dim() - 2))).to(weight.device)
+    """``per_input`` (a value per input feature or channel) laid along ``weight``'s input dimension, to
+    broadcast over it. A grouped conv (a depthwise one: ConvNeXt, EfficientNet) holds only its group's
+    channels in that dimension: each output channel gets the values of the channels its group reads."""
+    per_input, kernel = per_input.to(weight.device), [1] * (weight.dim() - 2)
+    groups, inputs = _groups(per_input, weight), weight.shape[1]
+    if groups == 1:
+        return per_input.reshape(1, -1, *kernel)
+    group_of_output = torch.arange(weight.shape[0], device=weight.device) // (weight.shape[0] // groups)
+    channels = (group_of_output * inputs).unsqueeze(1) + torch.arange(inputs, device=weight.device)
+    return per_input[channels].reshape(weight.shape[0], inputs, *kernel)
+
+
+def _groups(per_input: torch.Tensor, weight: torch.Tensor) -> int:
+    """How many groups a layer's input channels fall in: 1 for a Linear or a plain conv."""
+    return per_input.numel() // weight.shape[1]
 
 
 def row_ranks(metric: torch.Tensor) -> torch.Tensor:
@@ -393,10 +407,13 @@ def ria_metric(weight: torch.Tensor, stats: InputStatistics) -> torch.Tensor:
     """RIA's relative importance and activations (Zhang et al., ICLR 2024): |W_ij| relative to its
     input column's and its output row's total magnitude, summed, times ‖X_j‖₂^a. A weight counts by
     how much of its neuron's connections it carries, on either side, so no row or column loses all of
-    its weights; a conv's kernel positions are columns of their own."""
+    its weights; a conv's kernel positions are columns of their own, and a grouped conv's columns are
+    its groups' own."""
     magnitude = weight.detach().abs()
     tiny = torch.finfo(magnitude.dtype).tiny  # an all-zero column or row: its weights score 0
-    column = magnitude.sum(0, keepdim=True).clamp_min(tiny)
+    groups = _groups(stats.rms, weight)
+    by_group = magnitude.reshape(groups, -1, *magnitude.shape[1:])
+    column = by_group.sum(1, keepdim=True).expand_as(by_group).reshape(magnitude.shape).clamp_min(tiny)
     row = magnitude.flatten(1).sum(1).clamp_min(tiny).reshape(-1, *([1] * (weight.dim() - 1)))
     return (magnitude / column + magnitude / row) * _along_inputs(stats.rms, weight).pow(RIA_POWER)
 

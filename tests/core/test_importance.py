@@ -168,6 +168,36 @@ def test_activation_leaves_out_a_layer_the_model_never_calls_instead_of_failing(
     assert set(FILTER_CRITERIA.get("activation")(modules, calib)) == {"mlp"}
 
 
+def test_wanda_and_ria_read_a_grouped_convs_own_channels():
+    """Regression: a depthwise conv (ConvNeXt's, EfficientNet's: 40 channels, one input each) took the
+    40 input norms along its single input column, and Wanda's and RIA's scores became 40 × 40 × 7 × 7,
+    which no mask fits."""
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(4, 4, 3, groups=4), nn.Conv2d(4, 6, 1, groups=2), nn.Flatten(), nn.Linear(6 * 6 * 6, 3)
+    ).eval()
+    x, y = torch.randn(8, 4, 8, 8) * torch.tensor([1.0, 5, 0.1, 2]).view(1, 4, 1, 1), torch.arange(8) % 3
+    calib = Calibration(model, x, y, _cross_entropy, batch_size=4)
+    modules = {"0": model[0], "1": model[1]}
+    stats = calib.inputs(modules, gram=False)
+    wanda = wanda_metric(modules, calib)
+    depthwise, grouped = model[0].weight.detach().abs(), model[1].weight.detach().abs()
+    assert torch.allclose(wanda["0"], depthwise * stats["0"].rms.view(4, 1, 1, 1))  # channel o reads o
+    reads = torch.tensor([[0, 1]] * 3 + [[2, 3]] * 3)  # outputs 0-2 read channels 0, 1; outputs 3-5 2, 3
+    assert torch.allclose(wanda["1"], grouped * stats["1"].rms[reads].view(6, 2, 1, 1))
+    ria = WEIGHT_CRITERIA.get("ria")(modules, calib)
+    column = torch.cat(
+        [
+            grouped[:3].sum(0, keepdim=True).expand(3, -1, -1, -1),
+            grouped[3:].sum(0, keepdim=True).expand(3, -1, -1, -1),
+        ]
+    )
+    row = grouped.flatten(1).sum(1).view(6, 1, 1, 1)
+    expected = (grouped / column + grouped / row) * stats["1"].rms[reads].view(6, 2, 1, 1).sqrt()
+    assert torch.allclose(ria["1"], expected)
+    assert ria["0"].shape == depthwise.shape and M.row_mask(wanda["0"], 0.5).shape == depthwise.shape
+
+
 def test_filter_norms(setup):
     _, modules, calib = setup
     w = modules["0"].weight.detach().flatten(1)
