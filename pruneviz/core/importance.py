@@ -30,7 +30,7 @@ from pruneviz.core import dsnot as D
 from pruneviz.core import masks as M
 from pruneviz.core.errors import PrunevizError
 from pruneviz.core.evaluate import symbolic_trace
-from pruneviz.core.layers import type_name
+from pruneviz.core.layers import called_modules, type_name
 from pruneviz.core.reconstruction import SPARSEGPT, FromInputs
 from pruneviz.core.registry import Registry
 
@@ -246,8 +246,8 @@ class Calibration:
         from captum.attr import LayerGradientXActivation
 
         batches = self.batches()
-        with self.exclusive():
-            names = _called(self.model, modules, batches[0][0])
+        with self.exclusive():  # Captum hooks each layer: one the model never calls would be a KeyError
+            names = [n for n in modules if n in called_modules(self.model, modules, batches[0][0])]
         if not names:
             return {}
         sums = {n: None for n in names}
@@ -265,25 +265,17 @@ class Calibration:
         return {n: s / len(self.x) for n, s in sums.items()}
 
 
-def _called(model: nn.Module, modules: dict[str, nn.Module], x: torch.Tensor) -> list[str]:
-    """The names of ``modules`` that ``model`` calls as modules on ``x``: Captum attributes a layer
-    through its forward hook, and ``nn.MultiheadAttention`` reads its ``out_proj`` weight without
-    calling it (no score then, rather than Captum's KeyError)."""
-    called: set[str] = set()
-    handles = [m.register_forward_hook(lambda *_, n=n: called.add(n)) for n, m in modules.items()]
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return [n for n in modules if n in called]
-
-
 def weight_only(criterion: Criterion) -> Criterion:
     """Mark ``criterion`` as reading each layer's own weight and nothing else (no data, no other
     layer): cheap enough to score one layer on demand."""
     criterion.weight_only = True
+    return criterion
+
+
+def watches_layer(criterion: Criterion) -> Criterion:
+    """Mark ``criterion`` as watching each layer run through a hook (Captum's attributions), so it
+    cannot score a layer the model never calls (:attr:`LayerInfo.called`)."""
+    criterion.watches_layer = True
     return criterion
 
 
@@ -333,6 +325,7 @@ def _taylor(modules: dict[str, nn.Module], calib: Calibration) -> Scores:
 
 
 @WEIGHT_CRITERIA.register("activation")
+@watches_layer
 def _activation(modules: dict[str, nn.Module], calib: Calibration) -> Scores:
     """|w| scaled by its output channel's Captum gradient x activation attribution, so weights feeding
     channels the predictions rely on rank higher."""
@@ -476,6 +469,7 @@ def _filter_taylor(modules: dict[str, nn.Module], calib: Calibration) -> Scores:
 
 
 @FILTER_CRITERIA.register("activation")
+@watches_layer
 def _filter_activation(modules: dict[str, nn.Module], calib: Calibration) -> Scores:
     """Captum gradient x activation attribution of each output channel."""
     return calib.channel_attributions(modules)

@@ -31,7 +31,9 @@ class LayerInfo:
     """One prunable layer: qualified name (from ``named_modules()``), module type, weight shape,
     weight parameter count, multiply-accumulates per sample and their share of the model's (0..1), and
     whether it is a Linear (subclasses too): a weight of (outputs × input features), what the methods
-    that read a layer's inputs feature by feature and rewrite or refine rows (SparseGPT, DSnoT) take."""
+    that read a layer's inputs feature by feature and rewrite or refine rows (SparseGPT, DSnoT) take;
+    and whether the model calls it as a module, so that hooks can watch it run (its inputs for Wanda,
+    its outputs for Captum): ``nn.MultiheadAttention`` reads its ``out_proj`` weight without calling it."""
 
     name: str
     type: str
@@ -40,6 +42,7 @@ class LayerInfo:
     macs: int
     macs_share: float
     linear: bool
+    called: bool
 
     def as_dict(self) -> dict:
         return asdict(self) | {"shape": list(self.shape)}
@@ -148,6 +151,7 @@ def discover_layers(
     ``example`` (a batch of 1)."""
     modules = prunable_modules(model) if modules is None else modules
     total, per_module = module_macs(model, example)
+    called = called_modules(model, modules, example)
     return [
         LayerInfo(
             name=name,
@@ -157,6 +161,25 @@ def discover_layers(
             macs=per_module.get(name, 0),
             macs_share=per_module.get(name, 0) / total if total else 0.0,
             linear=isinstance(m, nn.Linear),
+            called=name in called,
         )
         for name, m in modules.items()
     ]
+
+
+def called_modules(model: nn.Module, modules: dict[str, nn.Module], x: torch.Tensor) -> set[str]:
+    """The names of ``modules`` that ``model`` calls as modules on ``x`` (forward hooks see them run;
+    a TorchScript module runs none)."""
+    called: set[str] = set()
+    handles = [
+        m.register_forward_hook(lambda *_, n=n: called.add(n))
+        for n, m in modules.items()
+        if not isinstance(m, torch.jit.ScriptModule)
+    ]
+    try:
+        with torch.inference_mode():
+            model(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return called

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -101,6 +102,7 @@ class FromInputs:
     ]
     score: Callable[[dict[str, nn.Module], object], dict[str, torch.Tensor]] | None = None
     linear_only: bool = False
+    watches_layer: ClassVar[bool] = True  # its statistics come from a hook on the layer's inputs
 
     def __call__(self, modules: dict[str, nn.Module], calibration: object) -> dict[str, torch.Tensor]:
         if self.score is None:

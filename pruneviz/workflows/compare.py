@@ -138,12 +138,14 @@ def compare_criteria(
 def _gather_inputs(session: PruneSession, criteria: tuple[str, ...], kind: Granularity) -> None:
     """The input statistics of every layer a method reading inputs will solve, in one calibration pass
     (asked one layer at a time, each would cost a pass of its own)."""
-    methods = [m for m in (kind.criteria.get(c) for c in criteria) if isinstance(m, FromInputs)]
-    if methods:
+    reading = [c for c in criteria if isinstance(kind.criteria.get(c), FromInputs)]
+    if reading:
         calib = session.calibration()
         modules = prunable_modules(calib.model, tuple(session.modules))
-        taken = {x.name for x in session.layers if any(f.ineligible(x) is None for f in methods)}
-        calib.inputs({n: m for n, m in modules.items() if n in taken}, gram=any(f.gram for f in methods))
+        plans = [LayerPlan(0.5, c, kind) for c in reading]
+        taken = {x.name for x in session.layers if any(p.ineligible(x) is None for p in plans)}
+        gram = any(kind.criteria.get(c).gram for c in reading)
+        calib.inputs({n: m for n, m in modules.items() if n in taken}, gram=gram)
 
 
 def _compare_layer(session: PruneSession, result: CriteriaComparison, name: str, kind: Granularity) -> None:

@@ -41,14 +41,21 @@ class LayerPlan:
 
     def ineligible(self, layer: LayerInfo) -> Refusal | None:
         """Why this plan cannot prune ``layer`` (None: it can): its granularity needs another weight
-        shape (2:4 and 6 inputs), or its method reads Linear layers only (SparseGPT and a conv). Every
+        shape (2:4 and 6 inputs), its method reads Linear layers only (SparseGPT and a conv), or it
+        watches the layer run and the model never calls it (nn.MultiheadAttention's out_proj). Every
         place that plans a layer asks this: recipes, sliders, sequential solving, one layer's mask."""
         why = self.granularity.ineligible(layer.shape)
         if why:
             return Refusal(str(self.granularity), why)
         criteria = self.granularity.criteria
         method = criteria.get(self.criterion) if self.criterion in criteria else None
-        why = method.ineligible(layer) if isinstance(method, FromInputs) else None
+        if getattr(method, "watches_layer", False) and not layer.called:
+            why = (
+                f"{self.criterion} watches the layer run, and the model never runs this {layer.type}: "
+                "it uses its weight"
+            )
+        elif isinstance(method, FromInputs):
+            why = method.ineligible(layer)
         return Refusal(self.criterion, why) if why else None
 
 

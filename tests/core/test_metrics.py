@@ -46,8 +46,8 @@ def test_sparse_storage_never_exceeds_dense():
 
 def test_effective_macs_scale_with_density():
     layers = [
-        LayerInfo("a", "Conv2d", (1,), 1, 600, 0.6, linear=False),
-        LayerInfo("b", "Linear", (1,), 1, 300, 0.3, linear=True),
+        LayerInfo("a", "Conv2d", (1,), 1, 600, 0.6, linear=False, called=True),
+        LayerInfo("b", "Linear", (1,), 1, 300, 0.3, linear=True, called=True),
     ]
     assert effective_macs(1000, layers, {"a": 0.5, "b": 1.0}) == 700
     assert effective_macs(1000, layers, {}) == 1000

@@ -35,6 +35,7 @@ def test_info_table_and_json():
         "macs": layers[0]["macs"],
         "macs_share": layers[0]["macs_share"],
         "linear": False,
+        "called": True,
     }
     assert layers[-1]["type"] == "Linear" and layers[-1]["linear"]
     assert "layer2.shortcut.0" in [x["name"] for x in layers]

@@ -54,3 +54,16 @@ def test_a_criterion_that_cannot_take_a_layer_leaves_a_gap_and_bad_asks_are_refu
         compare_criteria(cnn, ("magnitude", "magnitude"), 0.5)
     with pytest.raises(PrunevizError, match="unknown weight criterion 'nope'"):
         compare_criteria(cnn, ("magnitude", "nope"), 0.5)
+
+
+def test_a_method_watching_layers_leaves_a_gap_where_the_model_never_runs_the_layer():
+    """demo:vit's attention outputs (nn.MultiheadAttention's out_proj) are never called: Wanda has no
+    inputs to read there (it once stopped the comparison with a KeyError); magnitude still prunes them."""
+    vit = open_session("demo:vit")
+    compared = compare_criteria(vit, ("magnitude", "wanda"), 0.5)
+    out_proj, mlp = (
+        "encoder.layers.encoder_layer_0.self_attention.out_proj",
+        "encoder.layers.encoder_layer_0.mlp.0",
+    )
+    assert compared.score["wanda"].get(out_proj) is None and compared.score["magnitude"][out_proj] is not None
+    assert compared.score["wanda"][mlp] is not None and 0 < compared.overlap[("magnitude", "wanda")][mlp] < 1

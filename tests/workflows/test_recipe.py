@@ -19,7 +19,7 @@ from pruneviz.workflows.recipe import (
     uniform_plans,
 )
 from pruneviz.workflows.sequential import apply_plans
-from pruneviz.workflows.session import GlobalPlan, LayerPlan
+from pruneviz.workflows.session import GlobalPlan, LayerPlan, open_session
 
 # demo:cnn's layers: conv1 (1 input channel: no N:M), conv2, fc1, fc2
 LAYERS = discover_layers(load_model("demo:cnn").module, torch.zeros(1, 1, 8, 8))
@@ -187,6 +187,28 @@ def test_a_layer_named_with_a_method_it_cannot_take_is_refused_before_anything_c
     with pytest.raises(PrunevizError, match=r"layer 'conv1' cannot take dsnot: DSnoT prunes Linear"):
         apply_plans(cnn_session, plans)
     assert cnn_session.masks == {}  # fc1 was not solved before conv1 was refused
+
+
+def test_methods_watching_a_layer_leave_out_the_attention_output_the_model_never_runs():
+    """Regression: on demo:vit Wanda, RIA, DSnoT and SparseGPT died with a KeyError on out_proj, and the
+    activation criterion with Captum's: nn.MultiheadAttention uses its out_proj's weight without calling
+    it, so no hook sees its inputs or outputs. A default leaves it dense and says why."""
+    vit = open_session("demo:vit")
+    out_projs = [x.name for x in vit.layers if x.name.endswith("out_proj")]
+    assert len(out_projs) == 4 and not any(vit.layer(n).called for n in out_projs)
+    assert all(x.called for x in vit.layers if x.name not in out_projs)
+    for criterion in ("wanda", "activation"):
+        recipe = parse_recipe({"pruneviz": 1, "default": {"sparsity": 0.3, "criterion": criterion}})
+        skipped = skipped_by_default(recipe, vit.layers)
+        assert (
+            list(skipped) == out_projs
+            and "never runs this NonDynamicallyQuantizableLinear" in skipped[out_projs[0]].why
+        )
+        fork = vit.fork(keep_weights=False)
+        apply_recipe(fork, recipe)
+        sparsity = fork.layer_sparsity()
+        assert all(sparsity[n] == 0.0 for n in out_projs)
+        assert sparsity["encoder.layers.encoder_layer_0.mlp.0"] == pytest.approx(0.3, abs=1 / 64)
 
 
 def test_an_explicit_layer_that_cannot_take_n_m_stays_an_error():
