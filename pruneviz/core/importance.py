@@ -30,7 +30,7 @@ from pruneviz.core import dsnot as D
 from pruneviz.core import masks as M
 from pruneviz.core.errors import PrunevizError
 from pruneviz.core.evaluate import symbolic_trace
-from pruneviz.core.layers import called_modules, type_name
+from pruneviz.core.layers import calls_of, type_name
 from pruneviz.core.reconstruction import SPARSEGPT, FromInputs
 from pruneviz.core.registry import Registry
 
@@ -246,8 +246,10 @@ class Calibration:
         from captum.attr import LayerGradientXActivation
 
         batches = self.batches()
-        with self.exclusive():  # Captum hooks each layer: one the model never calls would be a KeyError
-            names = [n for n in modules if n in called_modules(self.model, modules, batches[0][0])]
+        # Captum hooks each layer: one the model never calls would be a KeyError
+        with self.exclusive() as model, calls_of(modules) as called, torch.no_grad():
+            model(batches[0][0])
+        names = [n for n in modules if n in called]
         if not names:
             return {}
         sums = {n: None for n in names}

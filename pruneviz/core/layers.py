@@ -9,6 +9,8 @@ sample (MACs = FLOPs / 2).
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 import torch
@@ -150,8 +152,8 @@ def discover_layers(
     """``modules`` (default: :func:`prunable_modules`) in definition order, with MACs for one sample like
     ``example`` (a batch of 1)."""
     modules = prunable_modules(model) if modules is None else modules
-    total, per_module = module_macs(model, example)
-    called = called_modules(model, modules, example)
+    with calls_of(modules) as called:  # the pass that counts MACs shows which layers run
+        total, per_module = module_macs(model, example)
     return [
         LayerInfo(
             name=name,
@@ -167,9 +169,10 @@ def discover_layers(
     ]
 
 
-def called_modules(model: nn.Module, modules: dict[str, nn.Module], x: torch.Tensor) -> set[str]:
-    """The names of ``modules`` that ``model`` calls as modules on ``x`` (forward hooks see them run;
-    a TorchScript module runs none)."""
+@contextmanager
+def calls_of(modules: dict[str, nn.Module]) -> Iterator[set[str]]:
+    """The names of ``modules`` the model calls as modules while this is open, filled as they run
+    (forward hooks see them; a TorchScript module runs none)."""
     called: set[str] = set()
     handles = [
         m.register_forward_hook(lambda *_, n=n: called.add(n))
@@ -177,9 +180,7 @@ def called_modules(model: nn.Module, modules: dict[str, nn.Module], x: torch.Ten
         if not isinstance(m, torch.jit.ScriptModule)
     ]
     try:
-        with torch.inference_mode():
-            model(x)
+        yield called
     finally:
         for handle in handles:
             handle.remove()
-    return called
